@@ -1,0 +1,1 @@
+"""Implementations of the domain ports: AWS adapters and in-memory ones."""

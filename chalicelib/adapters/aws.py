@@ -1,0 +1,45 @@
+"""boto3 clients: created lazily, once per process, with one botocore ``Config``.
+
+Endpoints are not set here: boto3 honours ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>``, so the same code reaches the embedded local
+AWS or the real one.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from botocore.config import Config
+
+# Standard retry mode: exponential backoff with jitter on throttling and 5xx, bounded by
+# max_attempts; short timeouts, because a Lambda invocation has a budget of its own.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    connect_timeout=2,
+    read_timeout=10,
+    tcp_keepalive=True,
+)
+
+_lock = threading.Lock()
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def client(service: str, region: str) -> Any:
+    """The process-wide client for ``service``; boto3 clients are thread-safe."""
+    key = (service, region)
+    found = _clients.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        if key not in _clients:
+            import boto3  # deferred: keeps import of chalicelib cheap for in-memory use
+
+            _clients[key] = boto3.session.Session().client(service, region_name=region, config=CLIENT_CONFIG)
+        return _clients[key]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that switch endpoints or credentials)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,1 @@
+"""HTTP translation: request parsing, the authorizer's verdict, error mapping."""

@@ -1,0 +1,192 @@
+"""Wires adapters into services, lazily and once per container.
+
+Nothing is built at import time: each service, adapter and AWS client is made
+on first use, so a request only pays for the clients it touches (the product
+routes never create a Cognito or SQS client). ``ADAPTERS=memory`` wires the
+in-memory adapters instead, for benchmarks and AWS-free experiments.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, TypeVar
+
+from chalicelib.adapters.aws import client
+from chalicelib.config import ADAPTERS_MEMORY, Settings, get_settings
+from chalicelib.domain.ports import (
+    IdentityProvider,
+    OrderDispatcher,
+    OrderRepository,
+    ProductRepository,
+    SigningKeys,
+    UploadSigner,
+    UserRepository,
+)
+from chalicelib.services.catalog import CatalogService
+from chalicelib.services.orders import OrderService
+from chalicelib.services.tokens import TokenService
+from chalicelib.services.uploads import UploadService
+from chalicelib.services.users import UserService
+
+T = TypeVar("T")
+
+
+def lazy(build: Callable[[Container], T]) -> property:
+    """A property built once, under the container's lock.
+
+    ``functools.cached_property`` is not locked from Python 3.12 on, and the
+    local stage serves requests from several threads: two threads must never
+    build two in-memory repositories.
+    """
+    slot = f"_lazy_{build.__name__}"
+
+    def get(self: Container) -> T:
+        try:
+            return self.__dict__[slot]
+        except KeyError:
+            with self._build_lock:
+                if slot not in self.__dict__:
+                    self.__dict__[slot] = build(self)
+                return self.__dict__[slot]
+
+    return property(get, doc=build.__doc__)
+
+
+class Container:
+    """The services of one Lambda container (or one local process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.in_memory = settings.adapters == ADAPTERS_MEMORY
+        self._build_lock = threading.RLock()
+
+    def _client(self, service: str) -> Any:
+        return client(service, self.settings.region)
+
+    # -- adapters ---------------------------------------------------------------------------
+
+    @lazy
+    def user_repository(self) -> UserRepository:
+        if self.in_memory:
+            from chalicelib.adapters.memory import InMemoryUserRepository
+
+            return InMemoryUserRepository()
+        from chalicelib.adapters.dynamodb import DynamoUserRepository
+
+        return DynamoUserRepository(self._client("dynamodb"), self.settings.users_table)
+
+    @lazy
+    def product_repository(self) -> ProductRepository:
+        if self.in_memory:
+            from chalicelib.adapters.memory import InMemoryProductRepository
+
+            return InMemoryProductRepository()
+        from chalicelib.adapters.dynamodb import DynamoProductRepository
+
+        return DynamoProductRepository(self._client("dynamodb"), self.settings.products_table)
+
+    @lazy
+    def order_repository(self) -> OrderRepository:
+        if self.in_memory:
+            from chalicelib.adapters.memory import InMemoryOrderRepository
+
+            return InMemoryOrderRepository()
+        from chalicelib.adapters.dynamodb import DynamoOrderRepository
+
+        return DynamoOrderRepository(
+            self._client("dynamodb"), self.settings.orders_table, self.settings.idempotency_table
+        )
+
+    @lazy
+    def identity(self) -> IdentityProvider:
+        if self.in_memory:
+            from chalicelib.adapters.identity import InMemoryIdentityProvider
+
+            return InMemoryIdentityProvider()
+        from chalicelib.adapters.identity import CognitoIdentityProvider
+
+        self.settings.require("user_pool_id", "user_pool_client_id")
+        return CognitoIdentityProvider(
+            self._client("cognito-idp"), self.settings.user_pool_id, self.settings.user_pool_client_id
+        )
+
+    @lazy
+    def signing_keys(self) -> SigningKeys:
+        if self.in_memory:
+            from chalicelib.adapters.signing_keys import generate_signing_keys
+
+            return generate_signing_keys()
+        from chalicelib.adapters.signing_keys import SecretsManagerSigningKeys
+
+        return SecretsManagerSigningKeys(self._client("secretsmanager"), self.settings.signing_key_secret_id)
+
+    @lazy
+    def dispatcher(self) -> OrderDispatcher:
+        if self.in_memory:
+            from chalicelib.adapters.dispatch import RecordingDispatcher
+
+            return RecordingDispatcher()
+        from chalicelib.adapters.dispatch import AwsOrderDispatcher, EventBridgePublisher
+
+        self.settings.require("order_queue_url", "notifications_topic_arn")
+        return AwsOrderDispatcher(
+            self._client("sqs"),
+            self._client("sns"),
+            EventBridgePublisher(self._client("events"), self.settings.event_bus_name),
+            self.settings.order_queue_url,
+            self.settings.notifications_topic_arn,
+        )
+
+    @lazy
+    def upload_signer(self) -> UploadSigner:
+        if self.in_memory:
+            from chalicelib.adapters.uploads import InMemoryUploadSigner
+
+            return InMemoryUploadSigner()
+        from chalicelib.adapters.uploads import S3UploadSigner
+
+        return S3UploadSigner(self._client("s3"), self.settings.uploads_bucket)
+
+    # -- services ---------------------------------------------------------------------------
+
+    @lazy
+    def tokens(self) -> TokenService:
+        s = self.settings
+        return TokenService(self.signing_keys, s.token_issuer, s.token_audience, s.token_ttl_seconds)
+
+    @lazy
+    def users(self) -> UserService:
+        return UserService(self.identity, self.user_repository, self.tokens)
+
+    @lazy
+    def catalog(self) -> CatalogService:
+        return CatalogService(self.product_repository)
+
+    @lazy
+    def orders(self) -> OrderService:
+        return OrderService(self.product_repository, self.order_repository, self.dispatcher)
+
+    @lazy
+    def uploads(self) -> UploadService:
+        return UploadService(self.upload_signer)
+
+
+_lock = threading.Lock()
+_container: Container | None = None
+
+
+def container() -> Container:
+    """The process's container, built on first use from the environment."""
+    global _container
+    if _container is None:
+        with _lock:
+            if _container is None:
+                _container = Container(get_settings())
+    return _container
+
+
+def use_container(replacement: Container | None) -> None:
+    """Install a container (tests, benchmarks, the local stage); ``None`` forgets it."""
+    global _container
+    with _lock:
+        _container = replacement

@@ -1,0 +1,1 @@
+"""Pure domain: dataclasses, rules and ports. No boto3, no environment, no I/O."""

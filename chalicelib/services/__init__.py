@@ -1,0 +1,1 @@
+"""Use cases. Each service names the ports it needs and holds no AWS detail."""

@@ -1,0 +1,100 @@
+"""Access tokens: issued at login, verified by the API's custom authorizer.
+
+HS256 with a key held in Secrets Manager; the token header's ``kid`` names the
+key, so a rotated secret can hold the new key and the previous one at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+
+from chalicelib.domain.errors import AuthenticationError
+from chalicelib.domain.ids import Clock, utc_now
+from chalicelib.domain.ports import SigningKeys
+from chalicelib.domain.users import UserProfile
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "user_id", "email", "roles", "iat", "exp", "iss", "aud"]
+# Tokens longer than this are rejected before any parsing; real ones are ~500 bytes.
+MAX_TOKEN_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the authorizer passes it to the routes."""
+
+    user_id: str
+    email: str
+    roles: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class TokenService:
+    def __init__(self, keys: SigningKeys, issuer: str, audience: str, ttl_seconds: int, clock: Clock = utc_now) -> None:
+        self._keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+
+    def issue(self, user: UserProfile) -> str:
+        now = self._clock()
+        key = self._keys.current()
+        claims = {
+            "sub": user.user_id,
+            "user_id": user.user_id,
+            "email": user.email,
+            "name": user.name,
+            "roles": list(user.roles),
+            "iat": now,
+            "nbf": now,
+            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        return jwt.encode(claims, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+    def verify(self, token: str) -> Principal:
+        """Check signature (pinned algorithm), expiry, issuer and audience.
+
+        Raises ``AuthenticationError`` with a reason fit for logs, never for the caller.
+        """
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthenticationError("token missing or too long")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError(f"malformed token: {exc}") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+            raise AuthenticationError("unexpected algorithm or key id")
+        key = self._keys.find(kid)
+        if key is None:
+            raise AuthenticationError("unknown key id")
+        try:
+            claims = jwt.decode(
+                token,
+                key.secret,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+                leeway=5,
+            )
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError(f"invalid token: {exc}") from exc
+        roles = claims.get("roles")
+        if (
+            claims["sub"] != claims["user_id"]
+            or not isinstance(roles, list)
+            or not all(isinstance(r, str) for r in roles)
+            or not isinstance(claims["email"], str)
+        ):
+            raise AuthenticationError("malformed claims")
+        return Principal(user_id=claims["user_id"], email=claims["email"], roles=tuple(roles))

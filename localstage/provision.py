@@ -1,0 +1,210 @@
+"""Apply the stage's CloudFormation template (``infra.template``) to any AWS endpoint.
+
+moto's own CloudFormation covers only some of the resource types we use
+(no Secrets Manager, Cognito or alarms, and its ``Ref`` to an event bus is
+broken in 5.2), so this module interprets the template itself: one small
+function per resource type, calling the same APIs CloudFormation would.
+It is idempotent, so re-running against a live endpoint is safe.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import boto3
+from botocore.exceptions import ClientError
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Provisioned:
+    """What the template produced: physical ids (``Ref``), attributes and outputs."""
+
+    refs: dict[str, str] = field(default_factory=dict)
+    attrs: dict[tuple[str, str], str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+class Provisioner:
+    def __init__(self, session: boto3.session.Session | None = None, region: str = "us-east-1") -> None:
+        self._session = session or boto3.session.Session(region_name=region)
+        self._clients: dict[str, Any] = {}
+        self.result = Provisioned()
+        self._handlers: dict[str, Callable[[str, Json], None]] = {
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::Events::EventBus": self._event_bus,
+            "AWS::S3::Bucket": self._bucket,
+            "AWS::SecretsManager::Secret": self._secret,
+            "AWS::Cognito::UserPool": self._user_pool,
+            "AWS::Cognito::UserPoolClient": self._user_pool_client,
+        }
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service)
+        return self._clients[service]
+
+    def apply(self, template: Json) -> Provisioned:
+        """Create every resource in dependency order (the template lists dependencies first)."""
+        for logical_id, resource in template["Resources"].items():
+            handler = self._handlers.get(resource["Type"])
+            if handler is None:
+                raise NotImplementedError(f"local provisioning of {resource['Type']} ({logical_id}) is not supported")
+            handler(logical_id, self.resolve(resource.get("Properties", {})))
+        self.result.outputs = {k: str(self.resolve(v["Value"])) for k, v in template.get("Outputs", {}).items()}
+        return self.result
+
+    def resolve(self, value: Any) -> Any:
+        """Evaluate the intrinsic functions the template uses (Ref, Fn::GetAtt)."""
+        if isinstance(value, dict):
+            if set(value) == {"Ref"}:
+                return self.result.refs[value["Ref"]]
+            if set(value) == {"Fn::GetAtt"}:
+                logical_id, attribute = value["Fn::GetAtt"]
+                return self.result.attrs[(logical_id, attribute)]
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    # -- resource types ---------------------------------------------------------------------
+
+    def _table(self, logical_id: str, props: Json) -> None:
+        ddb = self.client("dynamodb")
+        name = props["TableName"]
+        args: Json = {
+            "TableName": name,
+            "BillingMode": props["BillingMode"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+        }
+        if "GlobalSecondaryIndexes" in props:
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        try:
+            ddb.create_table(**args)
+            ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        except ddb.exceptions.ResourceInUseException:
+            pass
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        description = ddb.describe_table(TableName=name)["Table"]
+        self.result.refs[logical_id] = name
+        self.result.attrs[(logical_id, "Arn")] = description["TableArn"]
+
+    def _queue(self, logical_id: str, props: Json) -> None:
+        sqs = self.client("sqs")
+        attributes = {
+            "MessageRetentionPeriod": str(props["MessageRetentionPeriod"]),
+            "VisibilityTimeout": str(props["VisibilityTimeout"]),
+        }
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        url = sqs.create_queue(QueueName=props["QueueName"], Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.result.refs[logical_id] = url
+        self.result.attrs[(logical_id, "Arn")] = arn
+        self.result.attrs[(logical_id, "QueueName")] = props["QueueName"]
+
+    def _topic(self, logical_id: str, props: Json) -> None:
+        arn = self.client("sns").create_topic(
+            Name=props["TopicName"], Attributes={"DisplayName": props.get("DisplayName", "")}
+        )["TopicArn"]
+        self.result.refs[logical_id] = arn
+        self.result.attrs[(logical_id, "TopicName")] = props["TopicName"]
+
+    def _event_bus(self, logical_id: str, props: Json) -> None:
+        events = self.client("events")
+        try:
+            arn = events.create_event_bus(Name=props["Name"])["EventBusArn"]
+        except events.exceptions.ResourceAlreadyExistsException:
+            arn = events.describe_event_bus(Name=props["Name"])["Arn"]
+        self.result.refs[logical_id] = props["Name"]
+        self.result.attrs[(logical_id, "Arn")] = arn
+
+    def _bucket(self, logical_id: str, props: Json) -> None:
+        s3 = self.client("s3")
+        name = props["BucketName"]
+        try:
+            s3.create_bucket(Bucket=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                "Rules": [
+                    {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                    for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                ]
+            },
+        )
+        if "CorsConfiguration" in props:
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": props["CorsConfiguration"]["CorsRules"]})
+        self.result.refs[logical_id] = name
+        self.result.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def _secret(self, logical_id: str, props: Json) -> None:
+        sm = self.client("secretsmanager")
+        name = props["Name"]
+        try:
+            arn = sm.describe_secret(SecretId=name)["ARN"]
+        except sm.exceptions.ResourceNotFoundException:
+            spec = props["GenerateSecretString"]
+            # As CloudFormation does: random string, merged into the template under the key.
+            random = sm.get_random_password(
+                PasswordLength=spec["PasswordLength"], ExcludePunctuation=spec.get("ExcludePunctuation", False)
+            )["RandomPassword"]
+            value = json.loads(spec.get("SecretStringTemplate", "{}"))
+            value[spec["GenerateStringKey"]] = random
+            arn = sm.create_secret(Name=name, Description=props.get("Description", ""), SecretString=json.dumps(value))[
+                "ARN"
+            ]
+        self.result.refs[logical_id] = arn
+
+    def _user_pool(self, logical_id: str, props: Json) -> None:
+        idp = self.client("cognito-idp")
+        name = props["UserPoolName"]
+        pools = [p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == name]
+        if pools:
+            pool_id = pools[0]["Id"]
+        else:
+            pool_id = idp.create_user_pool(
+                PoolName=name,
+                UsernameAttributes=props["UsernameAttributes"],
+                AdminCreateUserConfig=props["AdminCreateUserConfig"],
+                Policies=props["Policies"],
+            )["UserPool"]["Id"]
+        self.result.refs[logical_id] = pool_id
+
+    def _user_pool_client(self, logical_id: str, props: Json) -> None:
+        idp = self.client("cognito-idp")
+        pool_id = props["UserPoolId"]
+        clients = [
+            c
+            for c in idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+            if c["ClientName"] == props["ClientName"]
+        ]
+        if clients:
+            client_id = clients[0]["ClientId"]
+        else:
+            client_id = idp.create_user_pool_client(
+                UserPoolId=pool_id,
+                ClientName=props["ClientName"],
+                GenerateSecret=props["GenerateSecret"],
+                ExplicitAuthFlows=props["ExplicitAuthFlows"],
+            )["UserPoolClient"]["ClientId"]
+        self.result.refs[logical_id] = client_id
+
+
+def provision_stage(stage: str, session: boto3.session.Session | None = None) -> dict[str, str]:
+    """Provision ``stage`` and return the functions' environment (its template outputs)."""
+    from infra.template import stage_template
+
+    return Provisioner(session).apply(stage_template(stage)).outputs
