@@ -11,7 +11,13 @@ from chalice.test import Client
 from chalicelib.bootstrap import Container
 
 PASSWORD = "Sup3r-secret"
-ADDRESS = {"name": "Ada Lovelace", "line1": "12 St James's Sq", "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "12 St James's Sq",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
 
 
 @dataclass
@@ -46,8 +52,12 @@ class Api:
         self.container.users.grant_admin(email)
         return self.login(email)
 
-    def add_product(self, admin: str, name: str = "Mug", price: Any = 12.5, stock: int = 10, category: str = "kitchen") -> dict[str, Any]:
-        response = self.call("POST", "/products", {"name": name, "category": category, "price": price, "stock": stock}, admin)
+    def add_product(
+        self, admin: str, name: str = "Mug", price: Any = 12.5, stock: int = 10, category: str = "kitchen"
+    ) -> dict[str, Any]:
+        response = self.call(
+            "POST", "/products", {"name": name, "category": category, "price": price, "stock": stock}, admin
+        )
         assert response.status_code == 201, response.body
         return json.loads(response.body)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -25,7 +25,9 @@ from localstage.provision import provision_stage
 from tests.api_helpers import Api, body
 
 
-@pytest.fixture(params=[pytest.param("memory", marks=pytest.mark.unit), pytest.param("aws", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[pytest.param("memory", marks=pytest.mark.unit), pytest.param("aws", marks=pytest.mark.integration)]
+)
 def api(request: pytest.FixtureRequest) -> Iterator[Api]:
     if request.param == "memory":
         container = Container(Settings.from_env({"ADAPTERS": "memory", "STAGE": "test"}))
@@ -86,7 +88,11 @@ def test_given_a_new_email_when_registering_then_201_and_login_returns_a_bearer_
     assert login["user"] == {"user_id": created["user_id"], "email": "ada@example.com", "name": "Ada"}
     claims = jwt.decode(login["access_token"], options={"verify_signature": False})
     assert claims["sub"] == claims["user_id"] == created["user_id"]
-    assert claims["roles"] == ["user"] and claims["iss"] == "ecommerce-backend-test" and claims["aud"] == "ecommerce-backend-api"
+    assert (
+        claims["roles"] == ["user"]
+        and claims["iss"] == "ecommerce-backend-test"
+        and claims["aud"] == "ecommerce-backend-api"
+    )
     assert claims["exp"] - claims["iat"] == 86400
 
 
@@ -129,7 +135,9 @@ def test_given_a_user_when_reading_profiles_then_own_is_200_other_is_403_and_adm
 # -- the authorizer ------------------------------------------------------------------------------------
 
 
-def _forge(claims: dict[str, Any], key: str = "attacker-key-that-is-long-enough-for-hs256", alg: str = "HS256", kid: str = "k1") -> str:
+def _forge(
+    claims: dict[str, Any], key: str = "attacker-key-that-is-long-enough-for-hs256", alg: str = "HS256", kid: str = "k1"
+) -> str:
     return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
 
 
@@ -137,10 +145,12 @@ def test_given_bad_tokens_when_calling_a_protected_route_then_rejected_never_5xx
     token = api.user_token("victim@example.com")
     claims = jwt.decode(token, options={"verify_signature": False})
     header = jwt.get_unverified_header(token)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     head, payload, signature = token.split(".")
     admin_payload = base64.urlsafe_b64encode(json.dumps({**claims, "roles": ["admin"]}).encode()).rstrip(b"=").decode()
-    none_header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": header["kid"]}).encode()).rstrip(b"=").decode()
+    none_header = (
+        base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": header["kid"]}).encode()).rstrip(b"=").decode()
+    )
     bad = {
         "tampered payload": f"{head}.{admin_payload}.{signature}",
         "alg none": f"{none_header}.{payload}.",
@@ -257,7 +267,11 @@ def test_given_a_client_that_sends_prices_or_a_customer_when_ordering_then_400(a
 def test_given_every_kind_of_bad_order_when_placing_then_400_lists_each_field(api: Api) -> None:
     user, mug, _ = _setup_shop(api)
     bad = {
-        "items": [{"product_id": mug["product_id"], "quantity": 0}, {"product_id": 5, "quantity": "2"}, {"quantity": 10_000}],
+        "items": [
+            {"product_id": mug["product_id"], "quantity": 0},
+            {"product_id": 5, "quantity": "2"},
+            {"quantity": 10_000},
+        ],
         "shipping_address": {"name": "A", "line1": "", "city": "C", "postal_code": "1", "country": "Narnia"},
         "payment_method": {"type": "cash", "token": "1234"},
     }
@@ -300,7 +314,9 @@ def test_given_an_idempotency_key_when_replaying_then_same_order_and_other_body_
     listed = body(api.call("GET", "/orders", token=user))["items"]
     assert [o["order_id"] for o in listed] == [body(first)["order_id"]]
 
-    other = api.call("POST", "/orders", api.order_body((pot["product_id"], 1)), user, **{"Idempotency-Key": "checkout-1"})
+    other = api.call(
+        "POST", "/orders", api.order_body((pot["product_id"], 1)), user, **{"Idempotency-Key": "checkout-1"}
+    )
     assert other.status_code == 409
 
 
@@ -308,7 +324,9 @@ def test_given_two_customers_when_reading_orders_then_each_sees_only_their_own(a
     user, mug, _ = _setup_shop(api)
     other = api.user_token("other@example.com")
     admin = api.login("admin@example.com")
-    placed = [body(api.call("POST", "/orders", api.order_body((mug["product_id"], 1)), user))["order_id"] for _ in range(3)]
+    placed = [
+        body(api.call("POST", "/orders", api.order_body((mug["product_id"], 1)), user))["order_id"] for _ in range(3)
+    ]
 
     mine = body(api.call("GET", "/orders?limit=2", token=user))
     assert [o["order_id"] for o in mine["items"]] == placed[::-1][:2]  # newest first
@@ -327,7 +345,9 @@ def test_given_two_customers_when_reading_orders_then_each_sees_only_their_own(a
 
 def test_given_an_allowed_file_when_requesting_an_upload_then_a_presigned_post_bound_to_type_and_size(api: Api) -> None:
     user = api.user_token("uploader@example.com")
-    response = api.call("POST", "/uploads", {"filename": "../../etc/photo 1.png", "content_type": "image/png", "size": 2048}, user)
+    response = api.call(
+        "POST", "/uploads", {"filename": "../../etc/photo 1.png", "content_type": "image/png", "size": 2048}, user
+    )
     assert response.status_code == 201, response.body
     answer = body(response)
     assert answer["key"].endswith("/photo_1.png") and ".." not in answer["key"]
@@ -337,9 +357,14 @@ def test_given_an_allowed_file_when_requesting_an_upload_then_a_presigned_post_b
 
 def test_given_a_bad_upload_request_when_posting_then_400_for_type_and_413_for_size(api: Api) -> None:
     user = api.user_token("uploader@example.com")
-    bad_type = api.call("POST", "/uploads", {"filename": "x.exe", "content_type": "application/x-msdownload", "size": 10}, user)
+    bad_type = api.call(
+        "POST", "/uploads", {"filename": "x.exe", "content_type": "application/x-msdownload", "size": 10}, user
+    )
     assert bad_type.status_code == 400 and error_fields(bad_type) == ["content_type"]
-    too_big = api.call("POST", "/uploads", {"filename": "x.png", "content_type": "image/png", "size": 50 * 1024 * 1024}, user)
+    too_big = api.call(
+        "POST", "/uploads", {"filename": "x.png", "content_type": "image/png", "size": 50 * 1024 * 1024}, user
+    )
     assert too_big.status_code == 413 and error_fields(too_big) == ["size"]
-    assert api.call("POST", "/uploads", {"filename": "x.png", "content_type": "image/png", "size": 10}).status_code == 401
-
+    assert (
+        api.call("POST", "/uploads", {"filename": "x.png", "content_type": "image/png", "size": 10}).status_code == 401
+    )
