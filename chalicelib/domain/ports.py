@@ -1,7 +1,7 @@
 """Ports: what the services need from the outside world.
 
 Each has a DynamoDB/AWS adapter and an in-memory one (``chalicelib.adapters``);
-``tests/integration/test_contracts.py`` runs one suite against both.
+``tests/integration/test_repository_contracts.py`` runs one suite against both.
 Page tokens are opaque strings; an adapter raises ``ValidationError`` (field
 ``next_token``) for one it did not issue.
 """
@@ -9,10 +9,11 @@ Page tokens are opaque strings; an adapter raises ``ValidationError`` (field
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, Protocol, Sequence, TypeVar
+from typing import Any, Generic, Mapping, Protocol, Sequence, TypeVar
 
 from chalicelib.domain.catalog import Product
-from chalicelib.domain.orders import Order
+from chalicelib.domain.orders import FailureReason, Order, OrderStatus
+from chalicelib.domain.pipeline import HoldStatus, Payment
 from chalicelib.domain.users import UserProfile
 
 T = TypeVar("T")
@@ -114,3 +115,78 @@ class UploadSigner(Protocol):
 
 class IdempotencyKeyTakenError(Exception):
     """Raised by ``OrderRepository.add`` when another request holds the key."""
+
+
+# -- order pipeline ---------------------------------------------------------------------------------
+
+
+class OrderProgress(Protocol):
+    """An order's progress through the workflow, written with conditions so racing steps cannot undo each other."""
+
+    def get(self, order_id: str) -> Order | None: ...
+
+    def advance(self, order_id: str, status: OrderStatus, failure_reason: FailureReason | None = None) -> Order:
+        """Move the order as ``Order.transition`` allows, only if nobody moved it meanwhile.
+
+        Moving to the status it already has is a no-op. ``InvalidTransitionError`` for a move
+        the lifecycle forbids; ``OrderNotFoundError`` when the order does not exist.
+        """
+
+    def record_notification(self, order_id: str, kind: str) -> bool:
+        """Add ``kind`` to the order's notifications once; ``False`` when it was already recorded."""
+
+
+class Inventory(Protocol):
+    """Stock, changed only by conditional writes: it never goes negative, whatever the concurrency."""
+
+    def hold(self, order: Order) -> HoldStatus:
+        """Take every line from stock for ``order``, all or nothing, and mark the hold on the order.
+
+        A second call finds the mark and changes nothing (returns the existing status).
+        ``InsufficientInventory`` when a line lacks stock.
+        """
+
+    def commit(self, order_id: str) -> HoldStatus:
+        """HELD -> COMMITTED (COMMITTED stays); ``InsufficientInventory`` when there is no live hold."""
+
+    def release(self, order: Order, include_committed: bool = False) -> HoldStatus | None:
+        """Give a HELD (or, if asked, COMMITTED) hold's stock back, once; returns the hold's status after."""
+
+    def hold_status(self, order_id: str) -> HoldStatus | None: ...
+
+    def stock(self, product_id: str) -> int | None: ...
+
+
+class PaymentGateway(Protocol):
+    """Charges are idempotent per order: a retried or duplicated call never charges twice."""
+
+    def charge(self, order_id: str, token: str, amount: Any, currency: str) -> Payment:
+        """Charge once per order; a later call returns the first outcome. ``PaymentGatewayTimeout`` may be raised."""
+
+    def check(self, order_id: str) -> Payment:
+        """The payment's current status (a pending payment may settle here)."""
+
+    def refund(self, order_id: str) -> Payment | None:
+        """Refund a successful charge or void a pending one, once; ``None`` if nothing was ever charged."""
+
+    def get(self, order_id: str) -> Payment | None: ...
+
+
+class EventPublisher(Protocol):
+    def publish_event(self, source: str, detail_type: str, detail: Mapping[str, Any]) -> str:
+        """Put one event on the stage's bus; raises when the bus rejects it."""
+
+
+class TopicPublisher(Protocol):
+    def publish(self, subject: str, message: Mapping[str, Any]) -> None:
+        """Publish a JSON message to one SNS topic (customer notifications, operational alerts)."""
+
+
+class WorkflowEngine(Protocol):
+    def start(self, name: str, payload: Mapping[str, Any]) -> bool:
+        """Start the execution called ``name``; ``False`` when one of that name already exists."""
+
+
+class DeadLetters(Protocol):
+    def send(self, body: str, error_type: str, reason: str) -> None:
+        """Park a message that failed for good, with why, where operators (and an alarm) will see it."""
