@@ -1,0 +1,41 @@
+"""``python -m localstage`` (what ``make run`` calls): start the local stage until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from localstage.stage import LocalStage, StageOptions, banner
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # moto's and chalice's per-request access lines drown the stage's own messages.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stage = LocalStage(StageOptions.from_env())
+    try:
+        stage.start()
+        print(banner(stage), flush=True)
+        logging.getLogger("localstage").info("startup timings (s since start): %s", stage.timings)
+        stop.wait()
+    except Exception:
+        logging.getLogger("localstage").exception("the local stage could not start")
+        return 1
+    finally:
+        stage.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,401 @@
+"""A Lambda emulator that runs the app's real handlers in this process.
+
+moto stores functions but can only run them in Docker; this runs them in-process,
+with what Lambda adds around a handler:
+
+- a context (``function_name``, ``memory_limit_in_mb``, ``aws_request_id``,
+  ``invoked_function_arn``, ``get_remaining_time_in_millis()``),
+- the timeout: past it the invocation fails with ``Sandbox.Timedout``. Python
+  cannot kill a thread, so the handler's thread runs on in the background
+  (AWS would freeze and discard the environment);
+- reserved concurrency: past it an invocation is throttled (``LambdaThrottledError``);
+- execution environments: the first invocation of each is a cold start with
+  ``Init Duration``; a timeout or a configuration change discards them;
+- the START/END/REPORT log lines, the ``AWS/Lambda`` metrics and the log tail.
+
+Memory/CPU model (labelled "modelled" everywhere it shows): Lambda gives a
+function a CPU share proportional to its memory, one full vCPU at 1,769 MB.
+The handler's CPU time on this machine (``time.thread_time``) is stretched by
+``max(1, 1769 / memory)``, its waiting time (I/O) is not::
+
+    modelled = wall + cpu * (max(1, 1769 / memory_mb) - 1)
+
+``Duration``, ``Billed Duration`` and the ``Duration`` metric are modelled; the
+REPORT line adds ``Measured Duration`` (wall clock) so the two can be compared.
+``Max Memory Used`` is modelled as a Python runtime baseline plus the peak of
+Python allocations during the invocation (``tracemalloc``; process-wide, so
+concurrent invocations share one peak).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import threading
+import time
+import traceback
+import tracemalloc
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from localstage import output
+from localstage.functions import FunctionSpec
+from localstage.server import ACCOUNT_ID, REGION
+from localstage.telemetry import Telemetry
+
+log = logging.getLogger("localstage.lambdas")
+
+FULL_VCPU_MB = 1769
+RUNTIME_BASELINE_MB = 38  # what a near-empty Python handler reports on AWS
+LOG_TAIL_BYTES = 4096
+
+
+class LambdaEmulatorError(Exception):
+    """Base class of the emulator's errors."""
+
+
+class FunctionNotFoundError(LambdaEmulatorError):
+    """No function of that name is registered (AWS: ResourceNotFoundException)."""
+
+
+class LambdaThrottledError(LambdaEmulatorError):
+    """Reserved concurrency exhausted.
+
+    AWS: 429 ``TooManyRequestsException``, Reason ``ReservedFunctionConcurrentInvocationLimitExceeded``.
+    """
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """A function's configuration at invoke time (it may change through the Lambda API)."""
+
+    arn: str
+    memory_mb: int
+    timeout_s: float
+    reserved_concurrency: int | None = None
+    version: str = "$LATEST"
+
+
+ConfigSource = Callable[[FunctionSpec, str | None], LiveConfig]
+
+
+def static_config(spec: FunctionSpec, qualifier: str | None) -> LiveConfig:
+    """The spec's own settings, for use without moto."""
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.name}"
+    return LiveConfig(arn=arn, memory_mb=spec.memory_mb, timeout_s=spec.timeout_s)
+
+
+class Clock(Protocol):
+    def __call__(self) -> float: ...
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of AWS's Python runtime context object."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Environment:
+    """One execution environment: its log stream and the configuration it was built for."""
+
+    stream: str
+    config_key: tuple[int, float]
+    cold: bool = True
+
+
+@dataclass
+class InvocationResult:
+    request_id: str
+    payload: bytes
+    function_error: str | None
+    log_lines: list[str]
+    duration_ms: float
+    measured_ms: float
+    billed_ms: int
+    max_memory_mb: int
+    init_ms: float | None
+    executed_version: str = "$LATEST"
+
+    @property
+    def log_tail(self) -> str:
+        """Base64 of the last 4 KB of this invocation's log, as ``LogType=Tail`` returns it."""
+        text = "\n".join(self.log_lines) + "\n"
+        return base64.b64encode(text.encode()[-LOG_TAIL_BYTES:]).decode()
+
+    def json(self) -> Any:
+        return json.loads(self.payload) if self.payload else None
+
+
+@dataclass
+class _FunctionState:
+    spec: FunctionSpec
+    in_flight: int = 0
+    idle: list[Environment] = field(default_factory=list)
+
+
+def modelled_duration_ms(wall_ms: float, cpu_ms: float, memory_mb: int) -> float:
+    """Wall time with the CPU part stretched by Lambda's memory-proportional CPU share."""
+    factor = max(1.0, FULL_VCPU_MB / memory_mb)
+    return wall_ms + cpu_ms * (factor - 1.0)
+
+
+def _error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
+    # The Python runtime's shape for an unhandled exception.
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(_handler_frames(exc)),
+    }
+
+
+def _handler_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    # Drop the emulator's own frame, as the Lambda runtime's frames are not shown either.
+    return traceback.extract_tb(exc.__traceback__)[1:]
+
+
+class LambdaEmulator:
+    """Registered functions, invoked in-process with Lambda's semantics."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry | None = None,
+        config_source: ConfigSource = static_config,
+        init_duration_ms: float = 0.0,
+        measure_memory: bool = True,
+    ) -> None:
+        self.telemetry = telemetry or Telemetry()
+        self.config_source = config_source
+        self.init_duration_ms = init_duration_ms
+        self.measure_memory = measure_memory
+        self._functions: dict[str, _FunctionState] = {}
+        self._lock = threading.Lock()
+        if measure_memory and not tracemalloc.is_tracing():
+            tracemalloc.start()
+
+    # -- registry -----------------------------------------------------------------------------
+
+    def register(self, spec: FunctionSpec) -> None:
+        self._functions[spec.name] = _FunctionState(spec)
+        self.telemetry.ensure_log_group(self.log_group(spec.name))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._functions
+
+    def spec(self, name: str) -> FunctionSpec:
+        try:
+            return self._functions[name].spec
+        except KeyError:
+            raise FunctionNotFoundError(f"Function not found: {name}") from None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._functions)
+
+    @staticmethod
+    def log_group(name: str) -> str:
+        return f"/aws/lambda/{name}"
+
+    # -- invoke -------------------------------------------------------------------------------
+
+    def invoke(self, name: str, payload: Any = None, qualifier: str | None = None) -> InvocationResult:
+        """Run the function synchronously (``RequestResponse``).
+
+        ``payload`` is bytes/str holding JSON, or any JSON-serialisable value.
+        Raises ``LambdaThrottledError`` past the reserved concurrency; handler
+        errors and timeouts come back as a result with ``function_error`` set.
+        """
+        state = self._functions.get(name)
+        if state is None:
+            raise FunctionNotFoundError(f"Function not found: {name}")
+        config = self.config_source(state.spec, qualifier)
+        event = self._decode(payload)
+        env, concurrent = self._acquire(state, config)
+        try:
+            result = self._run(state, config, env, event)
+        finally:
+            with self._lock:
+                state.in_flight -= 1
+        self._record(name, result, concurrent)
+        return result
+
+    def invoke_async(self, name: str, payload: Any = None, qualifier: str | None = None) -> str:
+        """``InvocationType=Event``: accepted at once, run in the background; returns the request id.
+
+        Not modelled yet: Lambda's async retries (two, with back-off) and on-failure destinations.
+        """
+        request_id = str(uuid.uuid4())
+
+        def run() -> None:
+            try:
+                result = self.invoke(name, payload, qualifier)
+                if result.function_error:
+                    log.warning("async invocation of %s failed: %s", name, result.payload[:500])
+            except LambdaThrottledError:
+                log.warning("async invocation of %s throttled and dropped", name)
+
+        threading.Thread(target=run, name=f"async-{name}", daemon=True).start()
+        return request_id
+
+    @staticmethod
+    def _decode(payload: Any) -> Any:
+        if payload is None or payload == b"" or payload == "":
+            return {}
+        if isinstance(payload, bytes | bytearray | str):
+            return json.loads(payload)
+        return payload
+
+    def _acquire(self, state: _FunctionState, config: LiveConfig) -> tuple[Environment, int]:
+        key = (config.memory_mb, config.timeout_s)
+        reserved = config.reserved_concurrency
+        env: Environment | None = None
+        with self._lock:
+            throttled = reserved is not None and state.in_flight >= reserved
+            if not throttled:
+                state.in_flight += 1
+                # A configuration change retires the old environments, as on AWS.
+                state.idle = [e for e in state.idle if e.config_key == key]
+                env = state.idle.pop() if state.idle else None
+            concurrent = state.in_flight
+        if throttled:
+            self.telemetry.put_metrics(state.spec.name, [("Throttles", 1, "Count")])
+            log.warning("%s throttled: reserved concurrency %s reached", state.spec.name, reserved)
+            raise LambdaThrottledError(f"Rate Exceeded. (reserved concurrency {reserved} of {state.spec.name})")
+        if env is None:
+            stream = time.strftime("%Y/%m/%d/") + f"[{config.version}]{uuid.uuid4().hex}"
+            env = Environment(stream=stream, config_key=key)
+            self.telemetry.open_stream(self.log_group(state.spec.name), stream)
+        return env, concurrent
+
+    def _run(self, state: _FunctionState, config: LiveConfig, env: Environment, event: Any) -> InvocationResult:
+        spec = state.spec
+        request_id = str(uuid.uuid4())
+        started = time.monotonic()
+        context = LambdaContext(
+            function_name=spec.name,
+            function_version=config.version,
+            invoked_function_arn=config.arn,
+            memory_limit_in_mb=config.memory_mb,
+            aws_request_id=request_id,
+            log_group_name=self.log_group(spec.name),
+            log_stream_name=env.stream,
+            deadline=started + config.timeout_s,
+        )
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            cpu_start = time.thread_time()
+            with output.captured() as printed:
+                outcome["printed"] = printed
+                try:
+                    outcome["value"] = spec.handler(event, context)
+                except BaseException as exc:  # the runtime reports anything the handler raises
+                    outcome["error"] = exc
+                    print(f"[ERROR] {type(exc).__name__}: {exc}")
+                    print("Traceback (most recent call last):")
+                    print("".join(traceback.format_list(_handler_frames(exc))), end="")
+            outcome["cpu_ms"] = (time.thread_time() - cpu_start) * 1000
+
+        if self.measure_memory:
+            tracemalloc.reset_peak()
+            mem_before = tracemalloc.get_traced_memory()[0]
+        worker = threading.Thread(target=target, name=f"lambda-{spec.name}-{request_id[:8]}", daemon=True)
+        worker.start()
+        worker.join(config.timeout_s)
+        measured_ms = (time.monotonic() - started) * 1000
+        peak_mb = 0.0
+        if self.measure_memory:
+            peak_mb = max(0, tracemalloc.get_traced_memory()[1] - mem_before) / 1_048_576
+        max_memory = RUNTIME_BASELINE_MB + math.ceil(peak_mb)
+
+        timed_out = worker.is_alive()
+        duration = measured_ms
+        if not timed_out:
+            duration = modelled_duration_ms(measured_ms, outcome.get("cpu_ms", 0.0), config.memory_mb)
+            timed_out = duration > config.timeout_s * 1000
+        lines = [f"START RequestId: {request_id} Version: {config.version}"]
+        lines += "".join(outcome.get("printed", [])).splitlines()
+        function_error: str | None = None
+        status = ""
+        if timed_out:
+            duration = config.timeout_s * 1000
+            message = f"RequestId: {request_id} Error: Task timed out after {config.timeout_s:.2f} seconds"
+            payload: Any = {"errorType": "Sandbox.Timedout", "errorMessage": message}
+            lines.append(
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {message.split('Error: ')[1]}"
+            )
+            function_error, status = "Unhandled", "\tStatus: timeout"
+            log.warning("%s timed out after %.2f s (request %s)", spec.name, config.timeout_s, request_id)
+        elif max_memory > config.memory_mb:
+            payload = {"errorType": "Runtime.OutOfMemory", "errorMessage": "Runtime exited with error: signal: killed"}
+            function_error, status = "Unhandled", "\tStatus: error\tError Type: Runtime.OutOfMemory"
+        elif "error" in outcome:
+            payload = _error_payload(outcome["error"], request_id)
+            function_error = "Unhandled"
+            log.warning("%s raised %s: %s", spec.name, payload["errorType"], payload["errorMessage"])
+        else:
+            payload = outcome.get("value")
+        try:
+            body = json.dumps(payload).encode()
+        except (TypeError, ValueError) as exc:
+            function_error = "Unhandled"
+            body = json.dumps(
+                {"errorType": "Runtime.MarshalError", "errorMessage": f"Unable to marshal response: {exc}"}
+            ).encode()
+
+        init_ms = self.init_duration_ms if env.cold else None
+        env.cold = False
+        billed = math.ceil(duration)
+        lines.append(f"END RequestId: {request_id}")
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {billed} ms"
+            f"\tMemory Size: {config.memory_mb} MB\tMax Memory Used: {min(max_memory, config.memory_mb)} MB"
+        )
+        if init_ms is not None:
+            report += f"\tInit Duration: {init_ms:.2f} ms"
+        report += f"{status}\tMeasured Duration: {measured_ms:.2f} ms"
+        lines.append(report)
+        if not timed_out:  # a timed-out environment is discarded
+            with self._lock:
+                state.idle.append(env)
+        self.telemetry.write_log(self.log_group(spec.name), env.stream, lines)
+        return InvocationResult(
+            request_id=request_id,
+            payload=body,
+            function_error=function_error,
+            log_lines=lines,
+            duration_ms=duration,
+            measured_ms=measured_ms,
+            billed_ms=billed,
+            max_memory_mb=min(max_memory, config.memory_mb),
+            init_ms=init_ms,
+            executed_version=config.version,
+        )
+
+    def _record(self, name: str, result: InvocationResult, concurrent: int) -> None:
+        self.telemetry.put_metrics(
+            name,
+            [
+                ("Invocations", 1, "Count"),
+                ("Errors", 1 if result.function_error else 0, "Count"),
+                ("Duration", result.duration_ms, "Milliseconds"),
+                ("ConcurrentExecutions", concurrent, "Count"),
+            ],
+        )

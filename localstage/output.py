@@ -1,0 +1,61 @@
+"""Per-invocation capture of what a handler prints, for its CloudWatch log stream.
+
+On AWS everything a function writes to stdout/stderr lands in its log stream.
+Here all functions share one process, so ``sys.stdout``/``sys.stderr`` are
+replaced once by a tee that also copies what a thread writes into the buffer of
+the invocation that thread is running. Install it before the app is imported:
+Chalice's ``app.log`` handler binds ``sys.stdout`` when the app is created.
+Threads a handler starts itself are not attributed to the invocation.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Iterator, TextIO
+
+
+class _Tee:
+    """A text stream that writes through and copies into the current thread's capture."""
+
+    def __init__(self, target: TextIO, captures: threading.local) -> None:
+        self._target = target
+        self._captures = captures
+
+    def write(self, text: str) -> int:
+        buffer: list[str] | None = getattr(self._captures, "buffer", None)
+        if buffer is not None:
+            buffer.append(text)
+        return self._target.write(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._target, name)
+
+
+_captures = threading.local()
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Route stdout/stderr through the tee (idempotent)."""
+    with _install_lock:
+        if not isinstance(sys.stdout, _Tee):
+            sys.stdout = _Tee(sys.stdout, _captures)
+        if not isinstance(sys.stderr, _Tee):
+            sys.stderr = _Tee(sys.stderr, _captures)
+
+
+@contextmanager
+def captured() -> Iterator[list[str]]:
+    """Collect what this thread writes while inside the block."""
+    install()
+    buffer: list[str] = []
+    _captures.buffer = buffer
+    try:
+        yield buffer
+    finally:
+        _captures.buffer = None

@@ -1,0 +1,93 @@
+"""The embedded AWS: moto's own threaded server, in this process.
+
+In-process (not ``moto_server`` in a subprocess) because the Lambda emulator
+plugs into moto's Lambda backend: an ``Invoke`` that reaches the server, from
+boto3, from SNS or from a Step Functions task, has to find the app's handlers
+in the same interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Mapping
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port nobody listens on right now (tests run several stages side by side)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def client_environment(endpoint: str, port: int) -> dict[str, str]:
+    """What any AWS SDK in this process (or a child) needs to reach the embedded AWS."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        **FAKE_CREDENTIALS,
+        # moto's Step Functions interpreter calls Lambda and other services through
+        # boto3 at http://localhost:$MOTO_PORT, read on every call.
+        "MOTO_PORT": str(port),
+    }
+
+
+def enable_state_machine_execution() -> None:
+    """Make Step Functions run definitions instead of returning canned histories.
+
+    moto reads ``default_user_config["stepfunctions"]["execute_state_machine"]``
+    on every request (``moto.stepfunctions.responses.get_backend``); the same
+    switch is reachable over HTTP at ``POST /moto-api/config``.
+    """
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+
+
+@dataclass
+class EmbeddedAws:
+    """moto's ``ThreadedMotoServer`` on ``host:port`` (port 0 picks a free one)."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    _server: object | None = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, environ: dict[str, str] | None = None) -> EmbeddedAws:
+        """Start serving and export the client environment into ``environ`` (default ``os.environ``)."""
+        from moto.server import ThreadedMotoServer
+
+        enable_state_machine_execution()
+        if self.port == 0:
+            self.port = free_port(self.host)
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server.start()
+        self._server = server
+        target = os.environ if environ is None else environ
+        target.update(self.environment())
+        return self
+
+    def environment(self) -> Mapping[str, str]:
+        return client_environment(self.endpoint, self.port)
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

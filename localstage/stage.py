@@ -1,0 +1,203 @@
+"""The local stage, assembled: embedded AWS, resources, functions, event delivery, seed, HTTP API.
+
+Order matters: the AWS endpoint and the stage's outputs must be in the
+environment before the app is imported and its container built, and the HTTP
+API starts last, so ``GET /health`` answering 200 means everything is ready.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from localstage import output
+from localstage.functions import FunctionSpec, discover_functions, load_chalice_config
+from localstage.lambdas import LambdaEmulator
+from localstage.server import DEFAULT_HOST, EmbeddedAws
+from localstage.sqs_poller import SqsMapping, SqsPoller
+
+log = logging.getLogger("localstage")
+
+STAGE = "local"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """Everything the stage reads from the environment, read once (see docs/local-stage.md)."""
+
+    host: str = DEFAULT_HOST
+    aws_port: int = 4566
+    http_port: int = 8000
+    retry_visibility_s: int | None = None
+    measure_memory: bool = True
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> StageOptions:
+        env = dict(os.environ) if env is None else env
+        retry = env.get("LOCAL_SQS_RETRY_VISIBILITY_SECONDS")
+        return cls(
+            aws_port=int(env.get("AWS_PORT") or 4566),
+            http_port=int(env.get("PORT") or 8000),
+            retry_visibility_s=int(retry) if retry else None,
+            measure_memory=env.get("LOCAL_LAMBDA_MEASURE_MEMORY", "1") != "0",
+        )
+
+
+@dataclass
+class LocalStage:
+    options: StageOptions
+    project_dir: Path = PROJECT_DIR
+    aws: EmbeddedAws | None = None
+    emulator: LambdaEmulator | None = None
+    functions: list[FunctionSpec] = field(default_factory=list)
+    pollers: list[SqsPoller] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    _http: Any = None
+    _http_thread: threading.Thread | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.options.host}:{self.options.http_port}"
+
+    def start(self) -> LocalStage:
+        started = time.monotonic()
+        output.install()
+        self.aws = EmbeddedAws(self.options.host, self.options.aws_port).start()
+        self._mark("aws", started)
+        config = load_chalice_config(self.project_dir)
+        stage_env = {
+            **config.get("environment_variables", {}),
+            **config.get("stages", {}).get(STAGE, {}).get("environment_variables", {}),
+        }
+        os.environ.update(stage_env)
+        from localstage.provision import provision_stage
+
+        self.outputs = provision_stage(STAGE)
+        os.environ.update(self.outputs)  # the provisioned names win over config.json's
+        self._mark("provision", started)
+
+        import_started = time.monotonic()
+        if str(self.project_dir) not in sys.path:
+            sys.path.insert(0, str(self.project_dir))
+        app_module = importlib.import_module("app")
+        init_ms = (time.monotonic() - import_started) * 1000
+        self._register(app_module.app, config, init_ms)
+        self._mark("functions", started)
+        self._start_pollers()
+        self._seed()
+        self._mark("seed", started)
+        self._serve_http(app_module.app)
+        self._mark("http", started)
+        return self
+
+    def _mark(self, step: str, started: float) -> None:
+        self.timings[step] = round(time.monotonic() - started, 3)
+
+    def _register(self, app: Any, config: dict[str, Any], init_ms: float) -> None:
+        from localstage.moto_lambda import ensure_role, moto_config, register_functions
+
+        self.functions = discover_functions(app, STAGE, config)
+        self.emulator = LambdaEmulator(
+            config_source=moto_config, init_duration_ms=init_ms, measure_memory=self.options.measure_memory
+        )
+        role = ensure_role(boto3.client("iam"), f"{app.app_name}-{STAGE}")
+        register_functions(self.emulator, self.functions, boto3.client("lambda"), role)
+
+    def _start_pollers(self) -> None:
+        assert self.emulator is not None
+        sqs = boto3.client("sqs")
+        lambda_client = boto3.client("lambda")
+        for spec in self.functions:
+            source = spec.sqs
+            if source is None:
+                continue
+            if source.queue_arn:
+                arn = source.queue_arn
+                url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+            else:
+                url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
+                arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            window = source.maximum_batching_window_in_seconds or 0
+            # Registered with the Lambda API so list_event_source_mappings shows it, as chalice deploy would.
+            lambda_client.create_event_source_mapping(
+                FunctionName=spec.name,
+                EventSourceArn=arn,
+                BatchSize=source.batch_size,
+                MaximumBatchingWindowInSeconds=window,
+                FunctionResponseTypes=["ReportBatchItemFailures"],
+            )
+            _detach_moto_sqs_trigger(arn)
+            mapping = SqsMapping(spec.name, url, arn, source.batch_size, window, True, self.options.retry_visibility_s)
+            self.pollers.append(SqsPoller(mapping, self.emulator, sqs).start())
+
+    def _seed(self) -> None:
+        from chalicelib.bootstrap import container
+        from localstage.seed import AdminCredentials, seed_admin, seed_catalog
+
+        admin = AdminCredentials.from_env()
+        seed_admin(container(), admin)
+        added = seed_catalog(container(), admin)
+        log.info("seeded admin %s and %d products", admin.email, added)
+
+    def _serve_http(self, app: Any) -> None:
+        from chalice.cli.factory import CLIFactory
+        from chalice.local import create_local_server
+
+        chalice_config = CLIFactory(str(self.project_dir)).create_config_obj(chalice_stage_name=STAGE)
+        self._http = create_local_server(app, chalice_config, self.options.host, self.options.http_port)
+        self._http_thread = threading.Thread(target=self._http.serve_forever, name="http-api", daemon=True)
+        self._http_thread.start()
+
+    def stop(self) -> None:
+        """Stop in reverse order; each step runs even if an earlier one failed."""
+        if self._http is not None:
+            self._http.shutdown()
+            self._http = None
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers.clear()
+        if self.aws is not None:
+            self.aws.stop()
+            self.aws = None
+
+
+def _detach_moto_sqs_trigger(queue_arn: str) -> None:
+    """Stop moto invoking the function inside ``SendMessage``; our poller delivers instead.
+
+    moto runs an SQS mapping synchronously in the sender's request (no batching
+    window, no visibility semantics); the mapping stays listed in the Lambda API.
+    """
+    from moto.sqs.models import sqs_backends
+
+    from localstage.server import ACCOUNT_ID, REGION
+
+    for queue in sqs_backends[ACCOUNT_ID][REGION].queues.values():
+        if queue.queue_arn == queue_arn:
+            queue.lambda_event_source_mappings.clear()
+
+
+def banner(stage: LocalStage) -> str:
+    from localstage.seed import AdminCredentials
+
+    admin = AdminCredentials.from_env()
+    assert stage.aws is not None
+    names = "\n".join(f"    {spec.name}" for spec in stage.functions)
+    return (
+        f"\n  ecommerce-backend local stage is ready (in {stage.timings.get('http', 0):.1f} s)\n\n"
+        f"  HTTP API      {stage.api_url}   (try {stage.api_url}/health)\n"
+        f"  AWS endpoint  {stage.aws.endpoint}   (AWS_ENDPOINT_URL, region us-east-1, any credentials)\n"
+        f"  Admin         {admin.email} / {admin.password}\n"
+        f"  Functions\n{names}\n\n"
+        "  Ctrl-C stops everything.\n"
+    )

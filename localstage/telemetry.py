@@ -1,0 +1,88 @@
+"""What AWS Lambda records about each invocation, written to the embedded AWS.
+
+The emulator stands in for the Lambda service here, so it is the one that
+publishes the ``AWS/Lambda`` metrics (dimension ``FunctionName``) and writes
+the ``/aws/lambda/<name>`` log group, one stream per execution environment,
+named the way Lambda names them: ``YYYY/MM/DD/[$LATEST]<32 hex>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+log = logging.getLogger("localstage.telemetry")
+
+NAMESPACE = "AWS/Lambda"
+
+
+class Telemetry:
+    """Writes log events and metric data with injected (or lazily built) clients."""
+
+    def __init__(self, logs: Any = None, cloudwatch: Any = None) -> None:
+        self._logs = logs
+        self._cloudwatch = cloudwatch
+        self._groups: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(service)
+
+    @property
+    def logs(self) -> Any:
+        if self._logs is None:
+            self._logs = self._client("logs")
+        return self._logs
+
+    @property
+    def cloudwatch(self) -> Any:
+        if self._cloudwatch is None:
+            self._cloudwatch = self._client("cloudwatch")
+        return self._cloudwatch
+
+    def ensure_log_group(self, group: str) -> None:
+        with self._lock:
+            if group in self._groups:
+                return
+            with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+                self.logs.create_log_group(logGroupName=group)
+            self._groups.add(group)
+
+    def open_stream(self, group: str, stream: str) -> None:
+        self.ensure_log_group(group)
+        with contextlib.suppress(self.logs.exceptions.ResourceAlreadyExistsException):
+            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+    def write_log(self, group: str, stream: str, lines: list[str]) -> None:
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in lines if line]
+        if not events:
+            return
+        try:
+            self.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        except (BotoCoreError, ClientError) as exc:
+            # Telemetry must never fail an invocation; say why it is missing instead.
+            log.warning("could not write %d log lines to %s: %s", len(events), group, exc)
+
+    def put_metrics(self, function_name: str, values: list[tuple[str, float, str]]) -> None:
+        """``values``: (metric name, value, unit) for one invocation."""
+        data = [
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": "FunctionName", "Value": function_name}],
+                "Value": value,
+                "Unit": unit,
+            }
+            for name, value, unit in values
+        ]
+        try:
+            self.cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("could not publish metrics for %s: %s", function_name, exc)
