@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 STAGE ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint typecheck unit integration e2e lock admin clean
+.PHONY: help setup run test lint typecheck unit integration e2e bench lock admin clean
 
 help:
 	@echo "make run     start the local stage (embedded AWS + every event source + HTTP API)"
 	@echo "make test    ruff, mypy and every test"
+	@echo "make bench   measure cold start, package size, warm overhead, cost per order (writes docs/benchmarks.md)"
 	@echo "make admin   create or promote the first admin of a stage (EMAIL=, PASSWORD=)"
 	@echo "make lock    re-pin requirements-dev.txt from requirements-dev.in"
 
@@ -44,6 +45,9 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 admin: $(STAMP)
 	$(BIN)/python -m scripts.create_admin --stage $(STAGE) --email "$(EMAIL)" $(if $(PASSWORD),--password "$(PASSWORD)")

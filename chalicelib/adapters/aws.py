@@ -10,16 +10,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from botocore.config import Config
-
 # Standard retry mode: exponential backoff with jitter on throttling and 5xx, bounded by
 # max_attempts; short timeouts, because a Lambda invocation has a budget of its own.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    connect_timeout=2,
-    read_timeout=10,
-    tcp_keepalive=True,
-)
+CLIENT_OPTIONS: dict[str, Any] = {
+    "retries": {"mode": "standard", "max_attempts": 4},
+    "connect_timeout": 2,
+    "read_timeout": 10,
+    "tcp_keepalive": True,
+}
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
@@ -33,9 +31,13 @@ def client(service: str, region: str) -> Any:
         return found
     with _lock:
         if key not in _clients:
-            import boto3  # deferred: keeps import of chalicelib cheap for in-memory use
+            # Deferred: importing boto3/botocore costs ~40 ms of cold start, paid only by the first
+            # request that needs AWS (never by in-memory use).
+            import boto3
+            from botocore.config import Config
 
-            _clients[key] = boto3.session.Session().client(service, region_name=region, config=CLIENT_CONFIG)
+            session = boto3.session.Session()
+            _clients[key] = session.client(service, region_name=region, config=Config(**CLIENT_OPTIONS))
         return _clients[key]
 
 

@@ -1,0 +1,147 @@
+"""Deployment package: what ``chalice package`` would upload, and what must never be in it.
+
+Chalice caches the zip under ``.chalice/deployments`` and reuses it while the requirements and the
+app files hash the same, so the package is built from a copy of the files Chalice packages
+(``app.py``, ``chalicelib/``, ``vendor/``, ``requirements.txt``, ``.chalice/*.json``) in a
+temporary project, with pip's cache off: every run builds from scratch and the work tree's
+cache is left alone. Files are copied as they are (``__pycache__`` included), because Chalice
+would package those too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.environment import child_environment
+from bench.figures import Figure, megabytes
+from bench.registry import Options
+
+MAX_BYTES = 2 * 1024 * 1024
+BAR = "<= 2 MB zipped, no dev packages"
+# Never in a Lambda package: dev-side libraries, and boto3/botocore which the runtime provides.
+FORBIDDEN = ("pandas", "numpy", "jupyter*", "moto", "pytest", "_pytest", "matplotlib", "papermill", "boto3", "botocore")
+PACKAGED = ("app.py", "requirements.txt", "chalicelib", "vendor")
+ZIP_NAME = "deployment.zip"
+
+
+class PackageError(RuntimeError):
+    """``chalice package`` failed; the message carries the end of its output."""
+
+
+def distribution_name(top_level: str) -> str:
+    """``numpy-2.4.6.dist-info`` -> ``numpy``; ``six.py`` -> ``six``; ``jwt`` -> ``jwt``."""
+    name = top_level
+    for suffix in (".dist-info", ".egg-info", ".data", ".py", ".pth", ".libs"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            if suffix in (".dist-info", ".egg-info", ".data"):
+                name = name.split("-", 1)[0]
+            break
+    return name.lower().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class ZipContents:
+    size_bytes: int
+    top_level: list[str]  # first path components, sorted
+    forbidden: list[str]  # those naming a forbidden package
+    pycache_files: int
+
+
+def inspect_zip(path: Path, forbidden: tuple[str, ...] = FORBIDDEN) -> ZipContents:
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    top_level = sorted({name.split("/", 1)[0] for name in names if name})
+    bad = [t for t in top_level if any(fnmatch.fnmatch(distribution_name(t), pattern) for pattern in forbidden)]
+    pycache = sum(1 for name in names if "__pycache__/" in name or name.endswith(".pyc"))
+    return ZipContents(path.stat().st_size, top_level, bad, pycache)
+
+
+def copy_packaged_files(project_root: Path, target: Path) -> None:
+    for name in PACKAGED:
+        source = project_root / name
+        if source.is_dir():
+            shutil.copytree(source, target / name)
+        elif source.is_file():
+            shutil.copy2(source, target / name)
+    (target / ".chalice").mkdir()
+    for config in (project_root / ".chalice").glob("*.json"):
+        shutil.copy2(config, target / ".chalice" / config.name)
+
+
+def chalice_binary() -> str:
+    beside = Path(sys.executable).with_name("chalice")
+    return str(beside) if beside.exists() else "chalice"
+
+
+def build_package(project_root: Path, stage: str, workdir: Path) -> Path:
+    project = workdir / "project"
+    project.mkdir()
+    copy_packaged_files(project_root, project)
+    out = workdir / "out"
+    done = subprocess.run(  # noqa: S603 - the virtualenv's own chalice on a fixed command line
+        [chalice_binary(), "--project-dir", str(project), "package", "--stage", stage, str(out)],
+        cwd=project_root,
+        env=child_environment(PIP_NO_CACHE_DIR="1", PIP_DISABLE_PIP_VERSION_CHECK="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()
+        raise PackageError(f"chalice package exited {done.returncode}: {output[-800:]}")
+    if not (out / ZIP_NAME).exists():
+        raise PackageError(f"chalice package wrote no {ZIP_NAME} (found {sorted(p.name for p in out.iterdir())})")
+    return out / ZIP_NAME
+
+
+@dataclass
+class PackageResult:
+    stage: str
+    contents: ZipContents | None = None
+    error: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"deployment package (chalice package --stage {self.stage})"
+
+    def figures(self) -> list[Figure]:
+        if self.contents is None:
+            return [Figure.failed(self.name, BAR, self.error)]
+        c = self.contents
+        problems = [f"{megabytes(c.size_bytes)} is over {megabytes(MAX_BYTES)}"] if c.size_bytes > MAX_BYTES else []
+        if c.forbidden:
+            problems.append("forbidden packages inside: " + ", ".join(c.forbidden))
+        note = "top level: " + ", ".join(c.top_level)
+        if c.pycache_files:
+            note += f"; {c.pycache_files} bytecode files packaged from __pycache__ (a clean checkout has none)"
+        if problems:
+            note += "; " + "; ".join(problems)
+        return [
+            Figure(
+                name=self.name,
+                value=megabytes(c.size_bytes),
+                bar=BAR,
+                holds=not problems,
+                note=note,
+            )
+        ]
+
+    def details(self) -> str:
+        return ""
+
+
+def measure_package(options: Options, stage: str = "dev") -> PackageResult:
+    with tempfile.TemporaryDirectory(prefix="bench-package-") as workdir:
+        try:
+            zip_path = build_package(options.project_root, stage, Path(workdir))
+        except (PackageError, subprocess.TimeoutExpired, OSError) as exc:
+            return PackageResult(stage, error=str(exc))
+        return PackageResult(stage, inspect_zip(zip_path))

@@ -1,0 +1,36 @@
+"""The benchmarks ``make bench`` runs, in report order. New figures register here (see ``bench.registry``)."""
+
+from __future__ import annotations
+
+from bench import coldstart, package, test_suite, warm
+from bench.registry import Benchmark, Options, Outcome, Registry
+
+
+def _cost_per_order(options: Options) -> Outcome:
+    # Imported when run: a broken cost model then fails this figure only, not the whole harness.
+    from bench.cost_per_order import measure_cost_per_order
+
+    return measure_cost_per_order(options)
+
+
+REGISTRY = Registry([])
+REGISTRY.register(
+    Benchmark(
+        "cold-start",
+        "cold start, import app + first request",
+        f"<= {coldstart.BAR}x floor",
+        coldstart.measure_cold_start,
+    )
+)
+REGISTRY.register(Benchmark("package", "deployment package", package.BAR, package.measure_package))
+REGISTRY.register(Benchmark("warm", "warm rate vs a bare Chalice app", f">= {warm.BAR}x bare", warm.measure_warm))
+REGISTRY.register(Benchmark("cost-per-order", "cost per order, POST /orders synchronous calls", "-", _cost_per_order))
+REGISTRY.register(
+    Benchmark(
+        "test-suite",
+        "test suite wall time (make test)",
+        test_suite.BAR,
+        test_suite.measure_test_suite,
+        enabled=lambda options: options.with_test_suite,
+    )
+)

@@ -1,0 +1,302 @@
+"""The benchmark harness's pure parts: maths, parsers, the table, the zip inspector, the events.
+
+No figure is timed here: benchmarks are reported by ``make bench``, never asserted by the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bench.coldstart import parse_child_output
+from bench.cost_per_order import RecordedCall, attribute_size, billable_calls, item_size
+from bench.events import ApiRequest, FakeLambdaContext, authorizer_context, fill_path
+from bench.figures import Figure, render_notes, render_table
+from bench.importtime import parse_importtime, top_cumulative
+from bench.package import distribution_name, inspect_zip
+from bench.registry import Benchmark, Options, Registry, run_benchmark
+from bench.report import MARKER, Machine, cpu_model, intro_of, render_report
+from bench.stats import NoSamplesError, median, ratio
+from bench.warm import app_scenarios, bare_app, direct_call, import_app
+from chalicelib.bootstrap import Container
+from chalicelib.cost import Op, Service
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+IMPORTTIME_SAMPLE = """\
+import time: self [us] | cumulative | imported package
+import time:       124 |        124 |   _io
+import time:       379 |        790 | _frozen_importlib_external
+/some/path.py:3: DeprecationWarning: not an import line
+import time:       370 |        370 |         botocore
+import time:       248 |      42216 |       botocore.config
+import time:       395 |      42727 |     chalicelib.adapters.aws
+import time:      6702 |     164384 | app
+"""
+
+
+# -- stats ------------------------------------------------------------------------------------------
+
+
+def test_given_an_odd_number_of_samples_when_taking_the_median_then_the_middle_one_ignores_the_outlier() -> None:
+    assert median([3.0, 1.0, 250.0]) == 3.0
+
+
+def test_given_an_even_number_of_samples_when_taking_the_median_then_the_two_middle_ones_are_averaged() -> None:
+    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
+
+
+def test_given_no_samples_when_taking_the_median_then_it_refuses() -> None:
+    with pytest.raises(NoSamplesError):
+        median([])
+
+
+def test_given_a_value_and_a_baseline_when_taking_the_ratio_then_it_is_value_over_baseline() -> None:
+    assert ratio(150.0, 120.0) == pytest.approx(1.25)
+
+
+def test_given_a_zero_baseline_when_taking_the_ratio_then_it_refuses() -> None:
+    with pytest.raises(ValueError, match="baseline"):
+        ratio(1.0, 0.0)
+
+
+# -- importtime ----------------------------------------------------------------------------------
+
+
+def test_given_importtime_output_when_parsed_then_header_and_noise_are_skipped_and_depth_is_read() -> None:
+    entries = parse_importtime(IMPORTTIME_SAMPLE)
+
+    assert [e.module for e in entries] == [
+        "_io",
+        "_frozen_importlib_external",
+        "botocore",
+        "botocore.config",
+        "chalicelib.adapters.aws",
+        "app",
+    ]
+    by_name = {e.module: e for e in entries}
+    assert by_name["app"].depth == 0 and by_name["app"].cumulative_us == 164384 and by_name["app"].self_us == 6702
+    assert by_name["chalicelib.adapters.aws"].depth == 2
+    assert by_name["botocore"].depth == 4
+
+
+def test_given_parsed_imports_when_taking_the_top_then_they_are_ordered_by_cumulative_time() -> None:
+    top = top_cumulative(parse_importtime(IMPORTTIME_SAMPLE), count=3)
+
+    assert [e.module for e in top] == ["app", "chalicelib.adapters.aws", "botocore.config"]
+
+
+# -- table and report -------------------------------------------------------------------------------
+
+
+def test_given_figures_when_rendered_then_every_row_has_the_six_columns_and_a_verdict() -> None:
+    figures = [
+        Figure("cold start", "120.0 ms", "<= 1.25x floor", True, "100.0 ms", "1.20x"),
+        Figure("warm | rate", "9/s", ">= 0.75x bare", False, "10/s", "0.90x"),
+        Figure("cost", "$1"),
+        Figure.failed("package", "<= 2 MB", "chalice package exited 2"),
+    ]
+
+    lines = render_table(figures).splitlines()
+
+    assert lines[0].split("|")[1].strip() == "figure" and lines[0].split("|")[6].strip() == "holds"
+    assert len({len(line) for line in lines}) == 1  # columns aligned
+    verdicts = [line.rsplit("|", 2)[1].strip() for line in lines[2:]]
+    assert verdicts == ["yes", "no", "n/a", "no"]
+    assert "warm \\| rate" in lines[3]  # a pipe inside a cell does not split it
+
+
+def test_given_a_failed_figure_when_notes_are_rendered_then_its_error_is_listed() -> None:
+    notes = render_notes([Figure.failed("package", "<= 2 MB", "no region"), Figure("x", "1", note="why")])
+
+    assert "**package** failed: no region" in notes and "**x**: why" in notes
+
+
+def test_given_a_document_with_a_marker_when_the_intro_is_kept_then_only_text_above_the_marker_survives() -> None:
+    document = f"# Benchmarks\n\nHand-written.\n\n{MARKER}\n\nold table\n"
+
+    assert intro_of(document) == f"# Benchmarks\n\nHand-written.\n\n{MARKER}"
+
+
+def test_given_a_document_without_a_marker_when_the_intro_is_kept_then_all_of_it_is_kept_above_a_new_marker() -> None:
+    assert intro_of("# Mine\n") == f"# Mine\n\n{MARKER}"
+    assert intro_of("").endswith(MARKER)
+
+
+def test_given_cpuinfo_when_reading_the_model_then_the_model_name_line_is_used() -> None:
+    assert cpu_model("processor\t: 0\nmodel name\t: Intel(R) Xeon(R)\nflags\t: fpu\n") == "Intel(R) Xeon(R)"
+    assert cpu_model("processor\t: 0\n") is None
+
+
+def test_given_sections_when_the_report_is_rendered_then_it_names_commit_machine_and_python() -> None:
+    from datetime import UTC, datetime
+
+    from bench.registry import Section
+
+    report = render_report(
+        [Section("s", [Figure("f", "1")], "### details")],
+        Machine("Some CPU", 2, "3.11.7", "Linux"),
+        "abc1234",
+        datetime(2026, 1, 2, tzinfo=UTC),
+        12.0,
+    )
+
+    assert "`abc1234`" in report and "Some CPU, 2 cores, Python 3.11.7" in report and "### details" in report
+
+
+# -- registry ---------------------------------------------------------------------------------------
+
+
+def test_given_a_benchmark_that_raises_when_run_then_it_becomes_a_failed_figure() -> None:
+    def broken(options: Options) -> Figure:
+        raise RuntimeError("no network")
+
+    section = run_benchmark(Benchmark("b", "broken figure", "<= 1", broken), Options(ROOT))  # type: ignore[arg-type]
+
+    assert section.figures[0].holds is False and "no network" in section.figures[0].error
+
+
+def test_given_an_opt_in_benchmark_when_not_asked_for_then_it_is_not_selected() -> None:
+    registry = Registry([])
+    registry.register(Benchmark("slow", "slow", "-", lambda o: None, enabled=lambda o: o.with_test_suite))  # type: ignore[arg-type,return-value]
+
+    assert registry.selected(Options(ROOT)) == []
+    assert [b.name for b in registry.selected(Options(ROOT, with_test_suite=True))] == ["slow"]
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(Benchmark("slow", "slow", "-", lambda o: None))  # type: ignore[arg-type,return-value]
+
+
+# -- cold start child --------------------------------------------------------------------------------
+
+
+def test_given_child_output_when_parsed_then_time_and_status_are_read_from_the_bench_line() -> None:
+    assert parse_child_output("noise\nBENCH 123.5 200\n") == (123.5, 200)
+    with pytest.raises(ValueError, match="no BENCH line"):
+        parse_child_output("Traceback ...")
+
+
+# -- deployment package ------------------------------------------------------------------------------
+
+
+def test_given_top_level_zip_names_when_normalised_then_they_name_the_distribution() -> None:
+    assert distribution_name("numpy-2.4.6.dist-info") == "numpy"
+    assert distribution_name("PyJWT-2.15.1.dist-info") == "pyjwt"
+    assert distribution_name("six.py") == "six"
+    assert distribution_name("jupyter_core") == "jupyter_core"
+
+
+def test_given_a_zip_with_dev_packages_when_inspected_then_they_are_listed_as_forbidden(tmp_path: Path) -> None:
+    path = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in (
+            "app.py",
+            "chalicelib/__init__.py",
+            "chalicelib/__pycache__/config.cpython-311.pyc",
+            "jwt/__init__.py",
+            "numpy/__init__.py",
+            "numpy-2.4.6.dist-info/METADATA",
+            "jupyter_core/__init__.py",
+            "_pytest/__init__.py",
+            "botocore/__init__.py",
+        ):
+            archive.writestr(name, "x = 1\n")
+
+    contents = inspect_zip(path)
+
+    assert contents.forbidden == ["_pytest", "botocore", "jupyter_core", "numpy", "numpy-2.4.6.dist-info"]
+    assert "jwt" in contents.top_level and "jwt" not in contents.forbidden
+    assert contents.pycache_files == 1
+    assert contents.size_bytes == path.stat().st_size
+
+
+# -- events and the app ------------------------------------------------------------------------------
+
+
+def test_given_a_resource_with_parameters_when_filled_then_every_placeholder_must_be_given() -> None:
+    assert fill_path("/orders/{order_id}", {"order_id": "ord_1"}) == "/orders/ord_1"
+    with pytest.raises(ValueError):
+        fill_path("/orders/{order_id}", {})
+
+
+def test_given_a_health_event_when_the_app_is_called_directly_then_it_answers_200(
+    memory_container: Container,
+) -> None:
+    app_module = import_app(ROOT)
+
+    response = app_module.app(ApiRequest("GET", "/health").proxy_event(), FakeLambdaContext())
+
+    assert response["statusCode"] == 200 and json.loads(response["body"]) == {"status": "ok"}
+    assert response["headers"]["X-Request-Id"] == "bench-request"
+
+
+def test_given_seeded_data_when_each_scenario_runs_then_the_app_answers_200(memory_container: Container) -> None:
+    scenarios = app_scenarios(import_app(ROOT), memory_container, FakeLambdaContext())
+
+    assert {s.name: s.call() for s in scenarios} == {"product": 200, "order": 200}
+
+
+def test_given_the_bare_app_when_called_then_it_answers_200() -> None:
+    call = direct_call(bare_app(), ApiRequest("GET", "/ping").proxy_event(), FakeLambdaContext())
+
+    assert call() == 200
+
+
+def test_given_deny_and_allow_policies_when_read_then_only_allow_passes_a_context_on() -> None:
+    allow = {
+        "principalId": "u1",
+        "policyDocument": {"Statement": [{"Effect": "Allow"}]},
+        "context": {"user_id": "u1"},
+    }
+    deny = {"principalId": "anonymous", "policyDocument": {"Statement": [{"Effect": "Deny"}]}, "context": {}}
+
+    assert authorizer_context(allow) == {"principalId": "u1", "user_id": "u1"}
+    assert authorizer_context(deny) is None
+
+
+# -- cost per order ------------------------------------------------------------------------------------
+
+
+def test_given_typed_dynamodb_values_when_sized_then_aws_item_size_rules_apply() -> None:
+    assert attribute_size({"S": "héllo"}) == 6
+    assert attribute_size({"N": "19.99"}) == 3
+    assert attribute_size({"BOOL": True}) == 1
+    assert attribute_size({"L": [{"S": "ab"}]}) == 3 + 1 + 2
+    assert item_size({"id": {"S": "abc"}, "m": {"M": {"k": {"S": "v"}}}}) == (2 + 3) + (1 + 3 + 1 + 1 + 1)
+
+
+def test_given_recorded_calls_when_mapped_then_each_becomes_a_billable_operation() -> None:
+    calls = [
+        RecordedCall("dynamodb", "get_item", {"ConsistentRead": True}, {}),
+        RecordedCall(
+            "dynamodb", "transact_write_items", {"TransactItems": [{"Put": {"Item": {"a": {"S": "x"}}}}] * 2}, {}
+        ),
+        RecordedCall("sqs", "send_message", {"MessageBody": "{}"}, {"MessageId": "m"}),
+        RecordedCall("events", "put_events", {"Entries": [{"Source": "s", "DetailType": "d", "Detail": "{}"}]}, {}),
+    ]
+
+    billed = billable_calls(calls)
+
+    assert billed.count(Service.DYNAMODB, Op.GET_ITEM_CONSISTENT) == 1
+    assert billed.count(Service.DYNAMODB, Op.TRANSACT_WRITE_ITEM) == 2
+    assert billed.count(Service.SQS) == 1 and billed.count(Service.EVENTBRIDGE) == 1
+
+
+def test_given_an_unknown_call_when_mapped_then_it_is_refused_rather_than_priced_at_zero() -> None:
+    with pytest.raises(ValueError, match=r"dynamodb\.scan"):
+        billable_calls([RecordedCall("dynamodb", "scan", {}, {})])
+
+
+def test_given_the_checkout_path_when_priced_then_every_synchronous_service_is_counted() -> None:
+    from bench.cost_per_order import measure_cost_per_order
+
+    result = measure_cost_per_order(Options(ROOT))
+
+    assert {c.service for c in result.calls} == {"dynamodb", "sqs", "sns", "events"}
+    assert result.billed.count(Service.LAMBDA) == 2
+    assert Decimal(0) < result.breakdown.total < Decimal("0.001")
