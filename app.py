@@ -10,15 +10,17 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from chalice import Chalice, Response
-from chalice.app import AuthRequest, Request
+from chalice.app import AuthRequest, CloudWatchEvent, Request, SNSEvent, SQSEvent
 
 from chalicelib.api import http
 from chalicelib.api.auth import authorize
 from chalicelib.api.errors import translated, with_cors
 from chalicelib.bootstrap import container
+from chalicelib.config import stage_resource_name
 from chalicelib.domain.orders import parse_order_request
 from chalicelib.domain.uploads import parse_upload_request
 from chalicelib.domain.users import parse_credentials, parse_registration
+from chalicelib.services.batches import QueueRecord
 
 app = Chalice(app_name="ecommerce-backend")
 
@@ -147,3 +149,102 @@ def create_upload() -> Response:
     uploads = container().uploads
     form = uploads.create(caller, parse_upload_request(_body(), uploads.max_bytes))
     return http.json_response(form, 201)
+
+
+# -- order pipeline ---------------------------------------------------------------------------------
+# The Step Functions tasks (statemachine.json calls each ``${<Name>FunctionArn}``, see
+# infra/pipeline.py), the order queue's consumer, the two notification consumers and the
+# execution-status handler. Failures propagate: Step Functions catches them by class name,
+# Lambda retries them and dead-letters what keeps failing.
+
+
+def _order_id(event: dict[str, Any]) -> str:
+    return str(event["order_id"])
+
+
+@app.lambda_function(name="validate_order")
+def validate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.validate(_order_id(event))
+
+
+@app.lambda_function(name="check_inventory")
+def check_inventory(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.check_inventory(_order_id(event))
+
+
+@app.lambda_function(name="process_payment")
+def process_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.process_payment(_order_id(event))
+
+
+@app.lambda_function(name="check_payment_status")
+def check_payment_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.check_payment_status(_order_id(event))
+
+
+@app.lambda_function(name="reserve_inventory")
+def reserve_inventory(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.reserve_inventory(_order_id(event))
+
+
+@app.lambda_function(name="send_confirmation")
+def send_confirmation(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.send_confirmation(_order_id(event))
+
+
+@app.lambda_function(name="schedule_shipping")
+def schedule_shipping(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.schedule_shipping(_order_id(event))
+
+
+@app.lambda_function(name="complete_order")
+def complete_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().workflow_steps.complete(_order_id(event))
+
+
+@app.lambda_function(name="reject_order")
+def reject_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().compensations.reject(_order_id(event))
+
+
+@app.lambda_function(name="notify_out_of_stock")
+def notify_out_of_stock(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().compensations.notify_out_of_stock(_order_id(event))
+
+
+@app.lambda_function(name="handle_payment_failure")
+def handle_payment_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().compensations.handle_payment_failure(_order_id(event))
+
+
+@app.lambda_function(name="refund_payment")
+def refund_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().compensations.refund_payment(_order_id(event))
+
+
+@app.lambda_function(name="compensate_order")
+def compensate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().compensations.compensate(_order_id(event))
+
+
+@app.on_sqs_message(queue=stage_resource_name("order-processing"), batch_size=10, name="process_order")
+def process_order(event: SQSEvent) -> dict[str, Any]:
+    return container().order_intake.process([QueueRecord.from_lambda(record.to_dict()) for record in event])
+
+
+@app.on_sqs_message(queue=stage_resource_name("notification-events"), batch_size=10, name="route_notification_events")
+def route_notification_events(event: SQSEvent) -> dict[str, Any]:
+    return container().notification_service.process_events([QueueRecord.from_lambda(r.to_dict()) for r in event])
+
+
+@app.on_sns_message(topic=stage_resource_name("notifications"), name="send_notification")
+def send_notification(event: SNSEvent) -> dict[str, Any]:
+    return {"recorded": container().notification_service.deliver(event.message)}
+
+
+@app.on_cw_event(
+    {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"]},
+    name="handle_workflow_event",
+)
+def handle_workflow_event(event: CloudWatchEvent) -> dict[str, Any]:
+    return container().workflow_monitor.handle(event.detail)

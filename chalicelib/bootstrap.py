@@ -9,7 +9,7 @@ in-memory adapters instead, for benchmarks and AWS-free experiments.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from chalicelib.adapters.aws import client
 from chalicelib.config import ADAPTERS_MEMORY, Settings, get_settings
@@ -27,6 +27,22 @@ from chalicelib.services.orders import OrderService
 from chalicelib.services.tokens import TokenService
 from chalicelib.services.uploads import UploadService
 from chalicelib.services.users import UserService
+
+if TYPE_CHECKING:  # the pipeline's modules are imported by their builders, on first use
+    from chalicelib.domain.ports import (
+        DeadLetters,
+        EventPublisher,
+        Inventory,
+        OrderProgress,
+        PaymentGateway,
+        TopicPublisher,
+        WorkflowEngine,
+    )
+    from chalicelib.services.compensation import Compensations
+    from chalicelib.services.intake import OrderIntake
+    from chalicelib.services.notifications import NotificationService
+    from chalicelib.services.workflow import Pipeline, WorkflowSteps
+    from chalicelib.services.workflow_events import WorkflowMonitor
 
 T = TypeVar("T")
 
@@ -169,6 +185,140 @@ class Container:
     @lazy
     def uploads(self) -> UploadService:
         return UploadService(self.upload_signer)
+
+    # -- order pipeline ---------------------------------------------------------------------
+    # Imported inside each builder, as above: a route never pays for the pipeline's modules.
+
+    @lazy
+    def order_progress(self) -> OrderProgress:
+        if self.in_memory:
+            from chalicelib.adapters.pipeline_memory import InMemoryOrderProgress
+
+            return InMemoryOrderProgress(self.order_repository)
+        from chalicelib.adapters.pipeline_dynamodb import DynamoOrderProgress
+
+        return DynamoOrderProgress(self._client("dynamodb"), self.settings.orders_table)
+
+    @lazy
+    def inventory(self) -> Inventory:
+        if self.in_memory:
+            from chalicelib.adapters.pipeline_memory import InMemoryInventory
+
+            return InMemoryInventory(self.product_repository)
+        from chalicelib.adapters.inventory_dynamodb import DynamoInventory
+
+        return DynamoInventory(self._client("dynamodb"), self.settings.products_table, self.settings.orders_table)
+
+    @lazy
+    def payment_gateway(self) -> PaymentGateway:
+        if self.in_memory:
+            from chalicelib.adapters.payments import InMemorySandboxGateway
+
+            return InMemorySandboxGateway()
+        from chalicelib.adapters.payments import SandboxPaymentGateway
+
+        return SandboxPaymentGateway(self._client("dynamodb"), self.settings.payments_table)
+
+    @lazy
+    def event_publisher(self) -> EventPublisher:
+        if self.in_memory:
+            from chalicelib.adapters.pipeline_messaging import RecordingEvents
+
+            return RecordingEvents()
+        from chalicelib.adapters.dispatch import EventBridgePublisher
+
+        return EventBridgePublisher(self._client("events"), self.settings.event_bus_name)
+
+    def _topic(self, arn_setting: str) -> TopicPublisher:
+        if self.in_memory:
+            from chalicelib.adapters.pipeline_messaging import RecordingTopic
+
+            return RecordingTopic()
+        from chalicelib.adapters.pipeline_messaging import SnsTopic
+
+        self.settings.require(arn_setting)
+        return SnsTopic(self._client("sns"), getattr(self.settings, arn_setting))
+
+    @lazy
+    def notification_topic(self) -> TopicPublisher:
+        return self._topic("notifications_topic_arn")
+
+    @lazy
+    def alerts_topic(self) -> TopicPublisher:
+        return self._topic("alerts_topic_arn")
+
+    def _dead_letters(self, url_setting: str) -> DeadLetters | None:
+        url = getattr(self.settings, url_setting)
+        if self.in_memory or not url:
+            from chalicelib.adapters.pipeline_messaging import RecordingDeadLetters
+
+            # Without a URL the queue's redrive policy still dead-letters, one receive later and without a reason.
+            return RecordingDeadLetters() if self.in_memory else None
+        from chalicelib.adapters.pipeline_messaging import SqsDeadLetters
+
+        return SqsDeadLetters(self._client("sqs"), url)
+
+    @lazy
+    def order_dead_letters(self) -> DeadLetters | None:
+        return self._dead_letters("order_dlq_url")
+
+    @lazy
+    def notification_dead_letters(self) -> DeadLetters | None:
+        return self._dead_letters("notification_events_dlq_url")
+
+    @lazy
+    def workflow_engine(self) -> WorkflowEngine:
+        if self.in_memory:
+            from chalicelib.adapters.pipeline_messaging import RecordingWorkflow
+
+            return RecordingWorkflow()
+        from chalicelib.adapters.pipeline_messaging import StepFunctionsWorkflow
+
+        self.settings.require("state_machine_arn")
+        return StepFunctionsWorkflow(self._client("stepfunctions"), self.settings.state_machine_arn)
+
+    @lazy
+    def pipeline(self) -> Pipeline:
+        from chalicelib.services.workflow import Pipeline
+
+        return Pipeline(
+            self.order_progress, self.inventory, self.payment_gateway, self.event_publisher, self.notification_topic
+        )
+
+    @lazy
+    def workflow_steps(self) -> WorkflowSteps:
+        from chalicelib.services.workflow import WorkflowSteps
+
+        return WorkflowSteps(self.pipeline)
+
+    @lazy
+    def compensations(self) -> Compensations:
+        from chalicelib.services.compensation import Compensations
+
+        return Compensations(self.pipeline)
+
+    @lazy
+    def order_intake(self) -> OrderIntake:
+        from chalicelib.services.intake import OrderIntake
+
+        return OrderIntake(
+            self.order_progress,
+            self.workflow_engine,
+            self.order_dead_letters,
+            self.settings.payment_wait_seconds,
+        )
+
+    @lazy
+    def notification_service(self) -> NotificationService:
+        from chalicelib.services.notifications import NotificationService
+
+        return NotificationService(self.order_progress, self.notification_topic, self.notification_dead_letters)
+
+    @lazy
+    def workflow_monitor(self) -> WorkflowMonitor:
+        from chalicelib.services.workflow_events import WorkflowMonitor
+
+        return WorkflowMonitor(self.compensations, self.alerts_topic, self.settings.state_machine_arn)
 
 
 _lock = threading.Lock()

@@ -34,6 +34,10 @@ STATE_MACHINE_ARN = "STATE_MACHINE_ARN"
 TOKEN_TTL_SECONDS = "TOKEN_TTL_SECONDS"
 CORS_ALLOW_ORIGIN = "CORS_ALLOW_ORIGIN"
 MAX_BODY_BYTES = "MAX_BODY_BYTES"
+PAYMENTS_TABLE = "PAYMENTS_TABLE"
+ORDER_DLQ_URL = "ORDER_DLQ_URL"
+NOTIFICATION_EVENTS_DLQ_URL = "NOTIFICATION_EVENTS_DLQ_URL"
+PAYMENT_WAIT_SECONDS = "PAYMENT_WAIT_SECONDS"
 AWS_REGION = "AWS_REGION"
 AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 
@@ -68,6 +72,10 @@ class Settings:
     token_ttl_seconds: int = 86400
     cors_allow_origin: str = "*"
     max_body_bytes: int = 64 * 1024
+    payments_table: str = ""
+    order_dlq_url: str = ""
+    notification_events_dlq_url: str = ""
+    payment_wait_seconds: int = 300
 
     @property
     def token_issuer(self) -> str:
@@ -109,6 +117,10 @@ class Settings:
             token_ttl_seconds=_positive_int(env, TOKEN_TTL_SECONDS, 86400),
             cors_allow_origin=env.get(CORS_ALLOW_ORIGIN, "*"),
             max_body_bytes=_positive_int(env, MAX_BODY_BYTES, 64 * 1024),
+            payments_table=name(PAYMENTS_TABLE, "payments"),
+            order_dlq_url=env.get(ORDER_DLQ_URL, ""),
+            notification_events_dlq_url=env.get(NOTIFICATION_EVENTS_DLQ_URL, ""),
+            payment_wait_seconds=_positive_int(env, PAYMENT_WAIT_SECONDS, 300),
         )
 
     def require(self, *fields: str) -> None:
@@ -135,3 +147,15 @@ def _positive_int(env: Mapping[str, str], var: str, default: int) -> int:
 def get_settings() -> Settings:
     """The container's settings, read on first use (never at import time)."""
     return Settings.from_env()
+
+
+def stage_resource_name(thing: str, env: Mapping[str, str] | None = None) -> str:
+    """``${app}-<thing>-${stage}`` for an event source decorator in ``app.py``.
+
+    The one deliberate read of the environment at import time: Chalice binds a
+    handler to its queue or topic when it imports ``app.py``, and it imports it with
+    the stage's ``environment_variables`` (``.chalice/config.json``) already set, so
+    this is how one app.py names each stage's own queue.
+    """
+    env = os.environ if env is None else env
+    return f"{env.get(APP_NAME, 'ecommerce-backend')}-{thing}-{env.get(STAGE, 'local')}"

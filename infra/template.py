@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.users import PASSWORD_MIN_LENGTH
+from infra.pipeline import pipeline_outputs, pipeline_resources
 
 APP = "ecommerce-backend"
 EVENT_BUS = "ecommerce-events"
@@ -151,6 +152,9 @@ def stage_template(stage: str, app: str = APP) -> Json:
         "USER_POOL_ID": {"Ref": "UserPool"},
         "USER_POOL_CLIENT_ID": {"Ref": "UserPoolClient"},
     }
+    # The order pipeline (payments, event queues, dead letters, alarms, the workflow): infra/pipeline.py.
+    resources.update(pipeline_resources(stage, app))
+    outputs.update(pipeline_outputs(stage))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"{app} stage {stage}: data, messaging, identity and storage",

@@ -42,6 +42,12 @@ class Provisioner:
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::Cognito::UserPool": self._user_pool,
             "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            # The order pipeline (infra/pipeline.py).
+            "AWS::SQS::QueuePolicy": self._queue_policy,
+            "AWS::Events::Rule": self._event_rule,
+            "AWS::IAM::Role": self._iam_role,
+            "AWS::StepFunctions::StateMachine": self._state_machine,
+            "AWS::CloudWatch::Alarm": self._alarm,
         }
 
     def client(self, service: str) -> Any:
@@ -67,6 +73,8 @@ class Provisioner:
             if set(value) == {"Fn::GetAtt"}:
                 logical_id, attribute = value["Fn::GetAtt"]
                 return self.result.attrs[(logical_id, attribute)]
+            if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+                return self._sub(value["Fn::Sub"])
             return {k: self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
@@ -201,6 +209,75 @@ class Provisioner:
                 ExplicitAuthFlows=props["ExplicitAuthFlows"],
             )["UserPoolClient"]["ClientId"]
         self.result.refs[logical_id] = client_id
+
+    # -- order pipeline resource types ------------------------------------------------------
+
+    def _sub(self, text: str) -> str:
+        """``Fn::Sub`` with the pseudo parameters (the pipeline's templates use no other variables)."""
+        account = self.client("sts").get_caller_identity()["Account"]
+        pseudo = {"AWS::Region": self._session.region_name or "us-east-1", "AWS::AccountId": account}
+        for name, value in {**pseudo, "AWS::Partition": "aws"}.items():
+            text = text.replace("${" + name + "}", value)
+        return text
+
+    def _queue_policy(self, logical_id: str, props: Json) -> None:
+        for url in props["Queues"]:
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
+            )
+        self.result.refs[logical_id] = logical_id
+
+    def _event_rule(self, logical_id: str, props: Json) -> None:
+        events = self.client("events")
+        bus = props.get("EventBusName", "default")
+        arn = events.put_rule(
+            Name=props["Name"],
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+            Description=props.get("Description", ""),
+            EventBusName=bus,
+        )["RuleArn"]
+        events.put_targets(Rule=props["Name"], EventBusName=bus, Targets=props.get("Targets", []))
+        self.result.refs[logical_id] = props["Name"]
+        self.result.attrs[(logical_id, "Arn")] = arn
+
+    def _iam_role(self, logical_id: str, props: Json) -> None:
+        iam = self.client("iam")
+        name = props["RoleName"]
+        try:
+            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            arn = iam.create_role(
+                RoleName=name, AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"])
+            )["Role"]["Arn"]
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            )
+        self.result.refs[logical_id] = name
+        self.result.attrs[(logical_id, "Arn")] = arn
+
+    def _state_machine(self, logical_id: str, props: Json) -> None:
+        sfn = self.client("stepfunctions")
+        name = props["StateMachineName"]
+        text = props["DefinitionString"]
+        for key, value in props.get("DefinitionSubstitutions", {}).items():  # as CloudFormation substitutes
+            text = text.replace("${" + key + "}", str(value))
+        found = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == name]
+        if found:
+            sfn.update_state_machine(stateMachineArn=found[0], definition=text, roleArn=props["RoleArn"])
+            arn = found[0]
+        else:
+            arn = sfn.create_state_machine(
+                name=name, definition=text, roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
+            )["stateMachineArn"]
+        self.result.refs[logical_id] = arn
+        self.result.attrs[(logical_id, "Name")] = name
+
+    def _alarm(self, logical_id: str, props: Json) -> None:
+        args = {k: v for k, v in props.items() if k != "AlarmName"}
+        self.client("cloudwatch").put_metric_alarm(AlarmName=props["AlarmName"], **args)
+        self.result.refs[logical_id] = props["AlarmName"]
 
 
 def provision_stage(stage: str, session: boto3.session.Session | None = None) -> dict[str, str]:

@@ -166,8 +166,11 @@ class PaymentGateway(Protocol):
     def check(self, order_id: str) -> Payment:
         """The payment's current status (a pending payment may settle here)."""
 
-    def refund(self, order_id: str) -> Payment | None:
-        """Refund a successful charge or void a pending one, once; ``None`` if nothing was ever charged."""
+    def refund(self, order_id: str) -> Payment:
+        """Refund a successful charge or void a pending one, once.
+
+        With no payment yet it records a voided one, so a charge still in flight is refused.
+        """
 
     def get(self, order_id: str) -> Payment | None: ...
 

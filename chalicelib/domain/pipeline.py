@@ -1,0 +1,119 @@
+"""The order pipeline's vocabulary: holds, payments, notifications, events, and the processing rules.
+
+Step Functions matches a task's error by the exception's class name (Lambda reports
+``errorType`` as ``type(exc).__name__``), so the errors the state machine catches or
+retries keep the seed's names: ``InsufficientInventory``, ``PaymentGatewayTimeout``,
+and the domain's ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from chalicelib.domain.errors import DomainError, FieldError, ValidationError
+from chalicelib.domain.orders import Order, OrderStatus
+
+# A card charge above this needs a manual risk review, which this shop does not do: the
+# workflow refuses it (VALIDATION_FAILED) although the API accepted a well-formed order.
+MAX_ORDER_TOTAL = Decimal("10000.00")
+
+# Receives before a message is dead-lettered: the queues' ``maxReceiveCount`` (infra/template.py).
+MAX_RECEIVES = 3
+
+# Event sources and detail types on the stage's bus (the seed's names).
+SOURCE_ORDERS = "ecommerce.orders"
+SOURCE_INVENTORY = "ecommerce.inventory"
+SOURCE_PAYMENTS = "ecommerce.payments"
+ORDER_CREATED = "Order Created"
+INVENTORY_RESERVED = "Inventory Reserved"
+PAYMENT_PROCESSED = "Payment Processed"
+ORDER_COMPLETED = "Order Completed"
+ORDER_FAILED = "Order Failed"
+PIPELINE_EVENTS = (ORDER_CREATED, INVENTORY_RESERVED, PAYMENT_PROCESSED, ORDER_COMPLETED, ORDER_FAILED)
+
+
+class NotificationType(StrEnum):
+    ORDER_CONFIRMATION = "order_confirmation"
+    PAYMENT_NOTIFICATION = "payment_notification"
+    OUT_OF_STOCK = "out_of_stock"
+
+
+class HoldStatus(StrEnum):
+    """Stock taken from the shelf for one order: held before payment, committed or released after."""
+
+    HELD = "HELD"
+    COMMITTED = "COMMITTED"
+    RELEASED = "RELEASED"
+
+
+class PaymentStatus(StrEnum):
+    """The seed's ``paymentStatus`` values (``success``/``failed``/anything else is pending), plus reversals."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    PENDING = "pending"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True)
+class Payment:
+    """One order's payment as the gateway holds it; ``charges`` counts money actually taken (0 or 1)."""
+
+    order_id: str
+    payment_id: str
+    status: PaymentStatus
+    amount: Decimal
+    currency: str
+    charges: int = 0
+    status_checks: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "paymentStatus": self.status.value,
+            "payment_id": self.payment_id,
+            "amount": str(self.amount),
+            "currency": self.currency,
+        }
+
+
+class WorkflowError(DomainError):
+    """Base of the errors a workflow step raises on purpose."""
+
+    code = "workflow_error"
+
+
+class InsufficientInventory(WorkflowError):  # the state machine catches this exact name
+    """Not enough stock for at least one line (or the hold is gone when it should be committed)."""
+
+
+class PaymentGatewayTimeout(WorkflowError):  # the state machine retries this exact name
+    """The gateway did not answer in time; nothing was charged, the step may be retried."""
+
+
+class OrderNotFoundError(WorkflowError):
+    """A message or execution names an order that does not exist: a poison message."""
+
+
+def check_processable(order: Order) -> None:
+    """The rules an accepted order must still meet when the workflow picks it up.
+
+    Raises ``ValidationError`` listing every broken rule. The HTTP layer checked the
+    shape; these are the business rules that need the stored order (and the risk limit).
+    """
+    problems: list[FieldError] = []
+    if order.status != OrderStatus.PROCESSING:
+        problems.append(FieldError("status", f"is {order.status.value}, expected PROCESSING"))
+    if not order.items:
+        problems.append(FieldError("items", "must contain at least one item"))
+    if any(line.quantity <= 0 for line in order.items):
+        problems.append(FieldError("items", "every quantity must be positive"))
+    total = sum((line.subtotal for line in order.items), Decimal("0"))
+    if order.total_amount <= 0 or total != order.total_amount:
+        problems.append(FieldError("total_amount", "must be positive and the sum of the lines"))
+    if order.total_amount > MAX_ORDER_TOTAL:
+        problems.append(FieldError("total_amount", f"exceeds the {MAX_ORDER_TOTAL} limit for card payments"))
+    if problems:
+        raise ValidationError(f"Order {order.order_id} cannot be processed", problems)

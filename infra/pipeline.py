@@ -1,0 +1,244 @@
+"""The order pipeline's resources: payments table, event queues, dead letters, alarms, the workflow.
+
+``pipeline_resources`` is merged into the stage template (``infra.template``), so the
+local stage and a deployment create the same things. ``deployment_patch`` is the
+fragment ``make package`` deep-merges into the template ``chalice package`` writes:
+what Chalice cannot express, i.e. ``ReportBatchItemFailures`` on the SQS event
+sources (without it Lambda deletes a batch's failed messages along with the good
+ones) and an on-failure destination for every asynchronously invoked function.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from chalice.utils import to_cfn_resource_name
+
+from chalicelib.domain.pipeline import MAX_RECEIVES, PIPELINE_EVENTS
+
+Json = dict[str, Any]
+
+STATE_MACHINE_FILE = Path(__file__).resolve().parent.parent / "statemachine.json"
+PAYMENT_WAIT_SECONDS = {"local": 1}  # every other stage waits the seed's 300 s
+DEFAULT_PAYMENT_WAIT_SECONDS = 300
+
+# statemachine.json's substitution variables -> the ``@app.lambda_function`` they name.
+TASK_FUNCTIONS = {
+    f"{to_cfn_resource_name(name)}FunctionArn": name
+    for name in (
+        "validate_order",
+        "check_inventory",
+        "process_payment",
+        "check_payment_status",
+        "reserve_inventory",
+        "send_confirmation",
+        "schedule_shipping",
+        "complete_order",
+        "reject_order",
+        "notify_out_of_stock",
+        "handle_payment_failure",
+        "refund_payment",
+        "compensate_order",
+    )
+}
+# Handlers on SQS that answer ``batchItemFailures``; handlers Lambda invokes asynchronously.
+PARTIAL_BATCH_HANDLERS = ("process_order", "route_notification_events")
+ASYNC_HANDLERS = ("send_notification", "handle_workflow_event")
+
+
+def function_arn(function_name: str) -> Json:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}"}
+
+
+def payment_wait_seconds(stage: str) -> int:
+    return PAYMENT_WAIT_SECONDS.get(stage, DEFAULT_PAYMENT_WAIT_SECONDS)
+
+
+def _dlq_alarm(name: str, queue_logical_id: str) -> Json:
+    """Any message in a dead-letter queue pages the operations topic."""
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmName": name,
+            "AlarmDescription": f"Messages are waiting in {queue_logical_id}: something failed three times",
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_logical_id, "QueueName"]}}],
+            "Statistic": "Maximum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": "AlertsTopic"}],
+        },
+    }
+
+
+def _queue(name: str, dlq: str | None = None) -> Json:
+    props: Json = {
+        "QueueName": name,
+        "MessageRetentionPeriod": 1_209_600,
+        "VisibilityTimeout": 300,
+        "SqsManagedSseEnabled": True,
+    }
+    if dlq:
+        props["RedrivePolicy"] = {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": MAX_RECEIVES}
+    return {"Type": "AWS::SQS::Queue", "Properties": props}
+
+
+def _events_may_send(*queues: str) -> Json:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": [{"Fn::GetAtt": [q, "Arn"]} for q in queues],
+    }
+    return {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {"Queues": [{"Ref": q} for q in queues], "PolicyDocument": {"Statement": [statement]}},
+    }
+
+
+def pipeline_resources(stage: str, app: str) -> Json:
+    """Resources appended to the stage template; they refer to ``AlertsTopic`` and ``EventBus`` defined before them."""
+
+    def n(thing: str) -> str:
+        return f"{app}-{thing}-{stage}"
+
+    arns = {var: function_arn(f"{app}-{stage}-{handler}") for var, handler in TASK_FUNCTIONS.items()}
+    return {
+        "PaymentsTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": n("payments"),
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "order_id", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "order_id", "KeyType": "HASH"}],
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        },
+        "NotificationEventsDLQ": _queue(n("notification-events-dlq")),
+        "NotificationEventsQueue": _queue(n("notification-events"), "NotificationEventsDLQ"),
+        "EventDeliveryDLQ": _queue(n("event-delivery-dlq")),
+        "AsyncInvokeDLQ": _queue(n("async-invoke-dlq")),
+        "NotificationEventsQueuePolicy": _events_may_send("NotificationEventsQueue", "EventDeliveryDLQ"),
+        "NotificationEventsRule": {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": n("notification-events"),
+                "Description": "Order pipeline events the notification service reacts to",
+                "EventBusName": {"Ref": "EventBus"},
+                "EventPattern": {"detail-type": list(PIPELINE_EVENTS)},
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": "notification-events",
+                        "Arn": {"Fn::GetAtt": ["NotificationEventsQueue", "Arn"]},
+                        "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["EventDeliveryDLQ", "Arn"]}},
+                        "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400},
+                    }
+                ],
+            },
+        },
+        "OrderWorkflowRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": n("order-workflow"),
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "states.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "invoke-task-functions",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": list(arns.values())}
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        "OrderStateMachine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": n("order-workflow"),
+                "StateMachineType": "STANDARD",
+                "DefinitionString": STATE_MACHINE_FILE.read_text(),
+                "DefinitionSubstitutions": arns,
+                "RoleArn": {"Fn::GetAtt": ["OrderWorkflowRole", "Arn"]},
+            },
+        },
+        "OrderProcessingDLQAlarm": _dlq_alarm(n("order-processing-dlq"), "OrderProcessingDLQ"),
+        "NotificationEventsDLQAlarm": _dlq_alarm(n("notification-events-dlq"), "NotificationEventsDLQ"),
+        "EventDeliveryDLQAlarm": _dlq_alarm(n("event-delivery-dlq"), "EventDeliveryDLQ"),
+        "AsyncInvokeDLQAlarm": _dlq_alarm(n("async-invoke-dlq"), "AsyncInvokeDLQ"),
+    }
+
+
+def pipeline_outputs(stage: str) -> Json:
+    """Output key -> value, each an environment variable of the functions (``chalicelib.config``)."""
+    return {
+        "PAYMENTS_TABLE": {"Ref": "PaymentsTable"},
+        "STATE_MACHINE_ARN": {"Ref": "OrderStateMachine"},
+        "ORDER_DLQ_URL": {"Ref": "OrderProcessingDLQ"},
+        "NOTIFICATION_EVENTS_DLQ_URL": {"Ref": "NotificationEventsDLQ"},
+        "PAYMENT_WAIT_SECONDS": str(payment_wait_seconds(stage)),
+    }
+
+
+def deployment_patch() -> Json:
+    """What ``make package`` deep-merges into ``chalice package``'s SAM template (resources by Chalice's names)."""
+    resources: Json = {}
+    for handler in PARTIAL_BATCH_HANDLERS:
+        function = to_cfn_resource_name(handler)
+        event = to_cfn_resource_name(f"{handler}-sqs-event-source")
+        resources[function] = {
+            "Properties": {"Events": {event: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}}}
+        }
+    for handler in ASYNC_HANDLERS:
+        resources[f"{to_cfn_resource_name(handler)}AsyncConfig"] = {
+            "Type": "AWS::Lambda::EventInvokeConfig",
+            "Properties": {
+                "FunctionName": {"Ref": to_cfn_resource_name(handler)},
+                "Qualifier": "$LATEST",
+                "MaximumRetryAttempts": 2,
+                "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": ["AsyncInvokeDLQ", "Arn"]}}},
+            },
+        }
+    return {"Resources": resources}
+
+
+def definition(substitutions: dict[str, str]) -> str:
+    """statemachine.json with its ``${...}`` variables replaced, as CloudFormation's DefinitionSubstitutions do."""
+    text = STATE_MACHINE_FILE.read_text()
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    json.loads(text)  # fail here, not in Step Functions, if a value broke the JSON
+    return text
+
+
+def reports_batch_item_failures(handler: str) -> bool:
+    """Whether the deployment gives ``handler``'s SQS event source ``ReportBatchItemFailures``.
+
+    The local stage's SQS poller should read this rather than assume it, so a
+    handler that the deployment does not configure behaves locally as on AWS.
+    """
+    function = to_cfn_resource_name(handler)
+    events = deployment_patch()["Resources"].get(function, {}).get("Properties", {}).get("Events", {})
+    return any(
+        "ReportBatchItemFailures" in event.get("Properties", {}).get("FunctionResponseTypes", [])
+        for event in events.values()
+    )

@@ -1,0 +1,133 @@
+"""A pipeline stage inside ``moto.mock_aws``: the stage template, moto's Step Functions interpreter
+running statemachine.json, the app's handlers run in-process by the local stage's Lambda emulator,
+and the local stage's SQS poller standing in for Lambda's event source mappings.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+
+import app as application
+from chalicelib.adapters.aws import reset_clients
+from chalicelib.bootstrap import Container, use_container
+from chalicelib.config import Settings
+from infra.pipeline import reports_batch_item_failures
+from localstage.functions import discover_functions
+from localstage.lambdas import LambdaEmulator
+from localstage.moto_lambda import ensure_role, moto_config, register_functions, uninstall_invoke_hook
+from localstage.provision import provision_stage
+from localstage.sqs_poller import SqsMapping, SqsPoller
+
+STAGE = "local"  # the local stage's template: a payment wait of 1 s
+PREFIX = f"ecommerce-backend-{STAGE}"
+
+
+@contextmanager
+def serialised_dynamodb_writes() -> Iterator[None]:
+    """moto's DynamoDB is not thread-safe (a cancelled transaction restores a copy of the whole table),
+    while DynamoDB itself applies each write atomically; one lock restores that for concurrent tests."""
+    lock = threading.RLock()
+    names = ("put_item", "update_item", "delete_item", "transact_write_items")
+    originals = {name: getattr(DynamoDBBackend, name) for name in names}
+
+    def locked(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(*args, **kwargs)
+
+        return call
+
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, locked(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
+
+
+@dataclass
+class PipelineStage:
+    container: Container
+    outputs: dict[str, str]
+    emulator: LambdaEmulator
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name="us-east-1")
+
+    def poller(self, handler: str, queue_url: str) -> SqsPoller:
+        sqs = self.client("sqs")
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        mapping = SqsMapping(
+            f"{PREFIX}-{handler}", queue_url, arn, 10, 0.0, reports_batch_item_failures(handler), retry_visibility_s=0
+        )
+        return SqsPoller(mapping, self.emulator, sqs, wait_s=0)
+
+    def deliver_orders(self) -> int:
+        return self.poller("process_order", self.outputs["ORDER_QUEUE_URL"]).poll_once()
+
+    def deliver_events(self) -> None:
+        """Run the notification service over what the EventBridge rule queued, until the queue is empty."""
+        url = self.client("sqs").get_queue_url(QueueName=f"ecommerce-backend-notification-events-{STAGE}")["QueueUrl"]
+        poller = self.poller("route_notification_events", url)
+        while poller.poll_once():
+            pass
+
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        return list(sfn.list_executions(stateMachineArn=self.outputs["STATE_MACHINE_ARN"])["executions"])
+
+    def wait_until_finished(self, order_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        arn = f"{self.outputs['STATE_MACHINE_ARN'].replace(':stateMachine:', ':execution:')}:{order_id}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            execution = sfn.describe_execution(executionArn=arn)
+            if execution["status"] != "RUNNING":
+                return dict(execution)
+            time.sleep(0.05)
+        raise AssertionError(f"execution {order_id} still running after {timeout} s")
+
+    def history(self, order_id: str) -> list[dict[str, Any]]:
+        arn = f"{self.outputs['STATE_MACHINE_ARN'].replace(':stateMachine:', ':execution:')}:{order_id}"
+        return list(self.client("stepfunctions").get_execution_history(executionArn=arn)["events"])
+
+    def invoke(self, handler: str, event: dict[str, Any]) -> Any:
+        result = self.emulator.invoke(f"{PREFIX}-{handler}", json.dumps(event))
+        assert result.function_error is None, result.payload
+        return result.json()
+
+
+@contextmanager
+def pipeline_stage() -> Iterator[PipelineStage]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), serialised_dynamodb_writes():
+        reset_clients()
+        outputs = provision_stage(STAGE)
+        container = Container(Settings.from_env({**outputs, "STAGE": STAGE, "AWS_REGION": "us-east-1"}))
+        use_container(container)
+        emulator = LambdaEmulator(config_source=moto_config, measure_memory=False)
+        role = ensure_role(boto3.client("iam", region_name="us-east-1"), PREFIX)
+        specs = discover_functions(application.app, STAGE)
+        register_functions(emulator, specs, boto3.client("lambda", region_name="us-east-1"), role)
+        sns = boto3.client("sns", region_name="us-east-1")
+        sns.subscribe(
+            TopicArn=outputs["NOTIFICATIONS_TOPIC_ARN"],
+            Protocol="lambda",
+            Endpoint=f"arn:aws:lambda:us-east-1:123456789012:function:{PREFIX}-send_notification",
+        )
+        try:
+            yield PipelineStage(container, outputs, emulator)
+        finally:
+            uninstall_invoke_hook(emulator)
+            use_container(None)
+            reset_clients()

@@ -1,0 +1,98 @@
+"""The order pipeline on moto: statemachine.json run by moto's Step Functions interpreter, every task
+a real handler of app.py, orders placed through the API's service and delivered from SQS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from chalicelib.domain.orders import Order
+from tests.integration.pipeline_stage import PipelineStage, pipeline_stage
+from tests.pipeline_helpers import add_product, place, stock
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stage() -> Iterator[PipelineStage]:
+    with pipeline_stage() as running:
+        yield running
+
+
+def run(stage: PipelineStage, *lines: tuple[str, int], token: str = "tok_success") -> Order:
+    """Place an order, deliver its message, wait for the workflow, route the events it published."""
+    order = place(stage.container, *lines, token=token)
+    assert stage.deliver_orders() == 1
+    stage.wait_until_finished(order.order_id)
+    stage.deliver_events()
+    found = stage.container.order_progress.get(order.order_id)
+    assert found is not None
+    return found
+
+
+def charges(stage: PipelineStage, order: Order) -> int:
+    payment = stage.container.payment_gateway.get(order.order_id)
+    return 0 if payment is None else payment.charges
+
+
+def test_given_stock_and_tok_success_when_the_workflow_runs_then_completed_with_its_notifications(
+    stage: PipelineStage,
+) -> None:
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 2))
+    assert (order.status, order.failure_reason) == ("COMPLETED", None)
+    assert set(order.notifications) == {"order_confirmation", "payment_notification"}
+    assert (stock(stage.container, product), charges(stage, order)) == (3, 1)
+
+
+def test_given_an_order_over_the_risk_limit_when_the_workflow_runs_then_validation_failed_and_nothing_moved(
+    stage: PipelineStage,
+) -> None:
+    product = add_product(stage.container, stock=5, price="6000.00")
+    order = run(stage, (product, 2))
+    assert (order.status, order.failure_reason) == ("FAILED", "VALIDATION_FAILED")
+    assert (stock(stage.container, product), charges(stage, order)) == (5, 0)
+    assert stage.executions()[0]["status"] == "FAILED"
+
+
+def test_given_too_little_stock_when_the_workflow_runs_then_out_of_stock_notified_and_stock_untouched(
+    stage: PipelineStage,
+) -> None:
+    product = add_product(stage.container, stock=1)
+    order = run(stage, (product, 2))
+    assert (order.status, order.failure_reason) == ("FAILED", "OUT_OF_STOCK")
+    assert "out_of_stock" in order.notifications
+    assert (stock(stage.container, product), charges(stage, order)) == (1, 0)
+
+
+def test_given_tok_declined_when_the_workflow_runs_then_payment_failed_and_the_hold_released(
+    stage: PipelineStage,
+) -> None:
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 2), token="tok_declined")
+    assert (order.status, order.failure_reason) == ("FAILED", "PAYMENT_FAILED")
+    assert "payment_notification" in order.notifications
+    assert (stock(stage.container, product), charges(stage, order)) == (5, 0)
+
+
+def test_given_tok_pending_when_the_workflow_runs_then_it_waits_checks_and_completes(stage: PipelineStage) -> None:
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 1), token="tok_pending")
+    assert order.status == "COMPLETED"
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in stage.history(order.order_id) if "stateEnteredEventDetails" in e
+    ]
+    assert entered.count("PaymentPending") == 1 and "CheckPaymentStatus" in entered
+    assert (stock(stage.container, product), charges(stage, order)) == (4, 1)
+
+
+def test_given_tok_gateway_timeout_when_the_workflow_runs_then_the_retry_completes_it_charging_once(
+    stage: PipelineStage,
+) -> None:
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 1), token="tok_gateway_timeout")
+    assert order.status == "COMPLETED"
+    failures = [e for e in stage.history(order.order_id) if e["type"] == "LambdaFunctionFailed"]
+    assert [f["lambdaFunctionFailedEventDetails"]["error"] for f in failures] == ["PaymentGatewayTimeout"]
+    assert charges(stage, order) == 1
