@@ -30,7 +30,7 @@ from chalicelib.adapters.paging import (
     encode_page_token,
     is_expired,
 )
-from chalicelib.domain.catalog import Product
+from chalicelib.domain.catalog import Product, ProductChanges
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError
 from chalicelib.domain.money import CENT
 from chalicelib.domain.orders import FailureReason, Order, OrderLine, OrderStatus, ShippingAddress
@@ -193,8 +193,25 @@ class DynamoProductRepository:
             product, "attribute_not_exists(product_id)", ConflictError(f"Product {product.product_id} already exists")
         )
 
-    def save(self, product: Product) -> None:
-        self._put(product, "attribute_exists(product_id)", NotFoundError(f"Product {product.product_id} not found"))
+    def update(self, product_id: str, changes: ProductChanges, now: str) -> Product:
+        values = {name: value for name, value in asdict(changes).items() if value is not None}
+        values["updated_at"] = now
+        names = {f"#{name}": name for name in values}
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=string_key({"product_id": product_id}),
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in values),
+                ConditionExpression="attribute_exists(product_id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":{name}": value for name, value in to_raw(values).items()},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                raise NotFoundError(f"Product {product_id} not found") from exc
+            raise
+        return product_from(from_raw(answer["Attributes"]))
 
     def _put(self, product: Product, condition: str, error: Exception) -> None:
         try:

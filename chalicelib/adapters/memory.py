@@ -28,7 +28,7 @@ from chalicelib.adapters.paging import (
     encode_page_token,
     is_expired,
 )
-from chalicelib.domain.catalog import Product
+from chalicelib.domain.catalog import Product, ProductChanges
 from chalicelib.domain.errors import ConflictError, NotFoundError
 from chalicelib.domain.orders import Order
 from chalicelib.domain.ports import IdempotencyKeyTakenError, IdempotencyRecord, Page
@@ -92,15 +92,17 @@ class InMemoryProductRepository:
             insort(self._ids, product.product_id)
             insort(self._ids_by_category.setdefault(product.category, []), product.product_id)
 
-    def save(self, product: Product) -> None:
+    def update(self, product_id: str, changes: ProductChanges, now: str) -> Product:
         with self._lock:
-            old = self._products.get(product.product_id)
+            old = self._products.get(product_id)
             if old is None:
-                raise NotFoundError(f"Product {product.product_id} not found")
+                raise NotFoundError(f"Product {product_id} not found")
+            product = changes.apply(old, now)
             if old.category != product.category:
                 self._ids_by_category[old.category].remove(product.product_id)
                 insort(self._ids_by_category.setdefault(product.category, []), product.product_id)
             self._products[product.product_id] = product
+            return product
 
     def get(self, product_id: str) -> Product | None:
         with self._lock:

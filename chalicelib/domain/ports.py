@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, Mapping, Protocol, Sequence, TypeVar
 
-from chalicelib.domain.catalog import Product
+from chalicelib.domain.catalog import Product, ProductChanges
 from chalicelib.domain.orders import FailureReason, Order, OrderStatus
 from chalicelib.domain.pipeline import HoldStatus, Payment
 from chalicelib.domain.users import UserProfile
@@ -50,8 +50,13 @@ class UserRepository(Protocol):
 class ProductRepository(Protocol):
     def add(self, product: Product) -> None: ...
 
-    def save(self, product: Product) -> None:
-        """Overwrite an existing product; ``NotFoundError`` if it is gone."""
+    def update(self, product_id: str, changes: ProductChanges, now: str) -> Product:
+        """Set only the changed attributes and return the product as stored.
+
+        Field-level, never a whole-item put: the workflow changes ``stock`` concurrently,
+        and an admin editing a description must not write back a stale stock.
+        ``NotFoundError`` if the product is gone.
+        """
 
     def get(self, product_id: str) -> Product | None: ...
 

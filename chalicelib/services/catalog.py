@@ -42,7 +42,4 @@ class CatalogService:
 
     def update(self, caller: Principal, product_id: str, data: Any) -> Product:
         require_admin(caller)
-        changes = parse_product_changes(data)
-        updated = changes.apply(self.get(product_id), iso(self._clock()))
-        self._products.save(updated)
-        return updated
+        return self._products.update(product_id, parse_product_changes(data), iso(self._clock()))

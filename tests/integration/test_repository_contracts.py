@@ -22,7 +22,7 @@ from moto import mock_aws
 
 from chalicelib.adapters.dynamodb import DynamoOrderRepository, DynamoProductRepository, DynamoUserRepository
 from chalicelib.adapters.memory import InMemoryOrderRepository, InMemoryProductRepository, InMemoryUserRepository
-from chalicelib.domain.catalog import Product
+from chalicelib.domain.catalog import Product, ProductChanges
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError, ValidationError
 from chalicelib.domain.orders import FailureReason, Order, OrderLine, OrderStatus, ShippingAddress
 from chalicelib.domain.ports import (
@@ -236,7 +236,7 @@ def test_given_existing_product_when_added_again_then_conflict_and_original_kept
 
 def test_given_missing_product_when_saved_then_not_found_and_nothing_written(repos: Repositories) -> None:
     with pytest.raises(NotFoundError):
-        repos.products.save(a_product("prod_gone"))
+        repos.products.update("prod_gone", ProductChanges(stock=1), "t1")
 
     assert repos.products.get("prod_gone") is None
 
@@ -244,12 +244,24 @@ def test_given_missing_product_when_saved_then_not_found_and_nothing_written(rep
 def test_given_product_when_saved_in_new_category_then_listings_follow(repos: Repositories) -> None:
     repos.products.add(a_product("prod_1", category="mugs", price="19.90"))
 
-    repos.products.save(a_product("prod_1", category="teapots", price="24.99", stock=2))
+    repos.products.update("prod_1", ProductChanges(category="teapots", price=Decimal("24.99"), stock=2), "t1")
 
     stored = repos.products.get("prod_1")
     assert stored is not None and (stored.category, stored.price, stored.stock) == ("teapots", Decimal("24.99"), 2)
     assert repos.products.list("mugs", 10, None).items == []
     assert [p.product_id for p in repos.products.list("teapots", 10, None).items] == ["prod_1"]
+
+
+def test_given_stock_changed_by_another_writer_when_editing_the_description_then_stock_is_kept(
+    repos: Repositories,
+) -> None:
+    repos.products.add(a_product("prod_1", stock=5))
+    repos.products.update("prod_1", ProductChanges(stock=2), "t1")  # e.g. the workflow taking a hold
+
+    edited = repos.products.update("prod_1", ProductChanges(description="now in blue"), "t2")
+
+    assert (edited.stock, edited.description, edited.updated_at) == (2, "now in blue", "t2")
+    assert repos.products.get("prod_1") == edited
 
 
 def test_given_two_categories_when_listing_one_or_all_then_only_matching_products(repos: Repositories) -> None:
