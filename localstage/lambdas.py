@@ -69,6 +69,16 @@ class LambdaThrottledError(LambdaEmulatorError):
 
 
 @dataclass(frozen=True)
+class AsyncConfig:
+    """What ``PutFunctionEventInvokeConfig`` sets for asynchronous invocations (AWS defaults)."""
+
+    max_retries: int = 2
+    max_event_age_s: int = 21_600
+    on_success: str | None = None
+    on_failure: str | None = None
+
+
+@dataclass(frozen=True)
 class LiveConfig:
     """A function's configuration at invoke time (it may change through the Lambda API)."""
 
@@ -77,6 +87,7 @@ class LiveConfig:
     timeout_s: float
     reserved_concurrency: int | None = None
     version: str = "$LATEST"
+    asynchronous: AsyncConfig = AsyncConfig()
 
 
 ConfigSource = Callable[[FunctionSpec, str | None], LiveConfig]
@@ -205,6 +216,10 @@ class LambdaEmulator:
         except KeyError:
             raise FunctionNotFoundError(f"Function not found: {name}") from None
 
+    def config(self, name: str, qualifier: str | None = None) -> LiveConfig:
+        """The function's configuration as it is right now (memory, timeout, async settings...)."""
+        return self.config_source(self.spec(name), qualifier)
+
     @property
     def names(self) -> list[str]:
         return list(self._functions)
@@ -215,47 +230,35 @@ class LambdaEmulator:
 
     # -- invoke -------------------------------------------------------------------------------
 
-    def invoke(self, name: str, payload: Any = None, qualifier: str | None = None) -> InvocationResult:
+    def invoke(
+        self, name: str, payload: Any = None, qualifier: str | None = None, request_id: str | None = None
+    ) -> InvocationResult:
         """Run the function synchronously (``RequestResponse``).
 
         ``payload`` is bytes/str holding JSON, or any JSON-serialisable value.
         Raises ``LambdaThrottledError`` past the reserved concurrency; handler
         errors and timeouts come back as a result with ``function_error`` set.
+        ``request_id`` is given by asynchronous retries, which keep the id of the
+        original request as Lambda does; a new one is made otherwise.
+        ``InvocationType=Event`` is ``localstage.async_invoke``.
         """
         state = self._functions.get(name)
         if state is None:
             raise FunctionNotFoundError(f"Function not found: {name}")
         config = self.config_source(state.spec, qualifier)
-        event = self._decode(payload)
+        event = self.decode_payload(payload)
         env, concurrent = self._acquire(state, config)
         try:
-            result = self._run(state, config, env, event)
+            result = self._run(state, config, env, event, request_id or str(uuid.uuid4()))
         finally:
             with self._lock:
                 state.in_flight -= 1
         self._record(name, result, concurrent)
         return result
 
-    def invoke_async(self, name: str, payload: Any = None, qualifier: str | None = None) -> str:
-        """``InvocationType=Event``: accepted at once, run in the background; returns the request id.
-
-        Not modelled yet: Lambda's async retries (two, with back-off) and on-failure destinations.
-        """
-        request_id = str(uuid.uuid4())
-
-        def run() -> None:
-            try:
-                result = self.invoke(name, payload, qualifier)
-                if result.function_error:
-                    log.warning("async invocation of %s failed: %s", name, result.payload[:500])
-            except LambdaThrottledError:
-                log.warning("async invocation of %s throttled and dropped", name)
-
-        threading.Thread(target=run, name=f"async-{name}", daemon=True).start()
-        return request_id
-
     @staticmethod
-    def _decode(payload: Any) -> Any:
+    def decode_payload(payload: Any) -> Any:
+        """The event a handler receives: JSON text decoded, anything else as given, nothing as ``{}``."""
         if payload is None or payload == b"" or payload == "":
             return {}
         if isinstance(payload, bytes | bytearray | str):
@@ -284,9 +287,10 @@ class LambdaEmulator:
             self.telemetry.open_stream(self.log_group(state.spec.name), stream)
         return env, concurrent
 
-    def _run(self, state: _FunctionState, config: LiveConfig, env: Environment, event: Any) -> InvocationResult:
+    def _run(
+        self, state: _FunctionState, config: LiveConfig, env: Environment, event: Any, request_id: str
+    ) -> InvocationResult:
         spec = state.spec
-        request_id = str(uuid.uuid4())
         started = time.monotonic()
         context = LambdaContext(
             function_name=spec.name,

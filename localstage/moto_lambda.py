@@ -9,6 +9,11 @@ from a Step Functions ``Task`` (moto's interpreter calls Lambda over HTTP at
 ``localhost:$MOTO_PORT``), through ``LambdaFunction.invoke``, which would start a
 Docker container. ``install_invoke_hook`` replaces that method once: functions
 the emulator owns run in-process, any other falls through to moto.
+``InvocationType=Event`` goes to the emulator's asynchronous queue
+(``localstage.async_invoke``), whose on-failure records ``MotoDestinations``
+puts straight into moto's SQS, SNS, Lambda or EventBridge backends. (SNS and
+EventBridge deliveries to the stage's functions are hooked earlier, in
+``sns_delivery`` and ``eventbridge``, to get AWS's event shapes.)
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.core.exceptions import JsonRESTError
 
+from localstage.async_invoke import AsyncInvocations
 from localstage.functions import FunctionSpec
-from localstage.lambdas import LambdaEmulator, LambdaThrottledError, LiveConfig
+from localstage.lambdas import AsyncConfig, LambdaEmulator, LambdaThrottledError, LiveConfig
 from localstage.server import ACCOUNT_ID, REGION
 
 log = logging.getLogger("localstage.moto_lambda")
@@ -32,6 +38,7 @@ log = logging.getLogger("localstage.moto_lambda")
 RUNTIME = "python3.11"
 _original_invoke = LambdaFunction.invoke
 _emulators: list[LambdaEmulator] = []
+_async: dict[int, AsyncInvocations] = {}  # id(emulator) -> its event queue
 
 
 class TooManyRequestsException(JsonRESTError):
@@ -65,7 +72,61 @@ def moto_config(spec: FunctionSpec, qualifier: str | None) -> LiveConfig:
         timeout_s=float(fn.timeout),
         reserved_concurrency=None if reserved is None else int(reserved),
         version=str(fn.version),
+        asynchronous=_async_config(latest),
     )
+
+
+def _async_config(fn: LambdaFunction) -> AsyncConfig:
+    # moto appends on every Put/UpdateFunctionEventInvokeConfig; the last one is the current one.
+    if not fn.event_invoke_config:
+        return AsyncConfig()
+    config = fn.event_invoke_config[-1].config
+    destinations = config.get("DestinationConfig") or {}
+    return AsyncConfig(
+        max_retries=int(config.get("MaximumRetryAttempts", 2)),
+        max_event_age_s=int(config.get("MaximumEventAgeInSeconds", 21_600)),
+        on_success=(destinations.get("OnSuccess") or {}).get("Destination") or None,
+        on_failure=(destinations.get("OnFailure") or {}).get("Destination") or None,
+    )
+
+
+class MotoDestinations:
+    """Sends invocation records into the embedded AWS's own backends, as Lambda's service would."""
+
+    def send(self, arn: str, record: dict[str, Any], success: bool) -> None:
+        parts = arn.split(":")
+        service, region, account, resource = parts[2], parts[3], parts[4], ":".join(parts[5:])
+        body = json.dumps(record)
+        if service == "sqs":
+            from moto.sqs.models import sqs_backends
+
+            sqs_backends[account][region].send_message(resource, body)
+        elif service == "sns":
+            from moto.sns.models import sns_backends
+
+            sns_backends[account][region].get_topic(arn).publish(body)
+        elif service == "lambda":
+            target = find_function(resource.split(":")[1])
+            if target is None:
+                raise LookupError(f"destination function {arn} is not one of the stage's functions")
+            target[1].submit(resource.split(":")[1], record)
+        elif service == "events":
+            from moto.events.models import events_backends
+
+            outcome = "Success" if success else "Failure"
+            events_backends[account][region].put_events(
+                [
+                    {
+                        "Source": "lambda",
+                        "DetailType": f"Lambda Function Invocation Result - {outcome}",
+                        "Detail": body,
+                        "EventBusName": arn,
+                        "Resources": [record["requestContext"]["functionArn"]],
+                    }
+                ]
+            )
+        else:
+            raise ValueError(f"unsupported destination {arn}")
 
 
 def _find_emulator(name: str) -> LambdaEmulator | None:
@@ -73,6 +134,33 @@ def _find_emulator(name: str) -> LambdaEmulator | None:
         if name in emulator:
             return emulator
     return None
+
+
+def function_name_from_arn(arn_or_name: str) -> tuple[str, str | None]:
+    """``(name, qualifier)`` from a function ARN (qualified or not) or a plain name."""
+    if not arn_or_name.startswith("arn:"):
+        return arn_or_name, None
+    parts = arn_or_name.split(":")
+    return parts[6], parts[7] if len(parts) > 7 else None
+
+
+def find_function(name: str) -> tuple[LambdaEmulator, AsyncInvocations] | None:
+    """The emulator that owns ``name`` and its asynchronous event queue, if any does.
+
+    Event sources (SNS, EventBridge, schedules) use this to hand events to
+    Lambda's asynchronous path; a function no emulator owns is moto's.
+    """
+    emulator = _find_emulator(name)
+    if emulator is None:
+        return None
+    return emulator, async_invocations(emulator)
+
+
+def async_invocations(emulator: LambdaEmulator) -> AsyncInvocations:
+    """The emulator's event queue (created on first use, delivering to the embedded AWS)."""
+    if id(emulator) not in _async:
+        _async[id(emulator)] = AsyncInvocations(emulator, MotoDestinations())
+    return _async[id(emulator)]
 
 
 def _invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
@@ -85,7 +173,7 @@ def _invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_header
     if invocation_type == "DryRun":
         return b""
     if invocation_type == "Event":
-        emulator.invoke_async(fn.function_name, body, qualifier)
+        async_invocations(emulator).submit(fn.function_name, body, qualifier)
         return b""
     try:
         result = emulator.invoke(fn.function_name, body, qualifier)
@@ -108,6 +196,9 @@ def install_invoke_hook(emulator: LambdaEmulator) -> None:
 def uninstall_invoke_hook(emulator: LambdaEmulator) -> None:
     if emulator in _emulators:
         _emulators.remove(emulator)
+    queue = _async.pop(id(emulator), None)
+    if queue is not None:
+        queue.stop()
     if not _emulators:
         LambdaFunction.invoke = _original_invoke  # type: ignore[method-assign]
 

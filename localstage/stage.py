@@ -20,7 +20,8 @@ from typing import Any
 import boto3
 
 from localstage import output
-from localstage.functions import FunctionSpec, discover_functions, load_chalice_config
+from localstage.async_invoke import retry_delays_from_env
+from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, load_chalice_config
 from localstage.lambdas import LambdaEmulator
 from localstage.server import DEFAULT_HOST, EmbeddedAws
 from localstage.sqs_poller import SqsMapping, SqsPoller
@@ -40,6 +41,7 @@ class StageOptions:
     http_port: int = 8000
     retry_visibility_s: int | None = None
     measure_memory: bool = True
+    async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StageOptions:
@@ -50,6 +52,7 @@ class StageOptions:
             http_port=int(env.get("PORT") or 8000),
             retry_visibility_s=int(retry) if retry else None,
             measure_memory=env.get("LOCAL_LAMBDA_MEASURE_MEMORY", "1") != "0",
+            async_retry_delays_s=retry_delays_from_env(env),
         )
 
 
@@ -61,6 +64,7 @@ class LocalStage:
     emulator: LambdaEmulator | None = None
     functions: list[FunctionSpec] = field(default_factory=list)
     pollers: list[SqsPoller] = field(default_factory=list)
+    background: list[Any] = field(default_factory=list)  # scheduler and Step Functions watcher: stop()
     outputs: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     _http: Any = None
@@ -95,6 +99,7 @@ class LocalStage:
         self._register(app_module.app, config, init_ms)
         self._mark("functions", started)
         self._start_pollers()
+        self._start_event_sources()
         self._seed()
         self._mark("seed", started)
         self._serve_http(app_module.app)
@@ -141,6 +146,24 @@ class LocalStage:
             mapping = SqsMapping(spec.name, url, arn, source.batch_size, window, True, self.options.retry_visibility_s)
             self.pollers.append(SqsPoller(mapping, self.emulator, sqs).start())
 
+    def _start_event_sources(self) -> None:
+        """SNS subscriptions, EventBridge rules and schedules for the handlers, and their delivery."""
+        from localstage.event_sources import put_rules, subscribe_sns_handlers
+        from localstage.eventbridge import Scheduler, install_events_hook
+        from localstage.moto_lambda import async_invocations
+        from localstage.sfn_events import ExecutionStatusWatcher
+        from localstage.sns_delivery import install_sns_hook
+
+        assert self.emulator is not None
+        async_invocations(self.emulator).delays = self.options.async_retry_delays_s
+        install_sns_hook()
+        install_events_hook()
+        lambda_client = boto3.client("lambda")
+        subscribe_sns_handlers(self.functions, boto3.client("sns"), lambda_client)
+        put_rules(self.functions, boto3.client("events"), lambda_client)
+        self.background.append(Scheduler().start())
+        self.background.append(ExecutionStatusWatcher(boto3.client("stepfunctions"), boto3.client("events")).start())
+
     def _seed(self) -> None:
         from chalicelib.bootstrap import container
         from localstage.seed import AdminCredentials, seed_admin, seed_catalog
@@ -152,10 +175,15 @@ class LocalStage:
 
     def _serve_http(self, app: Any) -> None:
         from chalice.cli.factory import CLIFactory
-        from chalice.local import create_local_server
 
+        from localstage.http_gateway import create_emulated_server
+
+        assert self.emulator is not None
         chalice_config = CLIFactory(str(self.project_dir)).create_config_obj(chalice_stage_name=STAGE)
-        self._http = create_local_server(app, chalice_config, self.options.host, self.options.http_port)
+        api_function = next(spec.name for spec in self.functions if spec.resource_name == API_HANDLER)
+        self._http = create_emulated_server(
+            app, chalice_config, self.options.host, self.options.http_port, self.emulator, api_function
+        )
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http-api", daemon=True)
         self._http_thread.start()
 
@@ -167,6 +195,13 @@ class LocalStage:
         for poller in self.pollers:
             poller.stop()
         self.pollers.clear()
+        for worker in self.background:
+            worker.stop()
+        self.background.clear()
+        if self.emulator is not None:
+            from localstage.moto_lambda import async_invocations
+
+            async_invocations(self.emulator).stop()
         if self.aws is not None:
             self.aws.stop()
             self.aws = None

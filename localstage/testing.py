@@ -10,11 +10,23 @@ from typing import Any
 import boto3
 from chalice import Chalice
 
+from localstage.event_sources import put_rules, subscribe_sns_handlers
+from localstage.eventbridge import install_events_hook, uninstall_events_hook
 from localstage.functions import FunctionSpec, discover_functions
 from localstage.lambdas import LambdaEmulator
-from localstage.moto_lambda import ensure_role, moto_config, register_functions, uninstall_invoke_hook
+from localstage.moto_lambda import (
+    async_invocations,
+    ensure_role,
+    moto_config,
+    register_functions,
+    uninstall_invoke_hook,
+)
 from localstage.server import REGION, EmbeddedAws
+from localstage.sns_delivery import install_sns_hook, uninstall_sns_hook
 from localstage.telemetry import Telemetry
+
+# Asynchronous retries in tests: 0.2 s then 0.4 s instead of AWS's 1 and 2 minutes.
+TEST_ASYNC_RETRY_DELAYS_S = (0.2, 0.4)
 
 
 @dataclass
@@ -31,7 +43,13 @@ class Harness:
 
 @contextmanager
 def emulated(app: Chalice, stage: str = "local", config: dict[str, Any] | None = None) -> Iterator[Harness]:
-    """A moto server on a free port with ``app``'s functions registered and invocable."""
+    """A moto server on a free port with ``app``'s functions registered and invocable.
+
+    Event delivery is wired as the stage wires it: SNS subscriptions and
+    EventBridge rules for the app's handlers, delivered asynchronously (short
+    retry delays). The scheduler and the Step Functions watcher are not
+    started; tests drive them (``Scheduler.tick``, ``ExecutionStatusWatcher.poll_once``).
+    """
     aws = EmbeddedAws(port=0).start(environ={})
     emulator = LambdaEmulator(config_source=moto_config)
     harness = Harness(aws, emulator, discover_functions(app, stage, config))
@@ -39,7 +57,14 @@ def emulated(app: Chalice, stage: str = "local", config: dict[str, Any] | None =
     try:
         role = ensure_role(harness.client("iam"), f"{app.app_name}-{stage}")
         register_functions(harness.emulator, harness.functions, harness.client("lambda"), role)
+        async_invocations(emulator).delays = TEST_ASYNC_RETRY_DELAYS_S
+        install_sns_hook()
+        install_events_hook()
+        subscribe_sns_handlers(harness.functions, harness.client("sns"), harness.client("lambda"))
+        put_rules(harness.functions, harness.client("events"), harness.client("lambda"))
         yield harness
     finally:
+        uninstall_sns_hook()
+        uninstall_events_hook()
         uninstall_invoke_hook(harness.emulator)
         aws.stop()

@@ -39,6 +39,8 @@ def local_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     }
     env.update({"PORT": str(api_port), "AWS_PORT": str(aws_port), "LOCAL_ADMIN_EMAIL": DEFAULT_ADMIN_EMAIL})
     env.update({"LOCAL_ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD, "PYTHONUNBUFFERED": "1"})
+    # Retries within seconds, not AWS's minutes, so failure paths (DLQ, async retries) fit bounded waits.
+    env.update({"LOCAL_SQS_RETRY_VISIBILITY_SECONDS": "0", "LOCAL_LAMBDA_ASYNC_RETRY_DELAYS_SECONDS": "1,1"})
     log_path = tmp_path_factory.mktemp("stage") / "stage.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(

@@ -1,0 +1,159 @@
+"""The HTTP API through Chalice's local gateway, each request an invocation of the API function.
+
+``chalice.local.LocalGateway`` turns an HTTP request into API Gateway's proxy
+event, runs the route's authorizer and calls ``app_object(event, context)``.
+Those two calls are the seams: ``EmulatedApi`` stands in for the app object,
+so the request runs as an invocation of ``<app>-<stage>`` in the Lambda
+emulator and each authorizer call as an invocation of ``<app>-<stage>-<name>``,
+with START/END/REPORT lines and ``AWS/Lambda`` metrics, while routing, CORS
+preflight, binary bodies and the HTTP answer stay Chalice's.
+
+As API Gateway does:
+
+- the authorizer's policy is cached per token for the authorizer's
+  ``ttl_seconds`` (300 in app.py), so not every request invokes it;
+- an authorizer raising ``Exception("Unauthorized")`` is a 401, any other
+  authorizer failure a 500 (``AuthorizerConfigurationException``);
+- an API function error or timeout is a 502 ``{"message": "Internal server error"}``;
+  a throttled invoke a 500. *Difference*: API Gateway's own 29 s integration
+  timeout (504) is not modelled; the function's timeout applies.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from typing import Any
+
+from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
+from chalice.config import Config
+from chalice.local import (
+    CustomLocalChalice,
+    LocalChalice,
+    LocalDevServer,
+    LocalGatewayException,
+    NotAuthorizedError,
+)
+
+from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
+
+
+class LambdaIntegrationError(LocalGatewayException):
+    """The API function failed: API Gateway answers 502."""
+
+    CODE = 502
+
+
+class LambdaIntegrationThrottledError(LocalGatewayException):
+    """The API function was throttled."""
+
+    CODE = 500
+
+
+def _gateway_headers(result: InvocationResult | None, error_type: str) -> dict[str, str]:
+    return {"x-amzn-RequestId": result.request_id if result else "", "x-amzn-ErrorType": error_type}
+
+
+class _PolicyCache:
+    """API Gateway's authorizer cache: (authorizer, token) -> policy until the TTL passes."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, str], ttl_s: int, policy: dict[str, Any]) -> None:
+        if ttl_s > 0:
+            with self._lock:
+                self._entries[key] = (time.monotonic() + ttl_s, policy)
+
+
+class EmulatedAuthorizer(ChaliceAuthorizer):
+    """A route's authorizer, run as its own Lambda function (it must stay a ``ChaliceAuthorizer`` for Chalice)."""
+
+    def __init__(
+        self, original: ChaliceAuthorizer, function_name: str, emulator: LambdaEmulator, cache: _PolicyCache
+    ) -> None:
+        super().__init__(original.name, original.func, original.scopes)
+        self.config = original.config
+        self._function_name = function_name
+        self._emulator = emulator
+        self._cache = cache
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        key = (self._function_name, str(event.get("authorizationToken")))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            result = self._emulator.invoke(self._function_name, event)
+        except LambdaThrottledError:
+            return None  # Chalice's gateway answers 500 AuthorizerConfigurationException, as API Gateway does
+        if result.function_error:
+            if (result.json() or {}).get("errorMessage") == "Unauthorized":
+                raise NotAuthorizedError(
+                    _gateway_headers(result, "UnauthorizedException"), b'{"message":"Unauthorized"}'
+                )
+            return None
+        policy = result.json()
+        ttl = self.config.ttl_seconds if self.config and self.config.ttl_seconds is not None else 300
+        if isinstance(policy, dict):
+            self._cache.put(key, ttl, policy)
+        return policy
+
+
+class EmulatedApi:
+    """What ``LocalGateway`` needs of the app object (routes, api, call), with calls going through the emulator."""
+
+    def __init__(self, app: Chalice, emulator: LambdaEmulator, api_function: str) -> None:
+        self.api = app.api
+        self._emulator = emulator
+        self._api_function = api_function
+        cache = _PolicyCache()
+        self.routes: dict[str, dict[str, RouteEntry]] = {
+            path: {method: self._route(entry, cache) for method, entry in methods.items()}
+            for path, methods in app.routes.items()
+        }
+
+    def _route(self, entry: RouteEntry, cache: _PolicyCache) -> RouteEntry:
+        authorizer = entry.authorizer
+        if not isinstance(authorizer, ChaliceAuthorizer):
+            return entry
+        routed = copy.copy(entry)
+        name = f"{self._api_function}-{authorizer.name}"
+        routed.authorizer = EmulatedAuthorizer(authorizer, name, self._emulator, cache)
+        return routed
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            result = self._emulator.invoke(self._api_function, event)
+        except LambdaThrottledError:
+            raise LambdaIntegrationThrottledError(
+                _gateway_headers(None, "InternalServerErrorException"), b'{"message": "Internal server error"}'
+            ) from None
+        if result.function_error:
+            raise LambdaIntegrationError(
+                _gateway_headers(result, "InternalServerErrorException"), b'{"message": "Internal server error"}'
+            )
+        response: dict[str, Any] = json.loads(result.payload)
+        response.setdefault("multiValueHeaders", {})
+        return response
+
+
+def create_emulated_server(
+    app: Chalice, config: Config, host: str, port: int, emulator: LambdaEmulator, api_function: str
+) -> LocalDevServer:
+    """``chalice.local.create_local_server``, with the app object replaced by ``EmulatedApi``."""
+    if not isinstance(app, LocalChalice):
+        # What create_local_server does: a thread-local current_request, as each request has its own thread.
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    return LocalDevServer(EmulatedApi(app, emulator, api_function), config, host, port)  # type: ignore[arg-type]

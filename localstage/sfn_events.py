@@ -1,0 +1,115 @@
+"""Step Functions "Execution Status Change" events on the default bus, which moto does not emit.
+
+On AWS every execution that changes status puts an event on the default bus
+(https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html)::
+
+    {"source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+     "resources": [executionArn],
+     "detail": {"executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate",
+                "input", "output", "inputDetails", "outputDetails", "error", "cause"}}
+
+with ``startDate``/``stopDate`` in epoch milliseconds. ``ExecutionStatusWatcher``
+polls ``ListExecutions`` of every state machine (twice a second by default) and
+puts one such event for each execution it sees in a terminal status
+(``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``), so rules on the default
+bus (``@app.on_cw_event({"source": ["aws.states"]})``) receive them.
+
+*Differences*: no event for ``RUNNING``; events arrive up to one poll interval
+late; executions that ended before the watcher started are reported too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+log = logging.getLogger("localstage.sfn_events")
+
+DETAIL_TYPE = "Step Functions Execution Status Change"
+SOURCE = "aws.states"
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def _millis(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def status_change_detail(execution: dict[str, Any]) -> dict[str, Any]:
+    """The event's ``detail`` from a ``DescribeExecution`` answer (moto's has no ``name``: taken from the ARN)."""
+    output = execution.get("output")
+    return {
+        "executionArn": execution["executionArn"],
+        "stateMachineArn": execution["stateMachineArn"],
+        "name": execution.get("name") or execution["executionArn"].rsplit(":", 1)[-1],
+        "status": execution["status"],
+        "startDate": _millis(execution.get("startDate")),
+        "stopDate": _millis(execution.get("stopDate")),
+        "input": execution.get("input"),
+        "output": output,
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if output is not None else None,
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
+    }
+
+
+class ExecutionStatusWatcher:
+    """Turns terminal executions into status change events, each once."""
+
+    def __init__(self, sfn: Any, events: Any, interval_s: float = 0.5) -> None:
+        self._sfn = sfn
+        self._events = events
+        self._interval_s = interval_s
+        self._reported: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ExecutionStatusWatcher:
+        self._thread = threading.Thread(target=self._run, name="sfn-status-events", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self.poll_once()
+            except Exception:  # a failed poll must not end the watcher; log it and poll again
+                log.exception("polling Step Functions executions failed")
+
+    def _executions(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for page in self._sfn.get_paginator("list_state_machines").paginate():
+            for machine in page["stateMachines"]:
+                pages = self._sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"])
+                found += [execution for p in pages for execution in p["executions"]]
+        return found
+
+    def poll_once(self) -> int:
+        """Put an event for each newly terminal execution; returns how many were put."""
+        put = 0
+        for summary in self._executions():
+            arn = summary["executionArn"]
+            if summary["status"] not in TERMINAL or arn in self._reported:
+                continue
+            execution = self._sfn.describe_execution(executionArn=arn)
+            entry = {
+                "Source": SOURCE,
+                "DetailType": DETAIL_TYPE,
+                "Detail": json.dumps(status_change_detail(execution)),
+                "Resources": [arn],
+            }
+            if execution.get("stopDate") is not None:
+                entry["Time"] = execution["stopDate"]
+            self._events.put_events(Entries=[entry])
+            self._reported.add(arn)
+            put += 1
+            log.info("execution %s %s: status change event put on the default bus", arn, summary["status"])
+        return put

@@ -1,0 +1,118 @@
+"""SNS subscriptions with the ``lambda`` protocol, delivered to the stage's functions.
+
+moto 5.2.5 delivers a ``lambda`` subscription through
+``LambdaBackend.send_sns_message``: a synchronous invoke inside ``Publish``
+with a canned event (fixed ``MessageId``, ``TopicArn`` ``arn:aws:sns:EXAMPLE``,
+sample ``MessageAttributes``, ``Timestamp`` 1970). ``install_sns_hook`` wraps
+``Subscription.publish`` so that, for a function an emulator owns, SNS does
+what AWS documents (https://docs.aws.amazon.com/sns/latest/dg/sns-lambda-as-subscriber.html):
+
+- the subscription's filter policy and ``MessageStructure=json`` (key
+  ``lambda``, else ``default``) apply, through moto's own code;
+- the function is invoked asynchronously (``Publish`` returns at once) with
+  the SNS event: ``Records[0]`` with ``EventSource`` ``aws:sns``,
+  ``EventSubscriptionArn`` and ``Sns`` (``Type``, ``MessageId`` as returned by
+  ``Publish``, ``TopicArn``, ``Subject`` or null, ``Message``, ``Timestamp``,
+  ``MessageAttributes`` as ``{"Type", "Value"}``, signature fields);
+- failures are retried by Lambda's asynchronous path (``localstage.async_invoke``):
+  SNS's own delivery retries only apply when Lambda cannot accept the event,
+  which does not happen locally.
+
+*Difference*: ``Signature`` is a placeholder; nothing is signed.
+Subscriptions to other protocols, and to functions no emulator owns, stay moto's.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.sns.models import Subscription
+
+from localstage.moto_lambda import find_function, function_name_from_arn
+
+log = logging.getLogger("localstage.sns")
+
+_original_publish = Subscription.publish
+UNSIGNED = "TE9DQUwgU1RBR0U6IE5PVCBTSUdORUQ="  # base64 of "LOCAL STAGE: NOT SIGNED"
+
+
+def sns_event(
+    subscription_arn: str,
+    topic_arn: str,
+    message: str,
+    message_id: str,
+    subject: str | None,
+    message_attributes: dict[str, Any] | None,
+    published: datetime | None = None,
+) -> dict[str, Any]:
+    """Lambda's SNS event for one notification."""
+    region = topic_arn.split(":")[3]
+    timestamp = (published or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": subscription_arn,
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": message_id,
+                    "TopicArn": topic_arn,
+                    "Subject": subject,
+                    "Message": message,
+                    "Timestamp": timestamp,
+                    "SignatureVersion": "1",
+                    "Signature": UNSIGNED,
+                    "SigningCertUrl": f"https://sns.{region}.amazonaws.com/SimpleNotificationService-local.pem",
+                    "UnsubscribeUrl": (
+                        f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={subscription_arn}"
+                    ),
+                    "MessageAttributes": message_attributes or {},
+                },
+            }
+        ]
+    }
+
+
+def _publish(
+    subscription: Subscription,
+    message: str,
+    message_id: str,
+    subject: str | None = None,
+    message_attributes: dict[str, Any] | None = None,
+    group_id: str | None = None,
+    deduplication_id: str | None = None,
+    message_structure: str | None = None,
+) -> None:
+    name, qualifier = function_name_from_arn(subscription.endpoint)
+    found = find_function(name) if subscription.protocol == "lambda" else None
+    if found is None:
+        _original_publish(
+            subscription,
+            message,
+            message_id,
+            subject,
+            message_attributes,
+            group_id,
+            deduplication_id,
+            message_structure,
+        )
+        return
+    matcher = subscription._filter_policy_matcher
+    if matcher is not None and not matcher.matches(message_attributes, message):
+        return
+    if message_structure == "json":
+        message = subscription._parse_message_structure(message, "lambda")
+    event = sns_event(subscription.arn, subscription.topic.arn, message, message_id, subject, message_attributes)
+    found[1].submit(name, event, qualifier)
+
+
+def install_sns_hook() -> None:
+    """Deliver ``lambda`` subscriptions of the emulators' functions (idempotent)."""
+    Subscription.publish = _publish  # type: ignore[method-assign,assignment]
+
+
+def uninstall_sns_hook() -> None:
+    Subscription.publish = _original_publish  # type: ignore[method-assign]

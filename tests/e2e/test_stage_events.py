@@ -1,0 +1,157 @@
+"""The running local stage's invocations and event delivery, seen only through HTTP and its AWS endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from tests.e2e.conftest import RunningStage
+
+pytestmark = pytest.mark.e2e
+
+API_FUNCTION = "ecommerce-backend-local"
+AUTHORIZER = "ecommerce-backend-local-jwt_auth"
+ORDER_CONSUMER = "ecommerce-backend-local-process_order"
+
+
+def _aws(stage: RunningStage, service: str) -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client(service, endpoint_url=stage.aws_endpoint)
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def _reports(stage: RunningStage, function: str) -> list[str]:
+    logs = _aws(stage, "logs")
+    try:
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}")["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+    return [e["message"] for e in events if e["message"].startswith("REPORT RequestId:")]
+
+
+def _invocations(stage: RunningStage, function: str) -> float:
+    now = datetime.now(UTC)
+    points = _aws(stage, "cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Invocations",
+        Dimensions=[{"Name": "FunctionName", "Value": function}],
+        StartTime=now - timedelta(minutes=10),
+        EndTime=now + timedelta(minutes=1),
+        Period=600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return float(sum(p["Sum"] for p in points))
+
+
+def _login(stage: RunningStage) -> str:
+    login = httpx.post(
+        f"{stage.api_url}/auth/login",
+        json={"email": stage.admin_email, "password": stage.admin_password},
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+    return str(login.json()["access_token"])
+
+
+def _functions(stage: RunningStage) -> set[str]:
+    return {f["FunctionName"] for f in _aws(stage, "lambda").list_functions()["Functions"]}
+
+
+def test_given_http_requests_then_the_api_function_and_the_authorizer_report_invocations(
+    local_stage: RunningStage,
+) -> None:
+    token = _login(local_stage)
+    orders = httpx.get(f"{local_stage.api_url}/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert orders.status_code == 200, orders.text
+
+    for function in (API_FUNCTION, AUTHORIZER):
+        reports = _wait_for(lambda f=function: _reports(local_stage, f), timeout=10)
+        assert "Billed Duration:" in reports[-1] and "Max Memory Used:" in reports[-1]
+        assert _wait_for(lambda f=function: _invocations(local_stage, f) >= 1, timeout=10)
+
+
+def _place_order(stage: RunningStage, token: str) -> dict[str, Any]:
+    products = httpx.get(f"{stage.api_url}/products", timeout=10).json()["items"]
+    body = {
+        "items": [{"product_id": products[0]["product_id"], "quantity": 1}],
+        "shipping_address": {
+            "name": "Ada Lovelace",
+            "line1": "1 Analytical Way",
+            "city": "London",
+            "postal_code": "N1 1AA",
+            "country": "GB",
+        },
+        "payment_method": {"type": "card", "token": "tok_success"},
+    }
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+    placed = httpx.post(f"{stage.api_url}/orders", json=body, headers=headers, timeout=10)
+    assert placed.status_code == 201, placed.text
+    return dict(placed.json())
+
+
+def test_given_an_order_placed_over_http_then_the_sqs_consumer_receives_it(local_stage: RunningStage) -> None:
+    if ORDER_CONSUMER not in _functions(local_stage):
+        pytest.skip("the app has no order queue consumer yet")
+    before = len(_reports(local_stage, ORDER_CONSUMER))
+    _place_order(local_stage, _login(local_stage))
+    _wait_for(lambda: len(_reports(local_stage, ORDER_CONSUMER)) > before)
+    assert _invocations(local_stage, ORDER_CONSUMER) >= 1
+
+
+def test_given_a_poison_order_message_then_it_reaches_the_dlq_after_three_receives(local_stage: RunningStage) -> None:
+    if ORDER_CONSUMER not in _functions(local_stage):
+        pytest.skip("the app has no order queue consumer yet")
+    sqs = _aws(local_stage, "sqs")
+    queue = sqs.get_queue_url(QueueName="ecommerce-backend-order-processing-local")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="ecommerce-backend-order-processing-dlq-local")["QueueUrl"]
+    marker = f"poison-{uuid.uuid4()}"
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"not": "an order", "marker": marker}))
+
+    def in_dlq() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        return [m for m in messages if marker in m["Body"]]
+
+    [moved] = _wait_for(in_dlq, timeout=30)
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=moved["ReceiptHandle"])
+
+
+def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_targets_run(
+    local_stage: RunningStage,
+) -> None:
+    """Through the endpoint only: a rule created with put_rule, fired at once by its Scheduled Event."""
+    events = _aws(local_stage, "events")
+    target = f"arn:aws:lambda:us-east-1:123456789012:function:{AUTHORIZER}"
+    rule_arn = events.put_rule(Name=f"e2e-tick-{uuid.uuid4().hex[:8]}", ScheduleExpression="rate(1 day)")["RuleArn"]
+    events.put_targets(
+        Rule=rule_arn.rsplit("/", 1)[-1],
+        Targets=[
+            {
+                "Id": "1",
+                "Arn": target,
+                "Input": json.dumps({"type": "TOKEN", "authorizationToken": "x", "methodArn": "a"}),
+            }
+        ],
+    )
+    before = len(_reports(local_stage, AUTHORIZER))
+    events.put_events(
+        Entries=[{"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}", "Resources": [rule_arn]}]
+    )
+    _wait_for(lambda: len(_reports(local_stage, AUTHORIZER)) > before)

@@ -1,0 +1,114 @@
+"""HTTP requests through Chalice's local gateway run as invocations of the API and authorizer functions.
+A toy Chalice app (not the real one) against the embedded AWS on a free port."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from chalice import Chalice
+from chalice.app import AuthRequest, AuthResponse
+from chalice.config import Config
+
+from localstage.http_gateway import create_emulated_server
+from localstage.server import free_port
+from localstage.testing import Harness, emulated
+
+pytestmark = pytest.mark.integration
+
+app = Chalice(app_name="toyh")
+authorizer_calls: list[str] = []
+
+
+@app.authorizer(ttl_seconds=300)
+def token_auth(auth_request: AuthRequest) -> AuthResponse:
+    authorizer_calls.append(auth_request.token)
+    if auth_request.token == "explode":
+        raise Exception("Unauthorized")
+    allowed = ["*"] if auth_request.token.startswith("good") else []
+    return AuthResponse(routes=allowed, principal_id="user-1")
+
+
+@app.route("/public")
+def public() -> dict[str, Any]:
+    return {"hello": "world", "function": app.lambda_context.function_name}
+
+
+@app.route("/private", authorizer=token_auth)
+def private() -> dict[str, Any]:
+    return {"principal": app.current_request.context["authorizer"]["principalId"]}
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[tuple[str, Harness]]:
+    with emulated(app) as harness:
+        port = free_port()
+        server = create_emulated_server(app, Config(), "127.0.0.1", port, harness.emulator, "toyh-local")
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{port}", harness
+        finally:
+            server.shutdown()
+
+
+def _reports(harness: Harness, function: str) -> list[str]:
+    events = harness.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{function}")["events"]
+    return [e["message"] for e in events if e["message"].startswith("REPORT RequestId:")]
+
+
+def _invocations(harness: Harness, function: str) -> float:
+    now = datetime.now(UTC)
+    points = harness.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Invocations",
+        Dimensions=[{"Name": "FunctionName", "Value": function}],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+        Period=300,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(p["Sum"] for p in points)
+
+
+def test_given_a_request_then_it_runs_as_an_invocation_of_the_api_function(api: tuple[str, Harness]) -> None:
+    url, harness = api
+    before = len(_reports(harness, "toyh-local"))
+    response = httpx.get(f"{url}/public", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"hello": "world", "function": "toyh-local"}
+    assert len(_reports(harness, "toyh-local")) == before + 1
+    assert _invocations(harness, "toyh-local") >= 1
+
+
+def test_given_an_authorized_route_then_the_authorizer_is_an_invocation_and_its_policy_is_cached(
+    api: tuple[str, Harness],
+) -> None:
+    url, harness = api
+    authorizer_calls.clear()
+    first = httpx.get(f"{url}/private", headers={"Authorization": "good-1"}, timeout=10)
+    second = httpx.get(f"{url}/private", headers={"Authorization": "good-1"}, timeout=10)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json() == {"principal": "user-1"}
+    assert authorizer_calls == ["good-1"]  # API Gateway's cache: ttl_seconds=300 per token
+    assert _reports(harness, "toyh-local-token_auth")
+    assert _invocations(harness, "toyh-local-token_auth") >= 1
+
+
+def test_given_a_denying_or_raising_authorizer_then_api_gateway_answers_403_or_401(api: tuple[str, Harness]) -> None:
+    url, _ = api
+    denied = httpx.get(f"{url}/private", headers={"Authorization": "bad"}, timeout=10)
+    raised = httpx.get(f"{url}/private", headers={"Authorization": "explode"}, timeout=10)
+    assert denied.status_code == 403
+    assert raised.status_code == 401 and raised.json() == {"message": "Unauthorized"}
+
+
+def test_given_an_unknown_route_then_the_gateway_answers_without_invoking(api: tuple[str, Harness]) -> None:
+    url, harness = api
+    before = len(_reports(harness, "toyh-local"))
+    assert httpx.get(f"{url}/nowhere", timeout=10).status_code == 403
+    assert len(_reports(harness, "toyh-local")) == before
