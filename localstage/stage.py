@@ -19,10 +19,12 @@ from typing import Any
 
 import boto3
 
+from infra.pipeline import reports_batch_item_failures
 from localstage import output
 from localstage.async_invoke import retry_delays_from_env
 from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, load_chalice_config
 from localstage.lambdas import LambdaEmulator
+from localstage.moto_patches import serialise_dynamodb_writes
 from localstage.server import DEFAULT_HOST, EmbeddedAws
 from localstage.sqs_poller import SqsMapping, SqsPoller
 
@@ -77,6 +79,7 @@ class LocalStage:
     def start(self) -> LocalStage:
         started = time.monotonic()
         output.install()
+        serialise_dynamodb_writes()
         self.aws = EmbeddedAws(self.options.host, self.options.aws_port).start()
         self._mark("aws", started)
         config = load_chalice_config(self.project_dir)
@@ -134,16 +137,20 @@ class LocalStage:
                 url = sqs.get_queue_url(QueueName=source.queue)["QueueUrl"]
                 arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             window = source.maximum_batching_window_in_seconds or 0
+            # As deployed: only handlers the deployment gives ReportBatchItemFailures get partial retries.
+            partial = reports_batch_item_failures(spec.resource_name)
             # Registered with the Lambda API so list_event_source_mappings shows it, as chalice deploy would.
             lambda_client.create_event_source_mapping(
                 FunctionName=spec.name,
                 EventSourceArn=arn,
                 BatchSize=source.batch_size,
                 MaximumBatchingWindowInSeconds=window,
-                FunctionResponseTypes=["ReportBatchItemFailures"],
+                FunctionResponseTypes=["ReportBatchItemFailures"] if partial else [],
             )
             _detach_moto_sqs_trigger(arn)
-            mapping = SqsMapping(spec.name, url, arn, source.batch_size, window, True, self.options.retry_visibility_s)
+            mapping = SqsMapping(
+                spec.name, url, arn, source.batch_size, window, partial, self.options.retry_visibility_s
+            )
             self.pollers.append(SqsPoller(mapping, self.emulator, sqs).start())
 
     def _start_event_sources(self) -> None:

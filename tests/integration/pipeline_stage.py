@@ -6,16 +6,14 @@ and the local stage's SQS poller standing in for Lambda's event source mappings.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
 import app as application
 from chalicelib.adapters.aws import reset_clients
@@ -25,35 +23,12 @@ from infra.pipeline import reports_batch_item_failures
 from localstage.functions import discover_functions
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_lambda import ensure_role, moto_config, register_functions, uninstall_invoke_hook
+from localstage.moto_patches import serialised_dynamodb_writes
 from localstage.provision import provision_stage
 from localstage.sqs_poller import SqsMapping, SqsPoller
 
 STAGE = "local"  # the local stage's template: a payment wait of 1 s
 PREFIX = f"ecommerce-backend-{STAGE}"
-
-
-@contextmanager
-def serialised_dynamodb_writes() -> Iterator[None]:
-    """moto's DynamoDB is not thread-safe (a cancelled transaction restores a copy of the whole table),
-    while DynamoDB itself applies each write atomically; one lock restores that for concurrent tests."""
-    lock = threading.RLock()
-    names = ("put_item", "update_item", "delete_item", "transact_write_items")
-    originals = {name: getattr(DynamoDBBackend, name) for name in names}
-
-    def locked(original: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return original(*args, **kwargs)
-
-        return call
-
-    for name, original in originals.items():
-        setattr(DynamoDBBackend, name, locked(original))
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(DynamoDBBackend, name, original)
 
 
 @dataclass
