@@ -86,8 +86,9 @@ def _publish(
     deduplication_id: str | None = None,
     message_structure: str | None = None,
 ) -> None:
-    name, qualifier = function_name_from_arn(subscription.endpoint)
-    found = find_function(name) if subscription.protocol == "lambda" else None
+    # Only Lambda subscriptions are ours; SQS, HTTP and the rest keep moto's delivery.
+    name, qualifier = function_name_from_arn(subscription.endpoint) if subscription.protocol == "lambda" else ("", None)
+    found = find_function(name) if name else None
     if found is None:
         _original_publish(
             subscription,

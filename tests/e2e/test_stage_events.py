@@ -155,3 +155,57 @@ def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_t
         Entries=[{"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}", "Resources": [rule_arn]}]
     )
     _wait_for(lambda: len(_reports(local_stage, AUTHORIZER)) > before)
+
+
+def test_given_a_message_published_to_the_notifications_topic_then_the_sns_handler_records_it(
+    local_stage: RunningStage,
+) -> None:
+    token = _login(local_stage)
+    order = _place_order(local_stage, token)
+    topic = next(
+        t["TopicArn"]
+        for t in _aws(local_stage, "sns").list_topics()["Topics"]
+        if t["TopicArn"].endswith(":ecommerce-backend-notifications-local")
+    )
+    _aws(local_stage, "sns").publish(
+        TopicArn=topic, Message=json.dumps({"type": "out_of_stock", "order_id": order["order_id"]})
+    )
+
+    def recorded() -> bool:
+        current = httpx.get(
+            f"{local_stage.api_url}/orders/{order['order_id']}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        return "out_of_stock" in current["notifications"]
+
+    assert _wait_for(recorded)
+
+
+def test_given_a_failed_execution_event_on_the_bus_then_the_workflow_handler_alerts_operations(
+    local_stage: RunningStage,
+) -> None:
+    sns, sqs = _aws(local_stage, "sns"), _aws(local_stage, "sqs")
+    alerts = next(
+        t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":ecommerce-backend-alerts-local")
+    )
+    inbox = sqs.create_queue(QueueName=f"e2e-alerts-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=alerts, Protocol="sqs", Endpoint=inbox_arn)
+    execution_arn = f"arn:aws:states:us-east-1:123456789012:execution:elsewhere:{uuid.uuid4().hex}"
+    detail = {"executionArn": execution_arn, "name": "not-an-order", "status": "FAILED", "input": "{}"}
+    _aws(local_stage, "events").put_events(
+        Entries=[
+            {
+                "Source": "aws.states",
+                "DetailType": "Step Functions Execution Status Change",
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+
+    def alerted() -> bool:
+        messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        return any(execution_arn in m["Body"] for m in messages)
+
+    assert _wait_for(alerted)
