@@ -14,12 +14,14 @@ from chalice.app import AuthRequest, CloudWatchEvent, Request, SNSEvent, SQSEven
 
 from chalicelib.api import http
 from chalicelib.api.auth import authorize
-from chalicelib.api.errors import translated, with_cors
+from chalicelib.api.errors import server_error_type, translated, with_cors
 from chalicelib.bootstrap import container
 from chalicelib.config import stage_resource_name
 from chalicelib.domain.orders import parse_order_request
 from chalicelib.domain.uploads import parse_upload_request
 from chalicelib.domain.users import parse_credentials, parse_registration
+from chalicelib.observability.correlation import ids_of
+from chalicelib.observability.invocation import observe, set_up_once
 from chalicelib.services.batches import QueueRecord
 
 app = Chalice(app_name="ecommerce-backend")
@@ -42,6 +44,13 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
         return app.route(path, **options)(translated(_current_request)(view))
 
     return register
+
+
+@app.middleware("all")
+def observability(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Every handler but the authorizer: JSON logs with its ids, the per-function metrics as EMF."""
+    set_up_once(tracing_enabled=bool(container().settings.xray_daemon_address))
+    return observe(ids_of(event), lambda: get_response(event), failure_of=server_error_type)
 
 
 @app.authorizer(ttl_seconds=300)
@@ -248,3 +257,14 @@ def send_notification(event: SNSEvent) -> dict[str, Any]:
 )
 def handle_workflow_event(event: CloudWatchEvent) -> dict[str, Any]:
     return container().workflow_monitor.handle(event.detail)
+
+
+# -- operations -------------------------------------------------------------------------------------
+
+
+@app.schedule("rate(1 day)", name="cost_optimizer")
+def cost_optimizer(event: CloudWatchEvent) -> dict[str, Any]:
+    """The seed's cost optimizer: one report per day in the reports bucket (docs/observability.md)."""
+    from chalicelib.services.cost_optimizer import CostRun  # the cost model is not every function's to import
+
+    return container().cost_optimizer.run(CostRun.from_event(event.to_dict()))

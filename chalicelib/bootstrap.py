@@ -15,6 +15,7 @@ from chalicelib.adapters.aws import client
 from chalicelib.config import ADAPTERS_MEMORY, Settings, get_settings
 from chalicelib.domain.ports import (
     IdentityProvider,
+    MetricsSink,
     OrderDispatcher,
     OrderRepository,
     ProductRepository,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # the pipeline's modules are imported by their builders, on f
         WorkflowEngine,
     )
     from chalicelib.services.compensation import Compensations
+    from chalicelib.services.cost_optimizer import CostOptimizer
     from chalicelib.services.intake import OrderIntake
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.workflow import Pipeline, WorkflowSteps
@@ -278,11 +280,27 @@ class Container:
         return StepFunctionsWorkflow(self._client("stepfunctions"), self.settings.state_machine_arn)
 
     @lazy
+    def metrics(self) -> MetricsSink:
+        """Business metrics, written as EMF by the invocation's middleware (``app.py``)."""
+        if self.in_memory:
+            from chalicelib.adapters.metrics import RecordingMetrics
+
+            return RecordingMetrics()
+        from chalicelib.adapters.metrics import InvocationMetrics
+
+        return InvocationMetrics({"Stage": self.settings.stage})
+
+    @lazy
     def pipeline(self) -> Pipeline:
         from chalicelib.services.workflow import Pipeline
 
         return Pipeline(
-            self.order_progress, self.inventory, self.payment_gateway, self.event_publisher, self.notification_topic
+            self.order_progress,
+            self.inventory,
+            self.payment_gateway,
+            self.event_publisher,
+            self.notification_topic,
+            metrics=self.metrics,
         )
 
     @lazy
@@ -313,6 +331,22 @@ class Container:
         from chalicelib.services.notifications import NotificationService
 
         return NotificationService(self.order_progress, self.notification_topic, self.notification_dead_letters)
+
+    @lazy
+    def cost_optimizer(self) -> CostOptimizer:
+        """The scheduled cost optimizer: Lambda listing, CloudWatch GetMetricData, the reports bucket."""
+        from chalicelib.adapters.cloudwatch_usage import CloudWatchUsage
+        from chalicelib.adapters.cost_reports import S3ReportStore
+        from chalicelib.adapters.lambda_functions import LambdaFunctionCatalog
+        from chalicelib.services.cost_optimizer import CostOptimizer
+
+        s = self.settings
+        return CostOptimizer(
+            LambdaFunctionCatalog(self._client("lambda")),
+            CloudWatchUsage(self._client("cloudwatch")),
+            S3ReportStore(self._client("s3"), s.reports_bucket),
+            stage_function_prefix=f"{s.app_name}-{s.stage}",
+        )
 
     @lazy
     def workflow_monitor(self) -> WorkflowMonitor:

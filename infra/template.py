@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.users import PASSWORD_MIN_LENGTH
+from infra.observability import observability_resources
 from infra.pipeline import pipeline_outputs, pipeline_resources
 
 APP = "ecommerce-backend"
@@ -155,6 +156,8 @@ def stage_template(stage: str, app: str = APP) -> Json:
     # The order pipeline (payments, event queues, dead letters, alarms, the workflow): infra/pipeline.py.
     resources.update(pipeline_resources(stage, app))
     outputs.update(pipeline_outputs(stage))
+    # The dashboard and alarms (per function, the API's 5xx and p99 latency): infra/observability.py.
+    resources.update(observability_resources(stage, app))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"{app} stage {stage}: data, messaging, identity and storage",

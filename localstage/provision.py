@@ -48,6 +48,7 @@ class Provisioner:
             "AWS::IAM::Role": self._iam_role,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::Dashboard": self._dashboard,  # infra/observability.py
         }
 
     def client(self, service: str) -> Any:
@@ -278,6 +279,12 @@ class Provisioner:
         args = {k: v for k, v in props.items() if k != "AlarmName"}
         self.client("cloudwatch").put_metric_alarm(AlarmName=props["AlarmName"], **args)
         self.result.refs[logical_id] = props["AlarmName"]
+
+    def _dashboard(self, logical_id: str, props: Json) -> None:
+        self.client("cloudwatch").put_dashboard(
+            DashboardName=props["DashboardName"], DashboardBody=props["DashboardBody"]
+        )
+        self.result.refs[logical_id] = props["DashboardName"]
 
 
 def provision_stage(stage: str, session: boto3.session.Session | None = None) -> dict[str, str]:

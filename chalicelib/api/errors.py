@@ -47,3 +47,17 @@ def with_cors(response: Response, allow_origin: str, req_id: str) -> Response:
     response.headers.setdefault("Access-Control-Expose-Headers", "X-Request-Id")
     response.headers.setdefault("X-Request-Id", req_id)
     return response
+
+
+def server_error_type(response: Any) -> str | None:
+    """The error code of a 5xx answer (``InternalServerError``, ``ServiceUnavailable``...), else ``None``.
+
+    Views answer failures instead of raising (see ``translated``), so the invocation's metrics
+    learn of a server error from the response.
+    """
+    status = getattr(response, "status_code", 200)
+    if status < 500:
+        return None
+    body = getattr(response, "body", None)
+    code = body.get("error") if isinstance(body, dict) else None
+    return str(code) if code else f"HTTP{status}"

@@ -9,11 +9,14 @@ Page tokens are opaque strings; an adapter raises ``ValidationError`` (field
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Mapping, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Mapping, Protocol, Sequence, TypeVar
 
 from chalicelib.domain.catalog import Product, ProductChanges
 from chalicelib.domain.orders import FailureReason, Order, OrderStatus
 from chalicelib.domain.pipeline import HoldStatus, Payment
+
+if TYPE_CHECKING:  # only the cost optimizer needs these; every other function skips the import
+    from chalicelib.domain.usage import FunctionConfig, FunctionUsage, TuningResult
 from chalicelib.domain.users import UserProfile
 
 T = TypeVar("T")
@@ -198,3 +201,44 @@ class WorkflowEngine(Protocol):
 class DeadLetters(Protocol):
     def send(self, body: str, error_type: str, reason: str) -> None:
         """Park a message that failed for good, with why, where operators (and an alarm) will see it."""
+
+
+# -- observability ----------------------------------------------------------------------------------
+
+
+class MetricsSink(Protocol):
+    """Business metrics (OrdersProcessed, OrderValue, ...): recorded now, written at the invocation's end."""
+
+    def add(self, name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None) -> None:
+        """Record one value; never raises and never calls an API (the EMF adapter writes a log line later)."""
+
+
+class DiscardMetrics:
+    """The null ``MetricsSink``: services built without one (unit tests, scripts) record nothing."""
+
+    def add(self, name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None) -> None:
+        return None
+
+
+# -- cost optimizer ---------------------------------------------------------------------------------
+
+
+class FunctionCatalog(Protocol):
+    def functions(self, prefix: str) -> list[FunctionConfig]:
+        """Every function whose name starts with ``prefix`` (all pages of ListFunctions)."""
+
+    def named(self, names: Sequence[str]) -> list[FunctionConfig]:
+        """The configuration of each named function; a missing one is an error."""
+
+
+class UsageMetrics(Protocol):
+    def usage(self, function_names: Sequence[str], start: Any, end: Any) -> dict[str, FunctionUsage]:
+        """Each function's sums over ``[start, end)``, fetched with as few GetMetricData calls as possible."""
+
+
+class ReportStore(Protocol):
+    def tuning_results(self) -> dict[str, TuningResult]:
+        """The latest memory-tuning results saved by the runbook, by function name."""
+
+    def save(self, key: str, report: Mapping[str, Any]) -> str:
+        """Write the report as JSON; returns its ``s3://`` location."""

@@ -16,7 +16,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
-_context: ContextVar[dict[str, str]] = ContextVar("log_context", default={})  # noqa: B039 - never mutated
+_NOTHING_BOUND: dict[str, str] = {}  # the default; ``annotate`` never mutates it
+_context: ContextVar[dict[str, str]] = ContextVar("log_context", default=_NOTHING_BOUND)
 
 # Attributes every LogRecord has; anything else passed through ``extra=`` is emitted as a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -60,6 +61,20 @@ def bound(**fields: str | None) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+def annotate(**fields: str | None) -> bool:
+    """Add fields to the innermost ``bound`` scope, until it ends; ``False`` (and nothing) outside any scope.
+
+    For ids learnt mid-invocation: a workflow task receives only the order id and learns the
+    order's correlation id when it reads the order. Each ``bound`` scope owns a fresh dict, so
+    the fields disappear with the scope that was active when they were added.
+    """
+    scope = _context.get()
+    if scope is _NOTHING_BOUND:
+        return False
+    scope.update({k: v for k, v in fields.items() if v})
+    return True
 
 
 def current(field: str) -> str | None:

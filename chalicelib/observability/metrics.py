@@ -15,6 +15,9 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import IO
 
 NAMESPACE = "ServerlessApp"  # the seed's namespace, used by its dashboard
@@ -79,3 +82,21 @@ class MetricsRecorder:
                     document[name] = values[0] if len(values) == 1 else values
                 stream.write(json.dumps(document, separators=(",", ":")) + "\n")
         stream.flush()
+
+
+_current: ContextVar[MetricsRecorder | None] = ContextVar("metrics_recorder", default=None)
+
+
+@contextmanager
+def recording(recorder: MetricsRecorder) -> Iterator[MetricsRecorder]:
+    """Make ``recorder`` the one that business metrics of this invocation go to (see ``current``)."""
+    token = _current.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _current.reset(token)
+
+
+def current() -> MetricsRecorder | None:
+    """The running invocation's recorder; ``None`` outside an invocation (a script, a unit test)."""
+    return _current.get()

@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from chalicelib.domain.pipeline import MAX_RECEIVES
 from chalicelib.domain.ports import DeadLetters
+from chalicelib.observability.correlation import correlation_of_message
+from chalicelib.observability.logs import bound
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +28,15 @@ class QueueRecord:
     message_id: str
     body: str
     receive_count: int
+    correlation_id: str | None = None
 
     @classmethod
     def from_lambda(cls, record: Mapping[str, Any]) -> QueueRecord:
-        """From one entry of Lambda's SQS event (``messageId``, ``body``, ``attributes``)."""
+        """From one entry of Lambda's SQS event (``messageId``, ``body``, ``attributes``, ``messageAttributes``)."""
         count = record.get("attributes", {}).get("ApproximateReceiveCount", "1")
-        return cls(str(record["messageId"]), str(record.get("body", "")), int(count))
+        body = str(record.get("body", ""))
+        correlation_id = correlation_of_message(record.get("messageAttributes") or {}, body)
+        return cls(str(record["messageId"]), body, int(count), correlation_id)
 
 
 def process_batch(
@@ -44,12 +49,13 @@ def process_batch(
     """Handle each record; answer Lambda's ``{"batchItemFailures": [...]}`` for the ones to retry."""
     failures: list[dict[str, str]] = []
     for record in records:
-        try:
-            handle(record)
-        except Exception as exc:  # each record fails alone; the error is reported, never swallowed
-            log.warning("message %s failed (receive %d): %r", record.message_id, record.receive_count, exc)
-            if not _dead_letter(record, exc, dead_letters, give_up, max_receives):
-                failures.append({"itemIdentifier": record.message_id})
+        with bound(correlation_id=record.correlation_id, message_id=record.message_id):
+            try:
+                handle(record)
+            except Exception as exc:  # each record fails alone; the error is reported, never swallowed
+                log.warning("message %s failed (receive %d): %r", record.message_id, record.receive_count, exc)
+                if not _dead_letter(record, exc, dead_letters, give_up, max_receives):
+                    failures.append({"itemIdentifier": record.message_id})
     return {"batchItemFailures": failures}
 
 

@@ -16,6 +16,8 @@ from chalicelib.domain.errors import DomainError, invalid
 from chalicelib.domain.orders import FailureReason, OrderStatus
 from chalicelib.domain.pipeline import OrderNotFoundError
 from chalicelib.domain.ports import DeadLetters, OrderProgress, WorkflowEngine
+from chalicelib.observability.logs import annotate
+from chalicelib.observability.tracing import subsegment
 from chalicelib.services.batches import QueueRecord, process_batch
 
 log = logging.getLogger(__name__)
@@ -58,12 +60,23 @@ class OrderIntake:
         order = self._progress.get(order_id)
         if order is None:
             raise OrderNotFoundError(f"Order {order_id} not found")
+        correlation_id = order.correlation_id or order_id
+        annotate(order_id=order_id, correlation_id=correlation_id)
         if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
             return False
         self._progress.advance(order_id, OrderStatus.PROCESSING)
-        payload: dict[str, Any] = {"order_id": order_id, "payment_wait_seconds": self._payment_wait_seconds}
-        started = self._workflow.start(order_id, payload)
-        if not started:
+        # The execution input carries the correlation id on, to the execution status events.
+        payload: dict[str, Any] = {
+            "order_id": order_id,
+            "correlation_id": correlation_id,
+            "payment_wait_seconds": self._payment_wait_seconds,
+        }
+        annotations = {"order_id": order_id, "order_total": float(order.total_amount)}
+        with subsegment("order_processing", annotations, {"customer_id": order.customer_id}):
+            started = self._workflow.start(order_id, payload)
+        if started:
+            log.info("order %s: workflow started", order_id)
+        else:
             log.info("order %s: execution already exists; duplicate message ignored", order_id)
         return started
 

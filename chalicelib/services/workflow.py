@@ -9,7 +9,8 @@ changes nothing. Failure paths and compensations live in ``services.compensation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.ids import Clock, iso, utc_now
@@ -29,7 +30,19 @@ from chalicelib.domain.pipeline import (
     PaymentStatus,
     check_processable,
 )
-from chalicelib.domain.ports import EventPublisher, Inventory, OrderProgress, PaymentGateway, TopicPublisher
+from chalicelib.domain.ports import (
+    DiscardMetrics,
+    EventPublisher,
+    Inventory,
+    MetricsSink,
+    OrderProgress,
+    PaymentGateway,
+    TopicPublisher,
+)
+from chalicelib.observability.logs import annotate
+from chalicelib.observability.tracing import subsegment
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,12 +55,13 @@ class Pipeline:
     events: EventPublisher
     notifications: TopicPublisher
     clock: Clock = utc_now
+    metrics: MetricsSink = field(default_factory=DiscardMetrics)
 
     def order(self, order_id: str) -> Order:
         order = self.progress.get(order_id)
         if order is None:
             raise OrderNotFoundError(f"Order {order_id} not found")
-        return order
+        return tracked(order)
 
     def publish(self, source: str, detail_type: str, order: Order, **detail: Any) -> None:
         self.events.publish_event(
@@ -61,6 +75,18 @@ class Pipeline:
                 **detail,
             },
         )
+
+
+def tracked(order: Order) -> Order:
+    """Bind the order's correlation id to the task's log lines: tasks receive only the order id."""
+    annotate(order_id=order.order_id, correlation_id=order.correlation_id or order.order_id)
+    return order
+
+
+def trace_fields(order: Order) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The seed's X-Ray fields: order id and total as annotations (searchable), the customer as metadata."""
+    annotations = {"order_id": order.order_id, "order_total": float(order.total_amount)}
+    return annotations, {"customer_id": order.customer_id, "order_total": str(order.total_amount)}
 
 
 def choice_status(payment: Payment) -> str:
@@ -77,7 +103,8 @@ class WorkflowSteps:
     def validate(self, order_id: str) -> dict[str, Any]:
         """``ValidationError`` (caught by the state machine) when the order breaks a processing rule."""
         order = self._p.order(order_id)
-        check_processable(order)
+        with subsegment("order_validation", *trace_fields(order)):
+            check_processable(order)
         return {"valid": True, "total_amount": str(order.total_amount)}
 
     def check_inventory(self, order_id: str) -> dict[str, Any]:
@@ -88,13 +115,15 @@ class WorkflowSteps:
             # Compensated already (an aborted execution): the goods are not coming back for this order.
             raise InsufficientInventory(f"Order {order_id} gave its stock back")
         lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in order.items]
+        self._p.metrics.add("InventoryReservations", 1)
         self._p.publish(SOURCE_INVENTORY, INVENTORY_RESERVED, order, status="reserved", reservations=lines)
         return {"hold": status.value}
 
     def process_payment(self, order_id: str) -> dict[str, Any]:
         """Charge once per order; ``PaymentGatewayTimeout`` propagates for the state machine's Retry."""
         order = self._p.order(order_id)
-        payment = self._p.payments.charge(order_id, order.payment_token, order.total_amount, order.currency)
+        with subsegment("payment_processing", *trace_fields(order)):
+            payment = self._p.payments.charge(order_id, order.payment_token, order.total_amount, order.currency)
         return self._announce(order, payment)
 
     def check_payment_status(self, order_id: str) -> dict[str, Any]:
@@ -103,6 +132,8 @@ class WorkflowSteps:
 
     def _announce(self, order: Order, payment: Payment) -> dict[str, Any]:
         status = choice_status(payment)
+        if status == PaymentStatus.SUCCESS.value:
+            self._p.metrics.add("PaymentSuccess", 1)
         if status != PaymentStatus.PENDING.value:
             self._p.publish(
                 SOURCE_PAYMENTS,
@@ -138,6 +169,11 @@ class WorkflowSteps:
         return {"shipment_id": "shp_" + order_id.removeprefix("ord_"), "country": order.shipping_address.country}
 
     def complete(self, order_id: str) -> dict[str, Any]:
-        order = self._p.progress.advance(order_id, OrderStatus.COMPLETED)
+        with subsegment("order_completion", {"order_id": order_id}):
+            order = tracked(self._p.progress.advance(order_id, OrderStatus.COMPLETED))
+        # The seed's business metrics, counted when an order completes; the value per currency.
+        self._p.metrics.add("OrdersProcessed", 1)
+        self._p.metrics.add("OrderValue", float(order.total_amount), "None", {"Currency": order.currency})
+        log.info("order %s completed", order_id, extra={"order_total": str(order.total_amount)})
         self._p.publish(SOURCE_ORDERS, ORDER_COMPLETED, order, status=order.status.value)
         return {"status": order.status.value}
