@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint typecheck unit integration e2e bench lock admin clean
+.PHONY: help setup run test lint typecheck unit integration e2e bench lock admin clean package deploy
 
 help:
 	@echo "make run     start the local stage (embedded AWS + every event source + HTTP API)"
@@ -14,6 +14,8 @@ help:
 	@echo "make bench   measure cold start, package size, warm overhead, cost per order (writes docs/benchmarks.md)"
 	@echo "make admin   create or promote the first admin of a stage (EMAIL=, PASSWORD=)"
 	@echo "make lock    re-pin requirements-dev.txt from requirements-dev.in"
+	@echo "make package STAGE=dev  one SAM template (functions, API, every resource) in build/dev/out, cfn-linted"
+	@echo "make deploy  STAGE=dev  the chalice deploy path: resource stack, chalice deploy, then what it cannot set"
 
 # Creates the virtualenv when missing and reinstalls whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -60,3 +62,14 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# AWS_DEFAULT_REGION: chalice package needs one, even offline. See docs/deploy.md.
+package: $(STAMP)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m infra.package --stage $(STAGE)
+
+deploy: $(STAMP)
+	$(BIN)/python -m scripts.deploy resources --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy prepare --stage $(STAGE)
+	cd build/$(STAGE)/deploy && ../../../$(BIN)/chalice deploy --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy finish --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy outputs --stage $(STAGE) > build/$(STAGE)/stage-outputs.json

@@ -1,0 +1,418 @@
+"""``make package STAGE=dev``: one SAM template with the functions, the API and every stage resource.
+
+Chalice writes the functions and the API; ``infra.template`` defines everything else. This module
+builds a Chalice project in ``build/<stage>/project`` (the repo's own ``.chalice/config.json`` never
+depends on generated files), with ``autogen_policy`` off and one generated policy file per function
+(``infra.policies``), and a merge template (``build/<stage>/merge.json``) that ``chalice package
+--merge-template`` deep-merges into its output: the stage's resources, ``infra.pipeline``'s
+deployment patch, and the wiring Chalice cannot express (environment from the resources, event
+sources on the template's own queue and topic, log retention, API throttling and error responses,
+the workflow's logging and tracing, provisioned concurrency). The result is
+``build/<stage>/out/sam.json``, checked with cfn-lint.
+
+    python -m infra.package --stage dev          # build, then cfn-lint (errors fail, warnings print)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalice.utils import to_cfn_resource_name
+
+from infra.pipeline import TASK_FUNCTIONS, deployment_patch
+from infra.policies import FUNCTION_GRANTS, function_name, policy_document
+from infra.template import stage_template
+
+Json = dict[str, Any]
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGED = ("app.py", "chalicelib", "requirements.txt")  # what Chalice zips into the functions
+LOG_RETENTION_DAYS = 14  # the seed's log groups
+ALIAS = "live"
+
+
+@dataclass(frozen=True)
+class StageDeployment:
+    """Per-stage settings of the deployment that are not resources: throttling and concurrency."""
+
+    throttle_rate: float  # steady requests per second, for the whole stage
+    throttle_burst: int
+    reserved: dict[str, int]  # function -> reserved concurrency
+    provisioned: dict[str, int]  # function -> provisioned concurrency (on the "live" alias)
+
+
+# The seed's "provisionedConcurrency: 2, reservedConcurrency: 100" on the order-taking function,
+# which here is the API handler. Throttling: API Gateway's account default is 10,000 rps; a stage
+# limit keeps one misbehaving client from spending the reserved concurrency and the budget.
+STAGE_DEPLOYMENTS = {
+    "dev": StageDeployment(25, 50, {"api_handler": 100}, {"api_handler": 2}),
+    "prod": StageDeployment(250, 500, {"api_handler": 100}, {"api_handler": 2}),
+}
+DEFAULT_DEPLOYMENT = StageDeployment(25, 50, {}, {})
+
+
+class PackageError(Exception):
+    """The stage cannot be packaged (unknown stage, Chalice failed)."""
+
+
+def cfn_name(function: str) -> str:
+    """The logical id Chalice gives a function (the API handler is renamed ``APIHandler``)."""
+    return "APIHandler" if function == "api_handler" else to_cfn_resource_name(function)
+
+
+def _intrinsic(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
+
+
+def deep_merge(base: Any, patch: Any) -> Any:
+    """Chalice's ``TemplateDeepMerger`` rule (dicts merge key by key, anything else is replaced),
+    except that an intrinsic function replaces what it patches: ``{"Fn::Sub"}`` merged with
+    ``{"Fn::GetAtt"}`` would be neither."""
+    if isinstance(base, dict) and isinstance(patch, dict) and not _intrinsic(patch):
+        merged = dict(base)
+        for key, value in patch.items():
+            merged[key] = deep_merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(patch)
+
+
+def app_functions() -> list[str]:
+    """The functions ``app.py`` defines, by Chalice name (import is enough: nothing runs at import)."""
+    import app
+
+    chalice_app = app.app
+    names = ["api_handler"] if chalice_app.routes else []
+    names += [auth.name for auth in chalice_app.builtin_auth_handlers]
+    names += [f.name for f in chalice_app.pure_lambda_functions]
+    names += [e.name for e in chalice_app.event_sources]
+    unknown = sorted(set(names) - set(FUNCTION_GRANTS))
+    if unknown:
+        raise PackageError(f"no policy in infra/policies.py for {', '.join(unknown)}")
+    return names
+
+
+def output_key(variable: str) -> str:
+    """CloudFormation output ids are alphanumeric: ``ORDER_QUEUE_URL`` -> ``EnvOrderQueueUrl``."""
+    return "Env" + "".join(part.capitalize() for part in variable.split("_"))
+
+
+def _environment(function: str, outputs: Json) -> Json:
+    """The stage's outputs as the function's environment (``Ref``/``GetAtt``, so it waits for them).
+
+    Only the state machine's own tasks go without ``STATE_MACHINE_ARN``: the machine names them,
+    and naming it back would make a dependency cycle. None of them reads it.
+    """
+    tasks = set(TASK_FUNCTIONS.values())
+    return {var: out["Value"] for var, out in outputs.items() if not (var == "STATE_MACHINE_ARN" and function in tasks)}
+
+
+def error_body(code: str, message: str) -> str:
+    # The API's error format (chalicelib/api/http.py), for answers API Gateway gives on its own.
+    return json.dumps({"error": code, "message": message, "details": [], "request_id": "$context.requestId"})
+
+
+def _rest_api(stage: str, deployment: StageDeployment, cors_origin: str, xray: bool) -> Json:
+    headers = {"Access-Control-Allow-Origin": f"'{cors_origin}'"}
+
+    def response(status: int, code: str, message: str) -> Json:
+        return {
+            "StatusCode": str(status),
+            "ResponseParameters": {"Headers": headers},
+            "ResponseTemplates": {"application/json": error_body(code, message)},
+        }
+
+    return {
+        "Properties": {
+            "TracingEnabled": xray,
+            "MethodSettings": [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "MetricsEnabled": True,
+                    "ThrottlingRateLimit": deployment.throttle_rate,
+                    "ThrottlingBurstLimit": deployment.throttle_burst,
+                }
+            ],
+            "GatewayResponses": {
+                "UNAUTHORIZED": response(401, "unauthorized", "A valid bearer token is required"),
+                "ACCESS_DENIED": response(403, "forbidden", "The token was refused"),
+                "THROTTLED": response(429, "throttled", "Too many requests; retry with backoff"),
+            },
+        }
+    }
+
+
+def _workflow(stage: str) -> Json:
+    """The state machine names its functions by ``GetAtt`` and logs and traces every execution."""
+    arns = {var: {"Fn::GetAtt": [cfn_name(handler), "Arn"]} for var, handler in TASK_FUNCTIONS.items()}
+    # CloudWatch Logs delivery and X-Ray have no resource-level permissions: Step Functions' documented policy.
+    delivery = [
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ]
+    tracing = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    return {
+        "OrderWorkflowLogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": f"/aws/vendedlogs/states/ecommerce-backend-order-workflow-{stage}",
+                "RetentionInDays": LOG_RETENTION_DAYS,
+            },
+        },
+        "OrderWorkflowRole": {
+            "Properties": {
+                "Policies": [
+                    {
+                        "PolicyName": "invoke-task-functions",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": list(arns.values())}
+                            ],
+                        },
+                    },
+                    {
+                        "PolicyName": "logs-and-traces",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": delivery, "Resource": "*"},
+                                {"Effect": "Allow", "Action": tracing, "Resource": "*"},
+                            ],
+                        },
+                    },
+                ]
+            }
+        },
+        "OrderStateMachine": {
+            "Properties": {
+                "DefinitionSubstitutions": arns,
+                "LoggingConfiguration": {
+                    "Level": "ALL",
+                    "IncludeExecutionData": False,  # inputs carry customer ids and addresses
+                    "Destinations": [
+                        {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["OrderWorkflowLogGroup", "Arn"]}}}
+                    ],
+                },
+                "TracingConfiguration": {"Enabled": True},
+            }
+        },
+    }
+
+
+def _function(function: str, stage: str, outputs: Json, deployment: StageDeployment) -> Json:
+    properties: Json = {
+        # chalice deploy's names: stable, and what infra.policies scopes log groups to.
+        "FunctionName": function_name(function, stage),
+        "Environment": {"Variables": _environment(function, outputs)},
+    }
+    if function in deployment.provisioned:
+        properties["AutoPublishAlias"] = ALIAS
+        properties["ProvisionedConcurrencyConfig"] = {
+            "ProvisionedConcurrentExecutions": deployment.provisioned[function]
+        }
+    return {"Properties": properties}
+
+
+def merge_template(stage: str, functions: list[str], cors_origin: str, xray: bool) -> Json:
+    """What ``chalice package --merge-template`` deep-merges into the SAM template it writes."""
+    deployment = STAGE_DEPLOYMENTS.get(stage, DEFAULT_DEPLOYMENT)
+    stage_resources = stage_template(stage)
+    outputs = stage_resources["Outputs"]
+    wiring: Json = {cfn_name(f): _function(f, stage, outputs, deployment) for f in functions}
+    if "api_handler" in functions:
+        wiring["RestAPI"] = _rest_api(stage, deployment, cors_origin, xray)
+    wiring.update(_workflow(stage))
+    resources = deep_merge(deep_merge(stage_resources["Resources"], deployment_patch()["Resources"]), wiring)
+    present = {cfn_name(f) for f in functions}
+    # deployment_patch() may name handlers this app does not have (yet): a patch without a Type would be invalid.
+    resources = {k: v for k, v in resources.items() if "Type" in v or k in present or k == "RestAPI"}
+    return {
+        "Description": stage_resources["Description"],
+        "Resources": resources,
+        "Outputs": named_outputs(outputs),
+    }
+
+
+def named_outputs(outputs: Json) -> Json:
+    """Outputs under alphanumeric ids, each naming its environment variable in ``Description``."""
+    return {output_key(var): {"Description": var, "Value": out["Value"]} for var, out in outputs.items()}
+
+
+def chalice_config(repo_config: Json, stage: str, functions: list[str]) -> Json:
+    """The repo's config with, for ``stage``: no autogenerated policy, one policy file per function."""
+    config = copy.deepcopy(repo_config)
+    deployment = STAGE_DEPLOYMENTS.get(stage, DEFAULT_DEPLOYMENT)
+    stage_config = config["stages"][stage]
+    stage_config["autogen_policy"] = False
+    stage_config["log_retention_in_days"] = LOG_RETENTION_DAYS
+    per_function = stage_config.setdefault("lambda_functions", {})
+    for function in functions:
+        settings = per_function.setdefault(function, {})
+        settings["iam_policy_file"] = policy_file(stage, function)
+        if function in deployment.reserved:
+            settings["reserved_concurrency"] = deployment.reserved[function]
+    return config
+
+
+def policy_file(stage: str, function: str) -> str:
+    return f"policy-{stage}-{function}.json"
+
+
+def write_project(stage: str, project: Path, functions: list[str], template: Json) -> Json:
+    """Copy what Chalice packages into ``project`` and write its config and policy files."""
+    repo_config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    if stage not in repo_config["stages"]:
+        raise PackageError(f"unknown stage {stage!r}; .chalice/config.json has {sorted(repo_config['stages'])}")
+    shutil.rmtree(project, ignore_errors=True)
+    (project / ".chalice").mkdir(parents=True)
+    for name in PACKAGED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, project / name)
+    config = chalice_config(repo_config, stage, functions)
+    (project / ".chalice" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    xray = bool(config["stages"][stage].get("xray", False))
+    for function in functions:
+        document = policy_document(function, stage, template, xray)
+        (project / ".chalice" / policy_file(stage, function)).write_text(json.dumps(document, indent=2) + "\n")
+    return dict(config["stages"][stage])
+
+
+def _route_through_alias(sam: Json, functions: list[str]) -> None:
+    """Point API Gateway at the ``live`` alias of functions with provisioned concurrency.
+
+    Provisioned concurrency belongs to an alias; Chalice's swagger and invoke permission name the
+    unqualified function, which would run on demand beside two idle warm instances.
+    """
+    for function in functions:
+        name = cfn_name(function)
+        if "AutoPublishAlias" not in sam["Resources"].get(name, {}).get("Properties", {}):
+            continue
+        alias = f"{name}Alias{ALIAS}"  # the logical id SAM gives the alias
+        api = sam["Resources"].get("RestAPI")
+        if api is not None:
+            text = json.dumps(api["Properties"]["DefinitionBody"]).replace(f"${{{name}.Arn}}", f"${{{alias}}}")
+            api["Properties"]["DefinitionBody"] = json.loads(text)
+        permission = sam["Resources"].get(f"{name}InvokePermission")
+        if permission is not None:
+            permission["Properties"]["FunctionName"] = {"Ref": alias}
+
+
+# Event sources on the template's own resources, by reference so that they are created first.
+# Chalice names them with ``Fn::Sub`` text, which its deep merge cannot replace: set after packaging.
+EVENT_SOURCES: dict[str, tuple[str, str, Json]] = {
+    "process_order": ("sqs-event-source", "Queue", {"Fn::GetAtt": ["OrderProcessingQueue", "Arn"]}),
+    "route_notification_events": ("sqs-event-source", "Queue", {"Fn::GetAtt": ["NotificationEventsQueue", "Arn"]}),
+    "send_notification": ("sns-subscription", "Topic", {"Ref": "NotificationTopic"}),
+}
+
+
+def _wire_event_sources(sam: Json, functions: list[str]) -> None:
+    resources = sam["Resources"]
+    for function, (suffix, key, value) in EVENT_SOURCES.items():
+        if function in functions:
+            event = resources[cfn_name(function)]["Properties"]["Events"][to_cfn_resource_name(f"{function}-{suffix}")]
+            event["Properties"][key] = value
+    if "handle_workflow_event" in functions:
+        # Only this stage's executions: the default bus carries every state machine's status changes.
+        events = resources[cfn_name("handle_workflow_event")]["Properties"]["Events"]
+        pattern = events[to_cfn_resource_name("handle_workflow_event-event")]["Properties"]["Pattern"]
+        pattern["detail"] = {"stateMachineArn": [{"Ref": "OrderStateMachine"}]}
+
+
+def _fix_api_log_group(sam: Json) -> None:
+    """Chalice names the API handler's log group after ``${ApiHandler}``, before renaming it ``APIHandler``."""
+    log_group = sam["Resources"].get("ApiHandlerLogGroup")
+    if log_group is not None:
+        log_group["Properties"]["LogGroupName"] = {"Fn::Sub": "/aws/lambda/${APIHandler}"}
+
+
+def chalice_executable() -> str:
+    found = Path(sys.executable).with_name("chalice")
+    return str(found) if found.exists() else "chalice"
+
+
+def package(stage: str, build_root: Path = ROOT / "build") -> Path:
+    """Build ``build/<stage>`` and return the path of the packaged ``sam.json``."""
+    if stage == "local":
+        raise PackageError("the local stage is not deployed: `make run` provisions it")
+    functions = app_functions()
+    template = stage_template(stage)
+    stage_dir = build_root / stage
+    project = stage_dir / "project"
+    settings = write_project(stage, project, functions, template)
+    cors_origin = str(settings.get("environment_variables", {}).get("CORS_ALLOW_ORIGIN", "*"))
+    merge = merge_template(stage, functions, cors_origin, bool(settings.get("xray", False)))
+    merge_path = stage_dir / "merge.json"
+    merge_path.write_text(json.dumps(merge, indent=2) + "\n")
+    out = stage_dir / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"}
+    command = [chalice_executable(), "package", "--stage", stage, "--merge-template", str(merge_path), str(out)]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise PackageError(f"chalice package failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    sam_path = out / "sam.json"
+    sam = json.loads(sam_path.read_text())
+    _route_through_alias(sam, functions)
+    _wire_event_sources(sam, functions)
+    _fix_api_log_group(sam)
+    sam_path.write_text(json.dumps(sam, indent=2) + "\n")
+    return sam_path
+
+
+def lint(sam_path: Path) -> tuple[int, str]:
+    """cfn-lint's exit status and report; bit 2 of the status means errors (4 warnings, 8 notes)."""
+    found = Path(sys.executable).with_name("cfn-lint")
+    command = [str(found) if found.exists() else "cfn-lint", "--format", "parseable", str(sam_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    return done.returncode, done.stdout + done.stderr
+
+
+def lint_counts(report: str) -> dict[str, int]:
+    """Errors, warnings and notes in a parseable cfn-lint report (rule ids start E, W, I)."""
+    rules = re.findall(r":([EWI])\d{4}:", report)
+    return {"errors": rules.count("E"), "warnings": rules.count("W"), "notes": rules.count("I")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Package a stage into one SAM template and lint it.")
+    parser.add_argument("--stage", required=True)
+    parser.add_argument("--no-lint", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        sam_path = package(args.stage)
+    except PackageError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"packaged {args.stage}: {sam_path.relative_to(ROOT)} and {sam_path.with_name('deployment.zip').name}")
+    if args.no_lint:
+        return 0
+    status, report = lint(sam_path)
+    counts = lint_counts(report)
+    print(report, end="")
+    print(f"cfn-lint {args.stage}: {counts['errors']} errors, {counts['warnings']} warnings, {counts['notes']} notes")
+    return 1 if status & 2 or status & 1 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

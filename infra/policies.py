@@ -1,0 +1,252 @@
+"""One IAM policy per function, least privilege, from one table of what each function's code calls.
+
+``FUNCTION_GRANTS`` says, per Chalice function name, which actions it may take on which of the
+stage's resources (logical ids of ``infra.template.stage_template``). The table mirrors the
+adapters: ``chalicelib/adapters/*`` make the calls, ``chalicelib/bootstrap.py`` decides which
+function builds which adapter. ``tests/integration/test_package.py`` runs the handlers against
+moto, records every AWS call per function and fails if a call is not granted here, so the table
+cannot silently fall behind the code.
+
+Resources are rendered as ``Fn::Sub`` strings built from the template's own physical names,
+(``arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/<TableName>``), so one
+rendering serves ``chalice package`` (CloudFormation substitutes) and ``chalice deploy``
+(``concrete`` substitutes the account and region). ``Resource: "*"`` appears only where the
+service has no resource-level permissions: X-Ray, CloudWatch metric reads, ``lambda:ListFunctions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.template import APP
+
+Json = dict[str, Any]
+
+ANY = "*"  # only for the actions listed in WILDCARD_ONLY_ACTIONS
+OWN_LOG_GROUP = "@log-group"  # the function's own /aws/lambda/<name> log group
+STAGE_FUNCTIONS = "@functions"  # every function of the stage (the cost optimizer reads their settings)
+
+# Actions that IAM cannot scope to a resource: "*" is what the service requires, not a shortcut.
+WILDCARD_ONLY_ACTIONS = frozenset(
+    {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "cloudwatch:GetMetricData",
+        "cloudwatch:GetMetricStatistics",
+        "lambda:ListFunctions",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """``actions`` on ``resources``: logical ids, optionally with a suffix (``OrdersTable/index/*``)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+def _grant(actions: str, *resources: str) -> Grant:
+    return Grant(tuple(actions.split()), resources)
+
+
+# -- what each adapter calls (chalicelib/adapters) ---------------------------------------------------
+
+_USERS = (  # DynamoUserRepository: put (conditional), get, query by email, update roles
+    _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query", "UsersTable", "UsersTable/index/*"),
+)
+_CATALOG = (  # DynamoProductRepository: field-by-field updates, scan for "all", CategoryIndex, batch get for pricing
+    _grant(
+        "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query dynamodb:Scan dynamodb:BatchGetItem",
+        "ProductsTable",
+        "ProductsTable/index/*",
+    ),
+)
+_ORDERS = (  # DynamoOrderRepository: order + idempotency record in one TransactWriteItems (= PutItem per item)
+    _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:Query", "OrdersTable", "OrdersTable/index/*"),
+    _grant("dynamodb:GetItem dynamodb:PutItem", "IdempotencyTable"),
+)
+_IDENTITY = (  # CognitoIdentityProvider
+    _grant(
+        "cognito-idp:AdminCreateUser cognito-idp:AdminSetUserPassword cognito-idp:AdminInitiateAuth "
+        "cognito-idp:AdminDeleteUser cognito-idp:AdminGetUser",
+        "UserPool",
+    ),
+)
+_SIGNING_KEYS = (_grant("secretsmanager:GetSecretValue", "SigningKeySecret"),)  # SecretsManagerSigningKeys
+_DISPATCH = (  # AwsOrderDispatcher: the work, the announcement, the confirmation
+    _grant("sqs:SendMessage", "OrderProcessingQueue"),
+    _grant("events:PutEvents", "EventBus"),
+    _grant("sns:Publish", "NotificationTopic"),
+)
+_UPLOADS = (_grant("s3:PutObject", "UploadsBucket/*"),)  # a presigned POST acts with the signer's permissions
+_ORDER_PROGRESS = (_grant("dynamodb:GetItem dynamodb:UpdateItem", "OrdersTable"),)  # DynamoOrderProgress
+_PIPELINE = (  # services.workflow.Pipeline: progress, inventory holds, payments, events, customer messages
+    _grant("dynamodb:GetItem dynamodb:UpdateItem", "OrdersTable", "ProductsTable"),
+    _grant("dynamodb:GetItem dynamodb:UpdateItem", "PaymentsTable"),
+    _grant("events:PutEvents", "EventBus"),
+    _grant("sns:Publish", "NotificationTopic"),
+)
+# Lambda's event source mapping polls with the function's role (SAM adds nothing when a role is given).
+_CONSUMES_ORDERS = (_grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes", "OrderProcessingQueue"),)
+_CONSUMES_EVENTS = (_grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes", "NotificationEventsQueue"),)
+# The on-failure destination of an asynchronously invoked function is written with the function's role.
+_ASYNC_DESTINATION = (_grant("sqs:SendMessage", "AsyncInvokeDLQ"),)
+
+TASK_FUNCTIONS = (
+    "validate_order",
+    "check_inventory",
+    "process_payment",
+    "check_payment_status",
+    "reserve_inventory",
+    "send_confirmation",
+    "schedule_shipping",
+    "complete_order",
+    "reject_order",
+    "notify_out_of_stock",
+    "handle_payment_failure",
+    "refund_payment",
+    "compensate_order",
+)
+
+FUNCTION_GRANTS: dict[str, tuple[Grant, ...]] = {
+    "api_handler": _USERS + _CATALOG + _ORDERS + _IDENTITY + _SIGNING_KEYS + _DISPATCH + _UPLOADS,
+    "jwt_auth": _SIGNING_KEYS,
+    **dict.fromkeys(TASK_FUNCTIONS, _PIPELINE),
+    "process_order": (
+        *_ORDER_PROGRESS,
+        *_CONSUMES_ORDERS,
+        _grant("states:StartExecution", "OrderStateMachine"),
+        _grant("sqs:SendMessage", "OrderProcessingDLQ"),  # SqsDeadLetters, with the failure's reason
+    ),
+    "route_notification_events": (
+        *_CONSUMES_EVENTS,
+        _grant("sns:Publish", "NotificationTopic"),
+        _grant("sqs:SendMessage", "NotificationEventsDLQ"),
+    ),
+    "send_notification": _ORDER_PROGRESS + _ASYNC_DESTINATION,
+    "handle_workflow_event": _PIPELINE + _ASYNC_DESTINATION + (_grant("sns:Publish", "AlertsTopic"),),
+    # The observability helper's scheduled optimizer: reads the functions' settings and metrics,
+    # writes its report. ListFunctions and the metric reads have no resource-level permissions.
+    "cost_optimizer": (
+        _grant("lambda:ListFunctions cloudwatch:GetMetricData cloudwatch:GetMetricStatistics", ANY),
+        _grant("lambda:GetFunctionConfiguration", STAGE_FUNCTIONS),
+        _grant("s3:PutObject s3:GetObject", "ReportsBucket/*"),
+        _grant("s3:ListBucket", "ReportsBucket"),
+    ),
+}
+
+# Which property of a resource carries its physical name, and the ARN that name makes.
+_ARN_FORMATS: dict[str, tuple[str, str]] = {
+    "AWS::DynamoDB::Table": ("TableName", "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/{}"),
+    "AWS::SQS::Queue": ("QueueName", "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:{}"),
+    "AWS::SNS::Topic": ("TopicName", "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:{}"),
+    "AWS::Events::EventBus": ("Name", "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/{}"),
+    "AWS::S3::Bucket": ("BucketName", "arn:${AWS::Partition}:s3:::{}"),
+    # Secrets Manager appends six random characters to the name in the ARN.
+    "AWS::SecretsManager::Secret": (
+        "Name",
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:{}-??????",
+    ),
+    "AWS::StepFunctions::StateMachine": (
+        "StateMachineName",
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:{}",
+    ),
+}
+# The pool's id is made by Cognito, so its ARN is known only to CloudFormation (or from the outputs).
+USER_POOL_ARN = "${UserPool.Arn}"
+
+
+class PolicyError(Exception):
+    """The grants name a resource the stage template does not define, or cannot be rendered."""
+
+
+def function_name(function: str, stage: str, app: str = APP) -> str:
+    """The deployed name, as ``chalice deploy`` names it (the API handler is just ``<app>-<stage>``)."""
+    return f"{app}-{stage}" if function == "api_handler" else f"{app}-{stage}-{function}"
+
+
+def resource_arn(reference: str, resources: Mapping[str, Json], function: str, stage: str) -> str:
+    """The ``Fn::Sub`` text of the ARN ``reference`` designates (``ProductsTable/index/*`` etc.)."""
+    if reference == ANY:
+        return ANY
+    if reference == OWN_LOG_GROUP:
+        name = function_name(function, stage)
+        return f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/{name}:*"
+    if reference == STAGE_FUNCTIONS:
+        prefix = function_name("api_handler", stage)
+        return f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{prefix}*"
+    logical_id, _, suffix = reference.partition("/")
+    resource = resources.get(logical_id)
+    if resource is None:
+        raise PolicyError(f"{function}: {logical_id} is not a resource of stage {stage}")
+    if resource["Type"] == "AWS::Cognito::UserPool":
+        arn = USER_POOL_ARN
+    else:
+        try:
+            name_property, arn_format = _ARN_FORMATS[resource["Type"]]
+        except KeyError:
+            raise PolicyError(f"{function}: no ARN format for {resource['Type']} ({logical_id})") from None
+        arn = arn_format.replace("{}", str(resource["Properties"][name_property]))
+    return f"{arn}/{suffix}" if suffix else arn
+
+
+def grants(function: str, xray: bool) -> tuple[Grant, ...]:
+    """Everything ``function`` may do: its table entry, its own logs, and X-Ray when tracing is on."""
+    own = FUNCTION_GRANTS[function] + (_grant("logs:CreateLogStream logs:PutLogEvents", OWN_LOG_GROUP),)
+    if xray:
+        own += (_grant("xray:PutTraceSegments xray:PutTelemetryRecords", ANY),)
+    return own
+
+
+def policy_document(function: str, stage: str, template: Json, xray: bool = True) -> Json:
+    """The function's policy with ``{"Fn::Sub": ...}`` resources, for the packaged template."""
+    statements = []
+    for grant in grants(function, xray):
+        arns = [resource_arn(r, template["Resources"], function, stage) for r in grant.resources]
+        if ANY in arns and not set(grant.actions) <= WILDCARD_ONLY_ACTIONS:
+            raise PolicyError(f"{function}: Resource '*' for {grant.actions}, which can be scoped")
+        resource: Any = ANY if arns == [ANY] else [{"Fn::Sub": arn} for arn in arns]
+        statements.append({"Effect": "Allow", "Action": sorted(grant.actions), "Resource": resource})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def concrete(document: Json, partition: str, region: str, account: str, user_pool_arn: str) -> Json:
+    """``document`` with its ``Fn::Sub`` resources substituted, for ``chalice deploy`` and for tests."""
+    values = {
+        "${AWS::Partition}": partition,
+        "${AWS::Region}": region,
+        "${AWS::AccountId}": account,
+        USER_POOL_ARN: user_pool_arn,
+    }
+
+    def render(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+            text = str(value["Fn::Sub"])
+            for variable, replacement in values.items():
+                text = text.replace(variable, replacement)
+            if "${" in text:
+                raise PolicyError(f"unresolved variable in {text}")
+            return text
+        if isinstance(value, list):
+            return [render(v) for v in value]
+        return value
+
+    return {
+        "Version": document["Version"],
+        "Statement": [{**s, "Resource": render(s["Resource"])} for s in document["Statement"]],
+    }
+
+
+def referenced_resources(function: str) -> set[str]:
+    """The template's logical ids ``function`` acts on: its environment carries exactly these."""
+    found = {r.partition("/")[0] for g in FUNCTION_GRANTS[function] for r in g.resources}
+    return found - {ANY, OWN_LOG_GROUP, STAGE_FUNCTIONS}
+
+
+def functions_in(names: Iterable[str]) -> list[str]:
+    """The functions of the table that the app defines (``cost_optimizer`` may not exist yet)."""
+    known = set(names)
+    return [f for f in FUNCTION_GRANTS if f in known]
