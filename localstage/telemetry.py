@@ -16,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from localstage.emf import metric_data
+
 log = logging.getLogger("localstage.telemetry")
 
 NAMESPACE = "AWS/Lambda"
@@ -70,6 +72,16 @@ class Telemetry:
         except (BotoCoreError, ClientError) as exc:
             # Telemetry must never fail an invocation; say why it is missing instead.
             log.warning("could not write %d log lines to %s: %s", len(events), group, exc)
+        self.extract_metrics(lines)
+
+    def extract_metrics(self, lines: list[str]) -> None:
+        """Publish the metrics of EMF lines, standing in for CloudWatch Logs' own extraction."""
+        for line in lines:
+            for namespace, data in metric_data(line):
+                try:
+                    self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+                except (BotoCoreError, ClientError) as exc:
+                    log.warning("could not extract EMF metrics into %s: %s", namespace, exc)
 
     def put_metrics(self, function_name: str, values: list[tuple[str, float, str]]) -> None:
         """``values``: (metric name, value, unit) for one invocation."""
