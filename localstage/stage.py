@@ -22,6 +22,7 @@ import boto3
 from infra.pipeline import reports_batch_item_failures
 from localstage import output
 from localstage.async_invoke import retry_delays_from_env
+from localstage.envfile import state_dir, write_environment
 from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, load_chalice_config
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_patches import serialise_dynamodb_writes
@@ -92,6 +93,8 @@ class LocalStage:
 
         self.outputs = provision_stage(STAGE)
         os.environ.update(self.outputs)  # the provisioned names win over config.json's
+        joinable = {**stage_env, **self.aws.environment(), **self.outputs}
+        write_environment(state_dir(self.project_dir), joinable)
         self._mark("provision", started)
 
         import_started = time.monotonic()

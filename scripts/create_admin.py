@@ -35,9 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", type=Path, help="JSON file of the stage's environment variables")
     args = parser.parse_args(argv)
 
-    env = dict(os.environ)
     if args.outputs:
-        env.update(json.loads(args.outputs.read_text()))
+        # Into the process environment, not just the settings: boto3 reads the endpoint
+        # (AWS_ENDPOINT_URL) and credentials from there, e.g. for the local stage's outputs.
+        os.environ.update(json.loads(args.outputs.read_text()))
+    env = dict(os.environ)
     env["STAGE"] = args.stage
     users = Container(Settings.from_env(env)).users
     email = normalise_email(args.email)

@@ -41,7 +41,9 @@ def local_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     env.update({"LOCAL_ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD, "PYTHONUNBUFFERED": "1"})
     # Retries within seconds, not AWS's minutes, so failure paths (DLQ, async retries) fit bounded waits.
     env.update({"LOCAL_SQS_RETRY_VISIBILITY_SECONDS": "0", "LOCAL_LAMBDA_ASYNC_RETRY_DELAYS_SECONDS": "1,1"})
-    log_path = tmp_path_factory.mktemp("stage") / "stage.log"
+    state = tmp_path_factory.mktemp("stage")
+    env["LOCAL_STAGE_STATE_DIR"] = str(state)  # never the work tree's .localstage: workers run stages side by side
+    log_path = state / "stage.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "localstage"], cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT

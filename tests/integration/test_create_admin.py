@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import boto3
 import pytest
@@ -16,6 +19,13 @@ from localstage.provision import provision_stage
 from scripts.create_admin import main
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """``--outputs`` writes into os.environ (boto3 reads it there); give it back after each test."""
+    with mock.patch.dict(os.environ):
+        yield
 
 
 def test_given_a_fresh_stage_when_creating_an_admin_twice_then_one_confirmed_admin(
