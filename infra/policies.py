@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infra import pipeline
 from infra.template import APP
 
 Json = dict[str, Any]
@@ -95,21 +96,8 @@ _CONSUMES_EVENTS = (_grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAtt
 # The on-failure destination of an asynchronously invoked function is written with the function's role.
 _ASYNC_DESTINATION = (_grant("sqs:SendMessage", "AsyncInvokeDLQ"),)
 
-TASK_FUNCTIONS = (
-    "validate_order",
-    "check_inventory",
-    "process_payment",
-    "check_payment_status",
-    "reserve_inventory",
-    "send_confirmation",
-    "schedule_shipping",
-    "complete_order",
-    "reject_order",
-    "notify_out_of_stock",
-    "handle_payment_failure",
-    "refund_payment",
-    "compensate_order",
-)
+# The workflow's task handlers, as statemachine.json names them (one list, in infra/pipeline.py).
+TASK_FUNCTIONS = tuple(pipeline.TASK_FUNCTIONS.values())
 
 FUNCTION_GRANTS: dict[str, tuple[Grant, ...]] = {
     "api_handler": _USERS + _CATALOG + _ORDERS + _IDENTITY + _SIGNING_KEYS + _DISPATCH + _UPLOADS,

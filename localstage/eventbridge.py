@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from typing import Any, Callable
 from moto.events.models import Rule, events_backends
 from moto.events.utils import EventTemplateParser
 
+from localstage.background import PeriodicWorker
 from localstage.moto_lambda import find_function, function_name_from_arn
 from localstage.schedules import Schedule, ScheduleError, parse_schedule
 from localstage.server import ACCOUNT_ID, REGION
@@ -152,8 +152,10 @@ def scheduled_event(rule: Rule, fired_at: datetime) -> dict[str, Any]:
     }
 
 
-class Scheduler:
+class Scheduler(PeriodicWorker):
     """Fires the enabled schedule rules of the embedded AWS at their times (a thread ticking each second)."""
+
+    thread_name = "scheduler"
 
     def __init__(
         self,
@@ -162,30 +164,11 @@ class Scheduler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         interval_s: float = 1.0,
     ) -> None:
+        super().__init__(interval_s)
         self._account, self._region = account, region
         self._clock = clock
-        self._interval_s = interval_s
         self._due: dict[tuple[str, str], tuple[Schedule, datetime | None]] = {}
         self._invalid: set[tuple[str, str]] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Scheduler:
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.tick()
-            except Exception:  # a broken tick must not end scheduling; log it and tick again
-                log.exception("scheduler tick failed")
 
     def _rules(self) -> list[Rule]:
         backend = events_backends[self._account][self._region]

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import datetime
 from typing import Any
+
+from localstage.background import PeriodicWorker
 
 log = logging.getLogger("localstage.sfn_events")
 
@@ -56,33 +57,19 @@ def status_change_detail(execution: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ExecutionStatusWatcher:
+class ExecutionStatusWatcher(PeriodicWorker):
     """Turns terminal executions into status change events, each once."""
+
+    thread_name = "sfn-status-events"
 
     def __init__(self, sfn: Any, events: Any, interval_s: float = 0.5) -> None:
         self._sfn = sfn
         self._events = events
-        self._interval_s = interval_s
+        super().__init__(interval_s)
         self._reported: set[str] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> ExecutionStatusWatcher:
-        self._thread = threading.Thread(target=self._run, name="sfn-status-events", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.poll_once()
-            except Exception:  # a failed poll must not end the watcher; log it and poll again
-                log.exception("polling Step Functions executions failed")
+    def tick(self) -> None:
+        self.poll_once()
 
     def _executions(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
