@@ -3,23 +3,32 @@
 Each takes an injected low-level client, so tests hand in a moto client and the app
 the process-wide one from ``chalicelib.adapters.aws``. Numbers come back as
 ``Decimal``: money stays exact, counts are turned back into ``int``.
-
-Pages ask DynamoDB for ``limit + 1`` items and build the token from the last item
-returned, instead of passing ``LastEvaluatedKey`` through: DynamoDB sets that key
-whenever it stopped at ``Limit``, even with nothing left, so the last page would
-carry a token to an empty page.
+Paging and typed-JSON helpers live in ``dynamodb_codec``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from decimal import Decimal
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.dynamodb_codec import (
+    BATCH_GET_MAX_KEYS,
+    CONDITION_FAILED,
+    DynamoClient,
+    Item,
+    RawItem,
+    error_code,
+    from_raw,
+    money,
+    page_token,
+    plain,
+    read_page,
+    string_key,
+    to_raw,
+)
 from chalicelib.adapters.paging import (
     ALL_PRODUCTS_KEY,
     CATEGORY_PRODUCTS_KEY,
@@ -27,84 +36,13 @@ from chalicelib.adapters.paging import (
     Clock,
     check_limit,
     decode_page_token,
-    encode_page_token,
     is_expired,
 )
 from chalicelib.domain.catalog import Product, ProductChanges
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, NotFoundError
-from chalicelib.domain.money import CENT
 from chalicelib.domain.orders import FailureReason, Order, OrderLine, OrderStatus, ShippingAddress
 from chalicelib.domain.ports import IdempotencyKeyTakenError, IdempotencyRecord, Page
 from chalicelib.domain.users import UserProfile
-
-# A botocore DynamoDB client; typed loosely because boto3 ships no stubs.
-DynamoClient = Any
-Item = dict[str, Any]
-RawItem = dict[str, dict[str, Any]]
-
-BATCH_GET_MAX_KEYS = 100
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def to_raw(item: Mapping[str, Any]) -> RawItem:
-    """Python values to DynamoDB's typed JSON, leaving out ``None`` (GSI keys cannot be null)."""
-    return {name: _serializer.serialize(value) for name, value in item.items() if value is not None}
-
-
-def from_raw(raw: Mapping[str, Any]) -> Item:
-    return {name: _deserializer.deserialize(value) for name, value in raw.items()}
-
-
-def money(value: Decimal) -> Decimal:
-    """DynamoDB normalises ``12.50`` to ``12.5``; restore the cents scale when that is exact."""
-    exponent = value.as_tuple().exponent
-    return value.quantize(CENT) if isinstance(exponent, int) and exponent >= -2 else value
-
-
-def plain(value: Any) -> Any:
-    """Free-form maps (preferences) get integers back as ``int``, not ``Decimal('1')``."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return int(value)
-    return value
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def read_page(call: Callable[..., Mapping[str, Any]], request: Mapping[str, Any], limit: int) -> list[RawItem]:
-    """Up to ``limit + 1`` items; keeps reading when DynamoDB stops early at its 1 MB page size."""
-    items: list[RawItem] = []
-    start = request.get("ExclusiveStartKey")
-    while True:
-        params = {**request, "Limit": limit + 1 - len(items)}
-        if start is not None:
-            params["ExclusiveStartKey"] = start
-        response = call(**params)
-        items.extend(response.get("Items", []))
-        start = response.get("LastEvaluatedKey")
-        if len(items) > limit or start is None:
-            return items
-
-
-def page_token(raw: Sequence[RawItem], limit: int, key_fields: Sequence[str]) -> str | None:
-    """A token for the last returned item, only when an item beyond the page exists."""
-    if len(raw) <= limit:
-        return None
-    last = raw[limit - 1]
-    return encode_page_token({name: last[name]["S"] for name in key_fields})
-
-
-def string_key(key: Mapping[str, str]) -> RawItem:
-    """A key of string attributes in typed JSON (GetItem keys and ExclusiveStartKey)."""
-    return {name: {"S": value} for name, value in key.items()}
 
 
 class DynamoUserRepository:
@@ -126,7 +64,7 @@ class DynamoUserRepository:
                 TableName=self._table, Item=to_raw(user_item(user)), ConditionExpression="attribute_not_exists(user_id)"
             )
         except ClientError as exc:
-            if error_code(exc) == _CONDITION_FAILED:
+            if error_code(exc) == CONDITION_FAILED:
                 raise ConflictError(f"User {user.user_id} already exists") from exc
             raise
 
@@ -208,7 +146,7 @@ class DynamoProductRepository:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if error_code(exc) == _CONDITION_FAILED:
+            if error_code(exc) == CONDITION_FAILED:
                 raise NotFoundError(f"Product {product_id} not found") from exc
             raise
         return product_from(from_raw(answer["Attributes"]))
@@ -219,7 +157,7 @@ class DynamoProductRepository:
                 TableName=self._table, Item=to_raw(product_item(product)), ConditionExpression=condition
             )
         except ClientError as exc:
-            if error_code(exc) == _CONDITION_FAILED:
+            if error_code(exc) == CONDITION_FAILED:
                 raise error from exc
             raise
 
@@ -312,7 +250,7 @@ class DynamoOrderRepository:
             try:
                 self._client.put_item(**put)
             except ClientError as exc:
-                if error_code(exc) == _CONDITION_FAILED:
+                if error_code(exc) == CONDITION_FAILED:
                     raise ConflictError(f"Order {order.order_id} already exists") from exc
                 raise
             return

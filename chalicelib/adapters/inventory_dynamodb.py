@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb import error_code, string_key
+from chalicelib.adapters.dynamodb_codec import error_code, string_key
 from chalicelib.domain.errors import DependencyUnavailableError
 from chalicelib.domain.orders import Order
 from chalicelib.domain.pipeline import HoldStatus, InsufficientInventory, OrderNotFoundError
@@ -73,7 +73,7 @@ class DynamoInventory:
                 reasons = _reasons(exc)
                 if "ConditionalCheckFailed" in reasons or "TransactionConflict" not in reasons:
                     return reasons
-            self._sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not cryptography
+            self._sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not cryptography  # nosec B311
         raise DependencyUnavailableError("Stock is in high demand; try again")
 
     def hold(self, order: Order) -> HoldStatus:

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb import error_code, from_raw, string_key, to_raw
+from chalicelib.adapters.dynamodb_codec import error_code, from_raw, string_key, to_raw
 from chalicelib.domain.pipeline import Payment, PaymentGatewayTimeout, PaymentStatus
 
 TOKEN_SUCCESS = "tok_success"

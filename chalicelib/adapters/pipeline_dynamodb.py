@@ -13,7 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.dynamodb import error_code, from_raw, order_from, string_key
+from chalicelib.adapters.dynamodb import order_from
+from chalicelib.adapters.dynamodb_codec import error_code, from_raw, string_key
 from chalicelib.domain.errors import DependencyUnavailableError
 from chalicelib.domain.ids import Clock, iso, utc_now
 from chalicelib.domain.orders import FailureReason, Order, OrderStatus
