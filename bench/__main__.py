@@ -25,6 +25,13 @@ def parse_args(argv: Sequence[str] | None, registry: Registry) -> argparse.Names
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of warm timing (default 7)")
     parser.add_argument("--round-seconds", type=float, default=2.0, help="seconds per warm round (default 2)")
     parser.add_argument("--with-test-suite", action="store_true", help="also time one `make test` (slow)")
+    parser.add_argument("--e2e-seconds", type=float, default=60.0, help="end-to-end load window (default 60)")
+    parser.add_argument(
+        "--e2e-rate", type=float, default=1.5, help="orders offered per second end to end (default 1.5)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs for a smoke test: 10 s end to end, 3 warm rounds, 5 processes"
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -37,18 +44,37 @@ def parse_args(argv: Sequence[str] | None, registry: Registry) -> argparse.Names
     args = parser.parse_args(argv)
     if args.runs < 1 or args.rounds < 1 or args.round_seconds <= 0:
         parser.error("--runs and --rounds must be at least 1, --round-seconds positive")
+    if args.e2e_seconds <= 0 or args.e2e_rate <= 0:
+        parser.error("--e2e-seconds and --e2e-rate must be positive")
     return args
 
 
-def main(argv: Sequence[str] | None = None, registry: Registry = REGISTRY) -> int:
-    args = parse_args(argv, registry)
-    options = Options(
+def options_of(args: argparse.Namespace) -> Options:
+    if args.quick:
+        return Options(
+            project_root=PROJECT_ROOT,
+            runs=min(args.runs, 5),
+            rounds=min(args.rounds, 3),
+            round_seconds=min(args.round_seconds, 1.0),
+            with_test_suite=args.with_test_suite,
+            e2e_seconds=min(args.e2e_seconds, 10.0),
+            e2e_rate=args.e2e_rate,
+            e2e_capacity_seconds=3.0,
+        )
+    return Options(
         project_root=PROJECT_ROOT,
         runs=args.runs,
         rounds=args.rounds,
         round_seconds=args.round_seconds,
         with_test_suite=args.with_test_suite,
+        e2e_seconds=args.e2e_seconds,
+        e2e_rate=args.e2e_rate,
     )
+
+
+def main(argv: Sequence[str] | None = None, registry: Registry = REGISTRY) -> int:
+    args = parse_args(argv, registry)
+    options = options_of(args)
     started = time.perf_counter()
     sections = []
     for benchmark in registry.selected(options, args.only):

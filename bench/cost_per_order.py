@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import Figure
+from bench.pipeline_cost import MEASURED_CALLS, Invocation, as_express, our_calls, seed_calls
 from bench.registry import Options
-from chalicelib.adapters.dynamodb import product_item, to_raw
+from chalicelib.adapters.dynamodb import product_item
+from chalicelib.adapters.dynamodb_codec import to_raw
 from chalicelib.bootstrap import Container
 from chalicelib.config import ADAPTERS, ADAPTERS_AWS, NOTIFICATIONS_TOPIC_ARN, ORDER_QUEUE_URL, STAGE, Settings
-from chalicelib.cost import CostBreakdown, Op, Service, ServiceCalls, cost_per_order
+from chalicelib.cost import CostBreakdown, Op, Service, ServiceCalls, cost_per_million_orders, cost_per_order
 from chalicelib.domain.catalog import Product
 from chalicelib.domain.orders import parse_order_request
 from chalicelib.services.tokens import Principal
@@ -194,6 +196,25 @@ def function_memory(project_root: Path, stage: str) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class PipelineCost:
+    """One design's order, priced: per order and per million (tiers applied to the million's totals)."""
+
+    label: str
+    calls: ServiceCalls
+    invocations: list[Invocation]
+    per_order: CostBreakdown
+    per_million: CostBreakdown
+    source: str
+
+    @classmethod
+    def of(cls, label: str, calls: ServiceCalls, invocations: list[Invocation], source: str) -> PipelineCost:
+        return cls(label, calls, invocations, cost_per_order(calls), cost_per_million_orders(calls), source)
+
+    def services(self) -> str:
+        return ", ".join(f"{s.value} ${c:.2f}" for s, c in sorted(self.per_million.by_service().items()))
+
+
 @dataclass
 class CostPerOrderResult:
     stage: str
@@ -202,11 +223,40 @@ class CostPerOrderResult:
     breakdown: CostBreakdown
     assumptions: LambdaAssumptions
     memory: dict[str, int] = field(default_factory=dict)
+    ours: PipelineCost | None = None
+    seed: PipelineCost | None = None
+
+    def pipeline_figures(self) -> list[Figure]:
+        if self.ours is None or self.seed is None:
+            return []
+        ours, seed = self.ours.per_million.total, self.seed.per_million.total
+        share = ours / seed
+        express = cost_per_million_orders(as_express(self.ours.calls)).total
+        top = sorted(self.ours.per_million.lines, key=lambda line: line.cost, reverse=True)[:3]
+        return [
+            Figure(
+                name="cost per order, whole pipeline (happy path)",
+                value=f"${ours / 1_000_000:.8f} (${ours:.2f} per million)",
+                baseline=f"seed ${seed:.2f}/M",
+                ratio=f"{share:.2f}",
+                bar="<= 0.33 of the seed's design",
+                holds=share <= Decimal(1) / Decimal(3),
+                note=f"{self.ours.services()}; calls from {self.ours.source}; largest terms: "
+                + ", ".join(f"{li.service.value} {li.item} ${li.cost:.2f}/M" for li in top)
+                + f"; the same order with an Express workflow: ${express:.2f}/M ({express / seed:.2f} of the seed)",
+            ),
+            Figure(
+                name="cost per order, the seed's design as written",
+                value=f"${seed / 1_000_000:.8f} (${seed:.2f} per million)",
+                note=f"{self.seed.services()}; itemised below",
+            ),
+        ]
 
     def figures(self) -> list[Figure]:
         total = self.breakdown.total
         per_service = ", ".join(f"{s.value} ${c:.8f}" for s, c in sorted(self.breakdown.by_service().items()))
         return [
+            *self.pipeline_figures(),
             Figure(
                 name="cost per order, POST /orders synchronous calls",
                 value=f"${total:.8f} (${total * 1_000_000:.2f} per million)",
@@ -217,7 +267,7 @@ class CostPerOrderResult:
                     f"{self.assumptions.authorizer_ms} ms at {self.memory['jwt_auth']} MB); API Gateway requests, "
                     "X-Ray traces and log ingestion are not included (see below)"
                 ),
-            )
+            ),
         ]
 
     def details(self) -> str:
@@ -244,7 +294,30 @@ class CostPerOrderResult:
             "Not counted: API Gateway requests (not in `chalicelib.cost`), X-Ray traces (sampled), CloudWatch "
             "log ingestion, and the authorizer's Secrets Manager read (cached for five minutes per container).",
         ]
+        for design in (self.ours, self.seed):
+            if design is not None:
+                lines += ["", *_pipeline_details(design)]
         return "\n".join(lines)
+
+
+def _pipeline_details(design: PipelineCost) -> list[str]:
+    return [
+        f"### Cost per order, whole pipeline: {design.label}",
+        "",
+        f"Calls from {design.source}. Lambda invocations (duration assumed, memory as configured):",
+        "",
+        "| function | invocations | ms each | MB |",
+        "|---|---:|---:|---:|",
+        *(f"| {i.function} | {i.count:g} | {i.duration_ms} | {i.memory_mb} |" for i in design.invocations),
+        "",
+        "| service | item | units per order | per order | per million orders |",
+        "|---|---|---:|---:|---:|",
+        *(
+            f"| {one.service.value} | {one.item} | {one.units} | ${one.cost:.8f} | ${million.cost:.2f} |"
+            for one, million in zip(design.per_order.lines, design.per_million.lines, strict=True)
+        ),
+        f"| **total** | | | **${design.per_order.total:.8f}** | **${design.per_million.total:.2f}** |",
+    ]
 
 
 def measure_cost_per_order(
@@ -282,4 +355,28 @@ def measure_cost_per_order(
     billed = billable_calls(container.calls)
     billed.add(Service.LAMBDA, Op.INVOKE, duration_ms=assumptions.api_handler_ms, memory_mb=memory["api_handler"])
     billed.add(Service.LAMBDA, Op.INVOKE, duration_ms=assumptions.authorizer_ms, memory_mb=memory["jwt_auth"])
-    return CostPerOrderResult(stage, container.calls, billed, cost_per_order(billed), assumptions, memory)
+    from bench.e2e import LAST_CALLS_PER_ORDER  # filled when the end-to-end benchmark ran in this process
+
+    counted = dict(LAST_CALLS_PER_ORDER) or MEASURED_CALLS
+    source = (
+        "the end-to-end run above (local stage call log)"
+        if LAST_CALLS_PER_ORDER
+        else "a recorded end-to-end run (`bench.pipeline_cost.MEASURED_CALLS`; run `--only e2e` with it to recount)"
+    )
+    ours_calls, ours_invocations = our_calls(options.project_root, counted)
+    seed, seed_invocations = seed_calls()
+    return CostPerOrderResult(
+        stage,
+        container.calls,
+        billed,
+        cost_per_order(billed),
+        assumptions,
+        memory,
+        ours=PipelineCost.of("ours", ours_calls, ours_invocations, source),
+        seed=PipelineCost.of(
+            "the seed's design as written",
+            seed,
+            seed_invocations,
+            "`shared/seed/architecture-serverless.md` read by hand (`bench.pipeline_cost.seed_calls`)",
+        ),
+    )

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
@@ -55,12 +55,24 @@ def configure(level: int = logging.INFO) -> None:
 @contextmanager
 def bound(**fields: str | None) -> Iterator[None]:
     """Add fields (function, request_id, correlation_id, order_id...) to every line logged inside."""
-    merged = {**_context.get(), **{k: v for k, v in fields.items() if v}}
-    token = _context.set(merged)
+    token = push(**fields)
     try:
         yield
     finally:
-        _context.reset(token)
+        pop(token)
+
+
+def push(**fields: str | None) -> Token[dict[str, str]]:
+    """Open a ``bound`` scope by hand; ``pop`` its token to close it.
+
+    For the per-invocation path (``invocation.observe``), where a generator-based context manager
+    costs more than the binding itself.
+    """
+    return _context.set({**_context.get(), **{k: v for k, v in fields.items() if v}})
+
+
+def pop(token: Token[dict[str, str]]) -> None:
+    _context.reset(token)
 
 
 def annotate(**fields: str | None) -> bool:

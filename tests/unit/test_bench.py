@@ -12,18 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from bench.calls import CallLogReader, by_service, per_order, split_emulation
 from bench.coldstart import parse_child_output
 from bench.cost_per_order import RecordedCall, attribute_size, billable_calls, item_size
+from bench.e2e import LoadPlan, completion_rate, percentile
 from bench.events import ApiRequest, FakeLambdaContext, authorizer_context, fill_path
 from bench.figures import Figure, render_notes, render_table
 from bench.importtime import parse_importtime, top_cumulative
 from bench.package import distribution_name, inspect_zip
+from bench.pipeline_cost import as_express, billable_from_counts, happy_path_states, seed_calls
 from bench.registry import Benchmark, Options, Registry, run_benchmark
 from bench.report import MARKER, Machine, cpu_model, intro_of, render_report
 from bench.stats import NoSamplesError, median, ratio
-from bench.warm import app_scenarios, bare_app, direct_call, import_app
+from bench.warm import PolicyCache, app_scenarios, bare_app, direct_call, import_app
 from chalicelib.bootstrap import Container
 from chalicelib.cost import Op, Service
+from localstage.call_log import operation_of, service_of
 
 pytestmark = pytest.mark.unit
 
@@ -238,7 +242,33 @@ def test_given_a_health_event_when_the_app_is_called_directly_then_it_answers_20
 def test_given_seeded_data_when_each_scenario_runs_then_the_app_answers_200(memory_container: Container) -> None:
     scenarios = app_scenarios(import_app(ROOT), memory_container, FakeLambdaContext())
 
-    assert {s.name: s.call() for s in scenarios} == {"product": 200, "order": 200}
+    assert {s.name: s.call() for s in scenarios} == {"product": 200, "order": 200, "order-cached": 200}
+    assert [s.name for s in scenarios if not s.judged] == ["order"]  # the bar is judged on the cached route
+
+
+def test_given_a_policy_cache_when_one_token_repeats_then_the_authorizer_runs_once_per_ttl() -> None:
+    now = [0.0]
+    cache = PolicyCache(60, clock=lambda: now[0])
+    runs: list[int] = []
+
+    def authorize() -> dict[str, str]:
+        runs.append(1)
+        return {"principalId": "u1"}
+
+    verdicts = [cache.verdict("t1", authorize) for _ in range(5)]
+    now[0] = 60.0  # the TTL has passed: API Gateway asks again
+    verdicts.append(cache.verdict("t1", authorize))
+    verdicts.append(cache.verdict("t2", authorize))  # another token misses on its own
+
+    assert len(runs) == cache.misses == 3
+    assert verdicts[0] == {"principalId": "u1"}
+
+
+def test_given_a_deny_when_cached_then_it_is_reused_too() -> None:
+    cache = PolicyCache(300, clock=lambda: 0.0)
+
+    assert cache.verdict("bad", lambda: None) is None
+    assert cache.verdict("bad", lambda: {"principalId": "x"}) is None
 
 
 def test_given_the_bare_app_when_called_then_it_answers_200() -> None:
@@ -300,3 +330,92 @@ def test_given_the_checkout_path_when_priced_then_every_synchronous_service_is_c
     assert {c.service for c in result.calls} == {"dynamodb", "sqs", "sns", "events"}
     assert result.billed.count(Service.LAMBDA) == 2
     assert Decimal(0) < result.breakdown.total < Decimal("0.001")
+
+
+# -- end to end: the call log, its windows, and what one order costs ---------------------------------
+
+
+def test_given_signed_requests_when_logged_then_service_and_qualified_operation_are_named() -> None:
+    auth = "AWS4-HMAC-SHA256 Credential=testing/20261127/us-east-1/dynamodb/aws4_request, SignedHeaders=host"
+    transact = json.dumps({"TransactItems": [{"Put": {}}, {"Put": {}}]}).encode()
+    consistent = json.dumps({"TableName": "t", "ConsistentRead": True}).encode()
+    events = json.dumps({"Entries": [{"Source": "ecommerce.orders"}]}).encode()
+
+    assert service_of(auth) == "dynamodb" and service_of("") == "unknown"
+    assert operation_of("POST", "/", "DynamoDB_20120810.TransactWriteItems", "", transact) == "TransactWriteItems[2]"
+    assert operation_of("POST", "/", "DynamoDB_20120810.GetItem", "", consistent) == "GetItem(ConsistentRead)"
+    assert operation_of("POST", "/", "AWSEvents.PutEvents", "", events) == "PutEvents(ecommerce.orders)"
+    assert operation_of("POST", "/", "", "application/x-www-form-urlencoded", b"Action=Publish&TopicArn=x") == "Publish"
+    assert operation_of("POST", "/2015-03-31/functions/f/invocations", "", "", b"{}") == "Invoke"
+    assert operation_of("POST", "/", "DynamoDB_20120810.TransactWriteItems", "", b"not json") == "TransactWriteItems"
+
+
+def test_given_a_call_log_when_read_in_windows_then_each_window_counts_only_its_lines(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    log.write_text("sqs SendMessage\n")
+    reader = CallLogReader(log)
+    reader.mark()
+    with log.open("a") as out:
+        out.write("sqs SendMessage\ndynamodb GetItem(ConsistentRead)\nsqs Receive")  # the last line is unfinished
+
+    assert reader.since_mark() == {("sqs", "SendMessage"): 1, ("dynamodb", "GetItem(ConsistentRead)"): 1}
+    with log.open("a") as out:
+        out.write("Message\n")
+    assert reader.since_mark() == {("sqs", "ReceiveMessage"): 1}
+
+
+def test_given_window_idle_and_polls_when_attributed_then_per_order_nets_them_out_and_splits_emulation() -> None:
+    window = {("sqs", "SendMessage"): 10, ("dynamodb", "GetItem"): 30, ("states", "DescribeExecution"): 10}
+    counted = per_order(window, 10, idle={("dynamodb", "GetItem"): 5}, polls={("dynamodb", "GetItem"): 20})
+    app, emulation = split_emulation(counted)
+
+    assert app == {("sqs", "SendMessage"): 1.0, ("dynamodb", "GetItem"): 0.5}
+    assert emulation == {("states", "DescribeExecution"): 1.0}
+    assert by_service(app) == {"dynamodb": 0.5, "sqs": 1.0}
+    with pytest.raises(ValueError):
+        per_order(window, 0)
+
+
+def test_given_completions_and_latencies_when_summarised_then_rate_and_percentiles_are_exact() -> None:
+    assert completion_rate([10.0, 10.5, 11.0, 12.0]) == 1.5
+    assert completion_rate([3.0]) == 0.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
+    assert LoadPlan(seconds=2, rate=1.5, capacity_seconds=1).offsets() == [0.0, 2 / 3, 4 / 3]
+
+
+def test_given_the_workflow_when_the_happy_path_is_walked_then_ten_states_are_entered() -> None:
+    definition = json.loads((ROOT / "statemachine.json").read_text())
+
+    path = happy_path_states(definition, {"PaymentChoice": "FulfillOrder"})
+
+    assert path[:5] == ["ValidateOrder", "CheckInventory", "ProcessPayment", "PaymentChoice", "FulfillOrder"]
+    assert path[-2:] == ["CompleteOrder", "OrderCompleted"] and len(path) == 10
+
+
+def test_given_counted_calls_when_priced_then_items_and_consistency_set_the_units() -> None:
+    billed = billable_from_counts(
+        {
+            ("dynamodb", "TransactWriteItems[2]"): 1.0,
+            ("dynamodb", "GetItem(ConsistentRead)"): 2.0,
+            ("events", "PutEvents(ecommerce.orders)"): 1.0,
+            ("lambda", "Invoke"): 7.0,  # priced as invocations, not as a call
+            ("states", "StartExecution"): 1.0,
+        }
+    )
+
+    assert billed.count(Service.DYNAMODB, Op.TRANSACT_WRITE_ITEM) == 2
+    assert billed.count(Service.DYNAMODB, Op.GET_ITEM_CONSISTENT) == 2
+    assert billed.count(Service.EVENTBRIDGE) == 1 and billed.count(Service.LAMBDA) == 0
+    with pytest.raises(ValueError):
+        billable_from_counts({("kinesis", "PutRecord"): 1.0})
+
+
+def test_given_the_seed_design_when_itemised_then_every_invocation_publishes_two_metrics() -> None:
+    calls, invocations = seed_calls()
+    runs = sum(i.count for i in invocations)
+
+    assert runs == 16
+    assert calls.count(Service.CLOUDWATCH, Op.PUT_METRIC_DATA) == 2 * runs + 2
+    assert calls.count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 9
+    assert as_express(calls).count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 0
