@@ -23,6 +23,7 @@ from chalicelib.domain.ports import (
     UploadSigner,
     UserRepository,
 )
+from chalicelib.services.authentication import Authenticator
 from chalicelib.services.catalog import CatalogService
 from chalicelib.services.orders import OrderService
 from chalicelib.services.tokens import TokenService
@@ -171,6 +172,11 @@ class Container:
     def tokens(self) -> TokenService:
         s = self.settings
         return TokenService(self.signing_keys, s.token_issuer, s.token_audience, s.token_ttl_seconds)
+
+    @lazy
+    def authenticator(self) -> Authenticator:
+        """The authorizer's: tokens and the Users table only (no Cognito client at its cold start)."""
+        return Authenticator(self.tokens, self.user_repository)
 
     @lazy
     def users(self) -> UserService:

@@ -11,7 +11,7 @@ preflight, binary bodies and the HTTP answer stay Chalice's.
 As API Gateway does:
 
 - the authorizer's policy is cached per token for the authorizer's
-  ``ttl_seconds`` (300 in app.py), so not every request invokes it;
+  ``ttl_seconds`` (60 in app.py), so not every request invokes it;
 - an authorizer raising ``Exception("Unauthorized")`` is a 401, any other
   authorizer failure a 500 (``AuthorizerConfigurationException``);
 - an API function error or timeout is a 502 ``{"message": "Internal server error"}``;

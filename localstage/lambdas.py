@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from localstage import output
+from localstage.faults import FaultInjector, FaultMode, FaultPlan, InjectedFault
 from localstage.functions import FunctionSpec
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.telemetry import Telemetry
@@ -191,8 +192,10 @@ class LambdaEmulator:
         config_source: ConfigSource = static_config,
         init_duration_ms: float = 0.0,
         measure_memory: bool = True,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
+        self.faults = FaultInjector(faults or FaultPlan())
         self.config_source = config_source
         self.init_duration_ms = init_duration_ms
         self.measure_memory = measure_memory
@@ -303,12 +306,15 @@ class LambdaEmulator:
             deadline=started + config.timeout_s,
         )
         outcome: dict[str, Any] = {}
+        fault = self.faults.draw(spec.name, spec.resource_name)
 
         def target() -> None:
             cpu_start = time.thread_time()
             with output.captured() as printed:
                 outcome["printed"] = printed
                 try:
+                    if fault == FaultMode.ERROR:
+                        raise InjectedFault(f"fault injected into {spec.name} (LOCAL_FAULT_MODE=error)")
                     outcome["value"] = spec.handler(event, context)
                 except BaseException as exc:  # the runtime reports anything the handler raises
                     outcome["error"] = exc
@@ -329,7 +335,8 @@ class LambdaEmulator:
             peak_mb = max(0, tracemalloc.get_traced_memory()[1] - mem_before) / 1_048_576
         max_memory = RUNTIME_BASELINE_MB + math.ceil(peak_mb)
 
-        timed_out = worker.is_alive()
+        # An injected timeout comes after the handler finished: its side effects stand, its answer is lost.
+        timed_out = worker.is_alive() or fault == FaultMode.TIMEOUT
         duration = measured_ms
         if not timed_out:
             duration = modelled_duration_ms(measured_ms, outcome.get("cpu_ms", 0.0), config.memory_mb)

@@ -13,6 +13,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from localstage.aws_throttle import ThrottlePlan, ThrottlingMiddleware
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_HOST = "127.0.0.1"
@@ -54,11 +56,17 @@ def enable_state_machine_execution() -> None:
 
 @dataclass
 class EmbeddedAws:
-    """moto's ``ThreadedMotoServer`` on ``host:port`` (port 0 picks a free one)."""
+    """moto's ``ThreadedMotoServer`` on ``host:port`` (port 0 picks a free one).
+
+    With a ``throttle`` plan, a ``ThrottlingMiddleware`` sits in front of moto's WSGI app,
+    inactive until ``start_throttling()`` (localstage/aws_throttle.py).
+    """
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    throttle: ThrottlePlan = field(default_factory=ThrottlePlan)
     _server: object | None = field(default=None, repr=False)
+    throttling: ThrottlingMiddleware | None = field(default=None, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -74,9 +82,20 @@ class EmbeddedAws:
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         self._server = server
+        if self.throttle.enabled:
+            # The WSGI server calls ``self.app`` per request; moto keeps its server in ``_server``.
+            wsgi_server = server._server
+            assert wsgi_server is not None
+            self.throttling = ThrottlingMiddleware(wsgi_server.app, self.throttle)
+            wsgi_server.app = self.throttling
         target = os.environ if environ is None else environ
         target.update(self.environment())
         return self
+
+    def start_throttling(self) -> None:
+        """Throttle from now on (the stage calls it once provisioned and seeded)."""
+        if self.throttling is not None:
+            self.throttling.activate()
 
     def environment(self) -> Mapping[str, str]:
         return client_environment(self.endpoint, self.port)

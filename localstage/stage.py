@@ -22,7 +22,9 @@ import boto3
 from infra.pipeline import reports_batch_item_failures
 from localstage import output
 from localstage.async_invoke import retry_delays_from_env
+from localstage.aws_throttle import ThrottlePlan
 from localstage.envfile import state_dir, write_environment
+from localstage.faults import FaultPlan
 from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, load_chalice_config
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_patches import serialise_dynamodb_writes
@@ -45,6 +47,8 @@ class StageOptions:
     retry_visibility_s: int | None = None
     measure_memory: bool = True
     async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
+    faults: FaultPlan = field(default_factory=FaultPlan)  # off; LOCAL_FAULT_* (localstage/faults.py)
+    aws_throttle: ThrottlePlan = field(default_factory=ThrottlePlan)  # off; LOCAL_AWS_THROTTLE_* (aws_throttle.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StageOptions:
@@ -56,6 +60,8 @@ class StageOptions:
             retry_visibility_s=int(retry) if retry else None,
             measure_memory=env.get("LOCAL_LAMBDA_MEASURE_MEMORY", "1") != "0",
             async_retry_delays_s=retry_delays_from_env(env),
+            faults=FaultPlan.from_env(env),
+            aws_throttle=ThrottlePlan.from_env(env),
         )
 
 
@@ -81,7 +87,7 @@ class LocalStage:
         started = time.monotonic()
         output.install()
         serialise_dynamodb_writes()
-        self.aws = EmbeddedAws(self.options.host, self.options.aws_port).start()
+        self.aws = EmbeddedAws(self.options.host, self.options.aws_port, self.options.aws_throttle).start()
         self._mark("aws", started)
         config = load_chalice_config(self.project_dir)
         stage_env = {
@@ -109,6 +115,7 @@ class LocalStage:
         self._seed()
         self._mark("seed", started)
         self._serve_http(app_module.app)
+        self.aws.start_throttling()  # only now: provisioning and seeding are not what the switch tests
         self._mark("http", started)
         return self
 
@@ -120,8 +127,13 @@ class LocalStage:
 
         self.functions = discover_functions(app, STAGE, config)
         self.emulator = LambdaEmulator(
-            config_source=moto_config, init_duration_ms=init_ms, measure_memory=self.options.measure_memory
+            config_source=moto_config,
+            init_duration_ms=init_ms,
+            measure_memory=self.options.measure_memory,
+            faults=self.options.faults,
         )
+        if self.options.faults.enabled:
+            log.warning("fault switch on: %s", self.options.faults)
         role = ensure_role(boto3.client("iam"), f"{app.app_name}-{STAGE}")
         register_functions(self.emulator, self.functions, boto3.client("lambda"), role)
 

@@ -45,6 +45,14 @@ def _weak_password(exc: ClientError | None = None) -> ValidationError:
     return ValidationError(f"password: {message}", [FieldError("password", message)])
 
 
+def _refused_attributes(exc: ClientError) -> ValidationError:
+    """Cognito judges usernames and attribute values by rules stricter than ours (``a/b@x.io`` passes our check)."""
+    detail = str(exc.response.get("Error", {}).get("Message", ""))
+    field = "email" if any(word in detail.lower() for word in ("username", "email")) else "name"
+    message = "was refused by the identity provider" + (f": {detail}" if detail else "")
+    return ValidationError(f"{field}: {message}", [FieldError(field, message)])
+
+
 def _unavailable(action: str) -> DependencyUnavailableError:
     return DependencyUnavailableError(f"The identity provider could not {action}; please retry")
 
@@ -79,6 +87,8 @@ class CognitoIdentityProvider:
         except ClientError as exc:
             if _code(exc) == "UsernameExistsException":
                 raise ConflictError("An account with this email already exists") from exc
+            if _code(exc) == "InvalidParameterException":
+                raise _refused_attributes(exc) from exc
             if _code(exc) in _TRANSIENT:
                 raise _unavailable("create the user") from exc
             raise

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from chalicelib.domain.errors import AuthenticationError
-from chalicelib.services.tokens import TokenService
+from chalicelib.services.authentication import Authenticator
 
 logger = logging.getLogger("ecommerce.auth")
 
@@ -20,8 +20,8 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
-def authorize(tokens: TokenService, header: str | None, method_arn: str) -> dict[str, Any]:
-    """An IAM policy for API Gateway: allow every route for a valid token, deny otherwise.
+def authorize(authenticator: Authenticator, header: str | None, method_arn: str) -> dict[str, Any]:
+    """An IAM policy for API Gateway: allow every route for a valid token of a live account, deny otherwise.
 
     A deny is returned rather than raised: API Gateway answers 403 for it, and
     Chalice's local gateway (used by ``chalice local`` and the test client)
@@ -32,7 +32,7 @@ def authorize(tokens: TokenService, header: str | None, method_arn: str) -> dict
     try:
         if token is None:
             raise AuthenticationError("no bearer token")
-        caller = tokens.verify(token)
+        caller = authenticator.principal(token)
     except AuthenticationError as exc:
         logger.info("token rejected: %s", exc.message)
         return _policy("anonymous", "Deny", method_arn, {})

@@ -128,6 +128,15 @@ def test_given_new_email_when_create_user_then_user_is_confirmed_and_can_log_in(
     identity.authenticate("ada@example.com", PASSWORD)  # does not raise
 
 
+def test_given_an_email_our_check_accepts_but_cognito_refuses_when_creating_then_400_not_500(
+    identity: CognitoIdentityProvider,
+) -> None:
+    # Found by the fuzzer (tests/e2e/test_security_fuzz.py): a "/" in the local part was an unhandled 500.
+    with pytest.raises(ValidationError) as refused:
+        identity.create_user("mjhtx/g78-@y.7cj0jeel.info", PASSWORD, "Ada")
+    assert [d.field for d in refused.value.details] == ["email"]
+
+
 def test_given_user_when_wrong_password_then_authentication_error(identity: CognitoIdentityProvider) -> None:
     identity.create_user("ada@example.com", PASSWORD, "Ada")
 

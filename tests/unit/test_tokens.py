@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
+from chalicelib.adapters.memory import InMemoryUserRepository
 from chalicelib.adapters.signing_keys import StaticSigningKeys
 from chalicelib.api.auth import authorize, bearer_token
 from chalicelib.domain.errors import AuthenticationError
 from chalicelib.domain.ports import SigningKey
 from chalicelib.domain.users import UserProfile
+from chalicelib.services.authentication import Authenticator
 from chalicelib.services.tokens import TokenService
 
 pytestmark = pytest.mark.unit
@@ -83,9 +86,16 @@ def test_given_authorization_headers_when_parsing_then_only_bearer_tokens_pass()
     assert bearer_token(None) is None
 
 
+def authenticator(tokens: TokenService, *profiles: UserProfile) -> Authenticator:
+    users = InMemoryUserRepository()
+    for profile in profiles:
+        users.add(profile)
+    return Authenticator(tokens, users)
+
+
 def test_given_a_valid_token_when_authorizing_then_all_routes_allowed_with_context() -> None:
     tokens = service()
-    policy = authorize(tokens, f"Bearer {tokens.issue(USER)}", ARN)
+    policy = authorize(authenticator(tokens, USER), f"Bearer {tokens.issue(USER)}", ARN)
     statement = policy["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow"
     assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:abc123/api/*"]
@@ -93,6 +103,25 @@ def test_given_a_valid_token_when_authorizing_then_all_routes_allowed_with_conte
 
 
 def test_given_an_invalid_token_when_authorizing_then_an_explicit_deny_not_an_exception() -> None:
-    policy = authorize(service(), "Bearer nope", ARN)
+    policy = authorize(authenticator(service(), USER), "Bearer nope", ARN)
     assert policy["principalId"] == "anonymous"
     assert policy["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def test_given_the_token_of_a_deleted_account_when_authorizing_then_denied() -> None:
+    tokens = service()
+    policy = authorize(authenticator(tokens), f"Bearer {tokens.issue(USER)}", ARN)
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def test_given_a_disabled_account_when_authenticating_then_refused() -> None:
+    tokens = service()
+    with pytest.raises(AuthenticationError, match="not active"):
+        authenticator(tokens, replace(USER, status="disabled")).principal(tokens.issue(USER))
+
+
+def test_given_a_role_revoked_after_login_when_authenticating_then_the_stored_roles_count() -> None:
+    tokens = service()
+    token = tokens.issue(USER)  # claims say admin
+    principal = authenticator(tokens, replace(USER, roles=("user",))).principal(token)
+    assert principal.roles == ("user",) and not principal.is_admin
