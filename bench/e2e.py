@@ -14,9 +14,6 @@ is the share of it the orders used.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,8 +33,8 @@ from bench.figures import Figure, per_second
 from bench.registry import Options
 from bench.stats import median
 from localstage.call_log import CALL_LOG
+from localstage.process import StageStartError, stage_process
 from localstage.seed import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
-from localstage.server import free_port
 
 STARTUP_TIMEOUT_S = 90.0
 # The app's calls per order from the last run in this process, for the cost figure (bench/cost_per_order.py).
@@ -218,58 +215,19 @@ class StageHandle:
 @contextmanager
 def running_stage(project_root: Path) -> Iterator[StageHandle]:
     """A fresh ``python -m localstage.call_log`` on free ports; SIGTERM afterwards."""
+    del project_root  # the stage always runs from the project that holds localstage/
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         state = Path(tmp)
-        api_port, aws_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "LOCAL_", "PORT"))}
-        env.update(
-            {
-                "PORT": str(api_port),
-                "AWS_PORT": str(aws_port),
-                "PYTHONUNBUFFERED": "1",
-                "LOCAL_ADMIN_EMAIL": DEFAULT_ADMIN_EMAIL,
-                "LOCAL_ADMIN_PASSWORD": DEFAULT_ADMIN_PASSWORD,
-                "LOCAL_STAGE_STATE_DIR": str(state),
-                "LOCAL_LAMBDA_MEASURE_MEMORY": "0",  # tracemalloc is a measuring aid, not what Lambda does
-                CALL_LOG: str(state / "aws-calls.log"),
-            }
-        )
-        handle = StageHandle(
-            f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", state, state / "aws-calls.log"
-        )
-        log_path = state / "stage.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "localstage.call_log"],
-                cwd=project_root,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _wait_healthy(handle.api_url, process, log_path)
-                yield handle
-            finally:
-                process.terminate()
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
-
-
-def _wait_healthy(api_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StageError(f"the local stage exited with {process.returncode}: {log_path.read_text()[-500:]}")
+        call_log = state / "aws-calls.log"
+        # tracemalloc is a measuring aid, not what Lambda does: off while measuring throughput.
+        extra = {"LOCAL_LAMBDA_MEASURE_MEMORY": "0", CALL_LOG: str(call_log)}
         try:
-            if httpx.get(f"{api_url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise StageError(f"the local stage was not healthy within {STARTUP_TIMEOUT_S:.0f} s")
+            with stage_process(
+                state, extra, module="localstage.call_log", startup_timeout_s=STARTUP_TIMEOUT_S
+            ) as stage:
+                yield StageHandle(stage.api_url, stage.aws_endpoint, state, call_log)
+        except StageStartError as exc:
+            raise StageError(str(exc)) from exc
 
 
 # -- the shop ---------------------------------------------------------------------------------------

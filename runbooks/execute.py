@@ -107,10 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         common = {"api_url": args.api_url, "aws_endpoint_url": args.aws_endpoint_url, "stage": args.stage}
         outcomes = run_all(args.out, {**common, "region": args.region}, args.only, quick=not args.full)
     else:
+        from localstage.process import FAST_RETRIES, stage_process
         from runbooks.shop import seed_orders
-        from runbooks.stage import local_stage
 
-        with local_stage(args.out / "stage.log") as stage:
+        # A fresh clone needs nothing running: a stage on free ports for this run, stopped after it.
+        with stage_process(args.out / "stage", FAST_RETRIES) as stage:
             print(f"local stage up: {stage.api_url}, AWS {stage.aws_endpoint_url}; seeding orders", flush=True)
             seed_orders(stage.api_url, SEED_TOKENS)
             common = {"api_url": stage.api_url, "aws_endpoint_url": stage.aws_endpoint_url, "stage": "local"}
