@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAGE ?= local
 PYTEST_ARGS ?=
+# make bench prints every figure, the test suite's wall time included; BENCH_ARGS= leaves that one out.
+BENCH_ARGS ?= --with-test-suite
 API_URL ?=
 AWS_ENDPOINT ?=
 
