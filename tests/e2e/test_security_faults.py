@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from infra.pipeline import TASK_FUNCTIONS
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
 from tests.e2e.test_stage_events import _aws
@@ -30,22 +31,8 @@ pytestmark = pytest.mark.e2e
 
 ORDERS = 16
 STOCK = 1000
-FAULTED = [
-    "validate_order",
-    "check_inventory",
-    "process_payment",
-    "check_payment_status",
-    "reserve_inventory",
-    "send_confirmation",
-    "schedule_shipping",
-    "complete_order",
-    "reject_order",
-    "notify_out_of_stock",
-    "handle_payment_failure",
-    "refund_payment",
-    "compensate_order",
-    "handle_workflow_event",
-]
+# Every workflow task, and the status-change handler that compensates when an execution dies.
+FAULTED = [*TASK_FUNCTIONS.values(), "handle_workflow_event"]
 DLQS = ["ecommerce-backend-order-processing-dlq-local", "ecommerce-backend-async-invoke-dlq-local"]
 PAYMENTS_TABLE = "ecommerce-backend-payments-local"
 SETTLE_S = 60.0
