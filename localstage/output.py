@@ -15,6 +15,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator, TextIO
 
+EMF_PREFIX = '{"_aws"'
+
 
 class _Tee:
     """A text stream that writes through and copies into the current thread's capture."""
@@ -27,6 +29,10 @@ class _Tee:
         buffer: list[str] | None = getattr(self._captures, "buffer", None)
         if buffer is not None:
             buffer.append(text)
+            if text.startswith(EMF_PREFIX):
+                # A metrics document: it reaches the log group and CloudWatch; on the console it
+                # would bury the stage's own lines under one JSON blob per invocation.
+                return len(text)
         return self._target.write(text)
 
     def flush(self) -> None:
