@@ -2,10 +2,11 @@
 
 Chalice caches the zip under ``.chalice/deployments`` and reuses it while the requirements and the
 app files hash the same, so the package is built from a copy of the files Chalice packages
-(``app.py``, ``chalicelib/``, ``vendor/``, ``requirements.txt``, ``.chalice/*.json``) in a
-temporary project, with pip's cache off: every run builds from scratch and the work tree's
-cache is left alone. Files are copied as they are (``__pycache__`` included), because Chalice
-would package those too.
+(``app.py``, ``chalicelib/``, ``requirements.txt``, ``.chalice/*.json``) in a temporary project,
+with ``vendor/`` installed into it as ``make package`` does (``infra.vendor``: the X-Ray SDK and
+wrapt, no botocore), and pip's cache off: every run builds from scratch and the work tree's cache is
+left alone. Files are copied as they are (``__pycache__`` included), because Chalice would package
+those too.
 """
 
 from __future__ import annotations
@@ -16,23 +17,26 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.environment import child_environment
 from bench.figures import Figure, megabytes
 from bench.registry import Options
+from infra.vendor import VendorError, stage_architecture, vendor_packages
 
 MAX_BYTES = 2 * 1024 * 1024
 BAR = "<= 2 MB zipped, no dev packages"
 # Never in a Lambda package: dev-side libraries, and boto3/botocore which the runtime provides.
 FORBIDDEN = ("pandas", "numpy", "jupyter*", "moto", "pytest", "_pytest", "matplotlib", "papermill", "boto3", "botocore")
-PACKAGED = ("app.py", "requirements.txt", "chalicelib", "vendor")
+# Always in it: the X-Ray SDK and its one dependency the runtime lacks, vendored (requirements-vendor.txt).
+REQUIRED = ("aws_xray_sdk", "wrapt")
+PACKAGED = ("app.py", "requirements.txt", "chalicelib")  # vendor/ is built, never copied from the work tree
 ZIP_NAME = "deployment.zip"
 
 
 class PackageError(RuntimeError):
-    """``chalice package`` failed; the message carries the end of its output."""
+    """Vendoring or ``chalice package`` failed; the message carries the end of the output."""
 
 
 def distribution_name(top_level: str) -> str:
@@ -52,16 +56,22 @@ class ZipContents:
     size_bytes: int
     top_level: list[str]  # first path components, sorted
     forbidden: list[str]  # those naming a forbidden package
-    pycache_files: int
+    pycache_files: int  # bytecode outside the vendored packages (copied from a work tree's __pycache__)
+    missing: list[str] = field(default_factory=list)  # required packages not in it
+    vendored_bytecode_files: int = 0  # the vendored packages' own, compiled on purpose (infra.vendor)
 
 
-def inspect_zip(path: Path, forbidden: tuple[str, ...] = FORBIDDEN) -> ZipContents:
+def inspect_zip(
+    path: Path, forbidden: tuple[str, ...] = FORBIDDEN, required: tuple[str, ...] = REQUIRED
+) -> ZipContents:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
     top_level = sorted({name.split("/", 1)[0] for name in names if name})
     bad = [t for t in top_level if any(fnmatch.fnmatch(distribution_name(t), pattern) for pattern in forbidden)]
-    pycache = sum(1 for name in names if "__pycache__/" in name or name.endswith(".pyc"))
-    return ZipContents(path.stat().st_size, top_level, bad, pycache)
+    bytecode = [name for name in names if "__pycache__/" in name or name.endswith(".pyc")]
+    vendored = sum(1 for name in bytecode if name.split("/", 1)[0] in required)
+    missing = [package for package in required if package not in top_level]
+    return ZipContents(path.stat().st_size, top_level, bad, len(bytecode) - vendored, missing, vendored)
 
 
 def copy_packaged_files(project_root: Path, target: Path) -> None:
@@ -85,11 +95,16 @@ def build_package(project_root: Path, stage: str, workdir: Path) -> Path:
     project = workdir / "project"
     project.mkdir()
     copy_packaged_files(project_root, project)
+    env = child_environment(PIP_NO_CACHE_DIR="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    try:
+        vendor_packages(project, stage_architecture(project, stage), env=env)
+    except VendorError as exc:
+        raise PackageError(str(exc)) from exc
     out = workdir / "out"
     done = subprocess.run(  # noqa: S603 - the virtualenv's own chalice on a fixed command line
         [chalice_binary(), "--project-dir", str(project), "package", "--stage", stage, str(out)],
         cwd=project_root,
-        env=child_environment(PIP_NO_CACHE_DIR="1", PIP_DISABLE_PIP_VERSION_CHECK="1"),
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -119,7 +134,11 @@ class PackageResult:
         problems = [f"{megabytes(c.size_bytes)} is over {megabytes(MAX_BYTES)}"] if c.size_bytes > MAX_BYTES else []
         if c.forbidden:
             problems.append("forbidden packages inside: " + ", ".join(c.forbidden))
+        if c.missing:
+            problems.append("vendored packages missing: " + ", ".join(c.missing))
         note = "top level: " + ", ".join(c.top_level)
+        if c.vendored_bytecode_files:
+            note += f"; {c.vendored_bytecode_files} checked-hash bytecode files of the vendored packages"
         if c.pycache_files:
             note += f"; {c.pycache_files} bytecode files packaged from __pycache__ (a clean checkout has none)"
         if problems:

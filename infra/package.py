@@ -2,13 +2,13 @@
 
 Chalice writes the functions and the API; ``infra.template`` defines everything else. This module
 builds a Chalice project in ``build/<stage>/project`` (the repo's own ``.chalice/config.json`` never
-depends on generated files), with ``autogen_policy`` off and one generated policy file per function
-(``infra.policies``), and a merge template (``build/<stage>/merge.json``) that ``chalice package
---merge-template`` deep-merges into its output: the stage's resources, ``infra.pipeline``'s
-deployment patch, and the wiring Chalice cannot express (environment from the resources, event
-sources on the template's own queue and topic, log retention, API throttling and error responses,
-the workflow's logging and tracing, provisioned concurrency). The result is
-``build/<stage>/out/sam.json``, checked with cfn-lint.
+depends on generated files), with ``autogen_policy`` off, one generated policy file per function
+(``infra.policies``) and the X-Ray SDK in ``vendor/`` (``infra.vendor``), and a merge template
+(``build/<stage>/merge.json``) that ``chalice package --merge-template`` deep-merges into its
+output: the stage's resources, ``infra.pipeline``'s deployment patch, and the wiring Chalice
+cannot express (environment from the resources, event sources on the template's own queue and
+topic, log retention, API throttling and error responses, the workflow's logging and tracing,
+provisioned concurrency). The result is ``build/<stage>/out/sam.json``, checked with cfn-lint.
 
     python -m infra.package --stage dev          # build, then cfn-lint (errors fail, warnings print)
 """
@@ -32,11 +32,12 @@ from chalice.utils import to_cfn_resource_name
 from infra.pipeline import TASK_FUNCTIONS, deployment_patch
 from infra.policies import FUNCTION_GRANTS, function_name, policy_document
 from infra.template import stage_template
+from infra.vendor import VendorError, stage_architecture, vendor_packages
 
 Json = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGED = ("app.py", "chalicelib", "requirements.txt")  # what Chalice zips into the functions
+PACKAGED = ("app.py", "chalicelib", "requirements.txt")  # what Chalice zips into the functions, with vendor/
 LOG_RETENTION_DAYS = 14  # the seed's log groups
 ALIAS = "live"
 
@@ -62,7 +63,7 @@ DEFAULT_DEPLOYMENT = StageDeployment(25, 50, {}, {})
 
 
 class PackageError(Exception):
-    """The stage cannot be packaged (unknown stage, Chalice failed)."""
+    """The stage cannot be packaged (unknown stage, vendoring or Chalice failed)."""
 
 
 def cfn_name(function: str) -> str:
@@ -360,6 +361,10 @@ def package(stage: str, build_root: Path = ROOT / "build") -> Path:
     stage_dir = build_root / stage
     project = stage_dir / "project"
     settings = write_project(stage, project, functions, template)
+    try:
+        vendor_packages(project, stage_architecture(project, stage))
+    except VendorError as exc:
+        raise PackageError(str(exc)) from exc
     cors_origin = str(settings.get("environment_variables", {}).get("CORS_ALLOW_ORIGIN", "*"))
     merge = merge_template(stage, functions, cors_origin, bool(settings.get("xray", False)))
     merge_path = stage_dir / "merge.json"

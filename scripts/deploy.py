@@ -4,7 +4,7 @@
 and cannot set what ``make package`` merges into the template. So, in order:
 
     python -m scripts.deploy resources --stage dev   # 1. the stage template as its own stack
-    python -m scripts.deploy prepare --stage dev     # 2. build/<stage>/deploy: env = stack outputs, policies
+    python -m scripts.deploy prepare --stage dev     # 2. build/<stage>/deploy: env = stack outputs, policies, vendor/
     (cd build/dev/deploy && chalice deploy --stage dev)  # 3. functions, roles, API
     python -m scripts.deploy finish --stage dev      # 4. what chalice deploy cannot configure
     python -m scripts.deploy outputs --stage dev > stage-outputs.json  # for `make admin`
@@ -40,6 +40,7 @@ from infra.package import (
 from infra.pipeline import ASYNC_HANDLERS, PARTIAL_BATCH_HANDLERS
 from infra.policies import concrete, function_name, policy_document
 from infra.template import APP, stage_template
+from infra.vendor import VendorError, stage_architecture, vendor_packages
 
 Json = dict[str, Any]
 
@@ -80,7 +81,8 @@ def stack_outputs(stack: str, session: boto3.session.Session) -> dict[str, str]:
 
 
 def prepare(stage: str, session: boto3.session.Session) -> Path:
-    """Write ``build/<stage>/deploy`` for ``chalice deploy``: concrete policies and the stack's outputs."""
+    """Write ``build/<stage>/deploy`` for ``chalice deploy``: concrete policies, the stack's outputs and
+    the X-Ray SDK in ``vendor/`` (``infra.vendor``)."""
     project = ROOT / "build" / stage / "deploy"
     state = project / ".chalice" / "deployed"
     kept = ROOT / "build" / stage / "deployed.kept"
@@ -92,6 +94,7 @@ def prepare(stage: str, session: boto3.session.Session) -> Path:
     settings = write_project(stage, project, functions, template)
     if kept.exists():
         shutil.move(str(kept), state)
+    vendor_packages(project, stage_architecture(project, stage))
     outputs = stack_outputs(stack_name(stage), session)
     account = session.client("sts").get_caller_identity()["Account"]
     region = session.region_name or "us-east-1"
@@ -179,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "resources":
         deploy_resources(args.stage, session)
     elif args.step == "prepare":
-        print(prepare(args.stage, session).relative_to(ROOT))
+        try:
+            print(prepare(args.stage, session).relative_to(ROOT))
+        except VendorError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     elif args.step == "finish":
         finish(args.stage, session)
     else:

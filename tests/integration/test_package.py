@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -67,6 +68,20 @@ def sam(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
 def test_given_the_dev_package_when_linted_then_cfn_lint_reports_no_errors(sam: tuple[Path, dict[str, Any]]) -> None:
     status, report = lint(sam[0])
     assert lint_counts(report)["errors"] == 0 and not status & 2, report
+
+
+def test_given_the_dev_package_then_its_zip_holds_the_vendored_xray_sdk_for_lambda_and_no_botocore(
+    sam: tuple[Path, dict[str, Any]],
+) -> None:
+    # GIVEN the zip make package writes beside the template (build/<stage>/out/deployment.zip)
+    with zipfile.ZipFile(sam[0].with_name("deployment.zip")) as archive:
+        names = archive.namelist()
+    top_level = {name.split("/", 1)[0] for name in names}
+    # THEN the SDK and wrapt are in it, with wrapt's extension built for python3.11 on x86_64 Lambda
+    assert {"aws_xray_sdk", "wrapt"} <= top_level
+    assert f"wrapt/_wrappers.cpython-{sys.version_info.major}{sys.version_info.minor}-x86_64-linux-gnu.so" in names
+    # AND neither botocore nor boto3: the runtime has them
+    assert not top_level & {"botocore", "boto3"}, sorted(top_level)
 
 
 def test_given_the_package_then_every_resource_the_code_addresses_exists_and_reaches_each_function(

@@ -217,6 +217,26 @@ def test_given_a_zip_with_dev_packages_when_inspected_then_they_are_listed_as_fo
     assert "jwt" in contents.top_level and "jwt" not in contents.forbidden
     assert contents.pycache_files == 1
     assert contents.size_bytes == path.stat().st_size
+    assert contents.missing == ["aws_xray_sdk", "wrapt"]  # the vendored SDK is required
+
+
+def test_given_a_zip_with_the_vendored_sdk_when_inspected_then_nothing_required_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in (
+            "app.py",
+            "aws_xray_sdk/__init__.py",
+            "aws_xray_sdk/__pycache__/__init__.cpython-311.pyc",
+            "wrapt/__init__.py",
+            "wrapt-2.5.2.dist-info/METADATA",
+        ):
+            archive.writestr(name, "x = 1\n")
+
+    contents = inspect_zip(path)
+
+    assert contents.missing == [] and contents.forbidden == []
+    # AND its bytecode is counted apart from a work tree's stray __pycache__
+    assert contents.vendored_bytecode_files == 1 and contents.pycache_files == 0
 
 
 # -- events and the app ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra.vendor import REQUIREMENTS, ROOT, VendorError, pip_command, vendor_packages
+from infra.vendor import REQUIREMENTS, ROOT, VendorError, compile_bytecode, pip_command, vendor_packages
 
 pytestmark = pytest.mark.unit
 
@@ -62,7 +62,7 @@ def test_given_an_architecture_when_the_pip_command_is_built_then_it_asks_for_la
     command = pip_command(tmp_path / "vendor", architecture)
 
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
-    assert {"--no-deps", "--only-binary=:all:", "--quiet"} <= set(command)
+    assert {"--no-deps", "--only-binary=:all:", "--no-compile", "--quiet"} <= set(command)
     options = dict(pairwise(command))
     assert options["--platform"] == platform
     assert options["--python-version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -92,3 +92,18 @@ def test_given_pip_fails_when_vendoring_then_the_error_carries_the_end_of_its_ou
     message = str(raised.value)
     assert "missing-requirements.txt for x86_64" in message
     assert "missing-requirements.txt" in message.split("\n", 1)[1]
+
+
+def test_given_vendored_modules_when_compiled_then_their_bytecode_is_checked_by_hash_not_by_mtime(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a vendored module
+    vendor = tmp_path / "vendor"
+    (vendor / "pkg").mkdir(parents=True)
+    (vendor / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    # WHEN compiled
+    compile_bytecode(vendor)
+    # THEN its .pyc is hash-checked (flags bit 0 set, bit 1 "check source" set): a zip's mtimes do not matter
+    (pyc,) = (vendor / "pkg" / "__pycache__").glob("__init__.cpython-*.pyc")
+    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+    assert flags == 0b11
