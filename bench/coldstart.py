@@ -6,18 +6,29 @@ function with boto3 pays before doing anything: ``import chalice, boto3`` and on
 Variants run interleaved, rotating their order, so a noisy moment hurts all of them alike.
 No data is seeded: ``GET /health`` answers 200 and ``GET /products/{id}`` answers 404 from an
 empty in-memory catalog, which still builds the container, the catalog service and its repository.
+
+Every child has ``LAMBDA_TASK_ROOT``, as in Lambda. The app runs as deployed on dev and prod, with
+active tracing: Lambda's X-Ray variables (``bench.environment.active_tracing``) make its first
+invocation import the SDK and patch botocore, in Lambda mode. The daemon is a UDP port this process
+holds and never reads. One variant runs with tracing off, so the SDK's share shows. The SDK comes
+from the virtualenv: the same pinned versions ``vendor/`` holds (requirements-vendor.txt). In
+Lambda mode the SDK touches ``/tmp/.aws-xray/initialized``, as it does there.
 """
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from bench.environment import child_environment
+from bench.environment import LAMBDA_TASK_ROOT, active_tracing, child_environment
 from bench.events import ApiRequest
 from bench.figures import Figure, milliseconds, times
 from bench.importtime import ImportEntry, measure_importtime, render_imports, top_cumulative
@@ -27,12 +38,15 @@ from bench.stats import median, ratio, spread
 BAR = 1.25
 FLOOR = "floor"
 
+# Each child prints ``BENCH <ms> <status> <1 if the X-Ray SDK was imported, else 0>``.
 FLOOR_SCRIPT = """\
 import time
 started = time.perf_counter()
 import chalice, boto3
 boto3.client("dynamodb")
-print("BENCH", (time.perf_counter() - started) * 1000, 0)
+elapsed = time.perf_counter() - started
+import sys
+print("BENCH", elapsed * 1000, 0, int("aws_xray_sdk.core" in sys.modules))
 """
 
 APP_SCRIPT = """\
@@ -51,7 +65,9 @@ class Context:
 
 
 response = app.app({event!r}, Context())
-print("BENCH", (time.perf_counter() - started) * 1000, response["statusCode"])
+elapsed = time.perf_counter() - started
+import sys
+print("BENCH", elapsed * 1000, response["statusCode"], int("aws_xray_sdk.core" in sys.modules))
 """
 
 
@@ -61,22 +77,33 @@ class Variant:
     label: str
     script: str
     expected_status: int
+    traced: bool = False  # with Lambda's active-tracing variables: the SDK must be imported, else not
 
 
-def app_variant(name: str, label: str, request: ApiRequest, expected_status: int) -> Variant:
-    return Variant(name, label, APP_SCRIPT.format(event=request.proxy_event()), expected_status)
+def app_variant(name: str, label: str, request: ApiRequest, expected_status: int, traced: bool = True) -> Variant:
+    return Variant(name, label, APP_SCRIPT.format(event=request.proxy_event()), expected_status, traced)
 
 
+HEALTH = ApiRequest("GET", "/health")
 VARIANTS = (
     Variant(FLOOR, "import chalice, boto3 + boto3.client('dynamodb')", FLOOR_SCRIPT, 0),
-    app_variant("health", "GET /health (200)", ApiRequest("GET", "/health"), 200),
+    app_variant("health", "GET /health (200), tracing on as deployed", HEALTH, 200),
     app_variant(
         "product",
-        "GET /products/{id} (404)",
+        "GET /products/{id} (404), tracing on as deployed",
         ApiRequest("GET", "/products/{product_id}", {"product_id": "prod_0123456789abcdef0123456789abcdef"}),
         404,
     ),
+    app_variant("health-untraced", "GET /health (200), tracing off", HEALTH, 200, traced=False),
 )
+# The X-Ray SDK's share of a cold start: the same request with tracing on, then off.
+SDK_SHARE = ("health", "health-untraced")
+
+
+class ChildReport(NamedTuple):
+    ms: float
+    status: int
+    sdk_loaded: bool
 
 
 @dataclass(frozen=True)
@@ -85,12 +112,12 @@ class Sample:
     wall_ms: float  # process start to exit, as the parent measured it
 
 
-def parse_child_output(stdout: str) -> tuple[float, int]:
-    """``(milliseconds, status)`` from the child's ``BENCH <ms> <status>`` line."""
+def parse_child_output(stdout: str) -> ChildReport:
+    """What the child's ``BENCH <ms> <status> <sdk>`` line reports."""
     for line in stdout.splitlines():
         if line.startswith("BENCH "):
-            _, ms, status = line.split()
-            return float(ms), int(status)
+            _, ms, status, sdk = line.split()
+            return ChildReport(float(ms), int(status), sdk == "1")
     raise ValueError(f"no BENCH line in child output: {stdout[-500:]!r}")
 
 
@@ -102,10 +129,27 @@ def run_child(variant: Variant, project_root: Path, env: dict[str, str]) -> Samp
     wall_ms = (time.perf_counter() - started) * 1000
     if done.returncode != 0:
         raise RuntimeError(f"{variant.name} child exited {done.returncode}: {done.stderr[-1000:]}")
-    child_ms, status = parse_child_output(done.stdout)
-    if status != variant.expected_status:
-        raise RuntimeError(f"{variant.name} child answered {status}, expected {variant.expected_status}")
-    return Sample(child_ms, wall_ms)
+    report = parse_child_output(done.stdout)
+    if report.status != variant.expected_status:
+        raise RuntimeError(f"{variant.name} child answered {report.status}, expected {variant.expected_status}")
+    if report.sdk_loaded != variant.traced:
+        # A traced figure without the SDK (or the reverse) would measure something else than it says.
+        loaded = "imported" if report.sdk_loaded else "did not import"
+        raise RuntimeError(f"{variant.name} child {loaded} the X-Ray SDK (tracing {'on' if variant.traced else 'off'})")
+    return Sample(report.ms, wall_ms)
+
+
+@contextmanager
+def unread_udp_address() -> Iterator[str]:
+    """``127.0.0.1:<port>`` of a UDP socket held and never read: the children's X-Ray daemon.
+
+    Sending to it cannot fail, and while it is held no other process (a local stage's X-Ray
+    listener) can take the port and receive the benchmark's segments.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        host, port = sock.getsockname()
+        yield f"{host}:{port}"
 
 
 @dataclass
@@ -149,6 +193,19 @@ class ColdStartResult:
                     ratio=times(ratio(wall, floor_wall)),
                 )
             )
+        traced, untraced = SDK_SHARE
+        if traced in self.samples and untraced in self.samples:
+            share = median(self.child_ms(traced)) - median(self.child_ms(untraced))
+            rows.append(
+                Figure(
+                    name="cold start, the X-Ray SDK's share (tracing on less off, GET /health)",
+                    value=milliseconds(share),
+                    baseline=milliseconds(floor_child),
+                    ratio=times(share / floor_child),
+                    note="difference of the two medians: importing aws_xray_sdk.core in Lambda mode, "
+                    "the botocore modules it loads, and patch(('botocore',))",
+                )
+            )
         return rows
 
     def details(self) -> str:
@@ -164,16 +221,20 @@ class ColdStartResult:
 
 def measure_cold_start(options: Options, variants: tuple[Variant, ...] = VARIANTS) -> ColdStartResult:
     result = ColdStartResult(runs=options.runs, labels={v.name: v.label for v in variants})
-    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache, unread_udp_address() as daemon:
         # Bytecode goes to a private cache that the warm-up run fills: every timed child then loads
         # every module from bytecode, whatever __pycache__ the tree has, and the tree stays untouched.
         env = child_environment(PYTHONPYCACHEPREFIX=pycache)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env[LAMBDA_TASK_ROOT] = str(options.project_root)  # the code's directory, /var/task on Lambda
+        traced_env = {**env, **active_tracing(daemon)}
+        env_of = {v.name: traced_env if v.traced else env for v in variants}
         for variant in variants:  # warm-up, discarded
-            run_child(variant, options.project_root, env)
+            run_child(variant, options.project_root, env_of[variant.name])
         for index in range(options.runs):
             shift = index % len(variants)
             for variant in variants[shift:] + variants[:shift]:
-                result.samples.setdefault(variant.name, []).append(run_child(variant, options.project_root, env))
+                sample = run_child(variant, options.project_root, env_of[variant.name])
+                result.samples.setdefault(variant.name, []).append(sample)
         result.imports = measure_importtime(options.project_root, env)
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from chalicelib.config import ADAPTERS, ADAPTERS_MEMORY, AWS_DEFAULT_REGION
+from chalicelib.config import ADAPTERS, ADAPTERS_MEMORY, AWS_DEFAULT_REGION, AWS_XRAY_DAEMON_ADDRESS
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -24,3 +24,23 @@ def child_environment(base: Mapping[str, str] | None = None, **extra: str) -> di
     env[ADAPTERS] = ADAPTERS_MEMORY
     env.update(extra)
     return env
+
+
+# Set by Lambda in every function; the X-Ray SDK reads it to run in Lambda mode (a local sampler, the
+# segment from the runtime's trace header) instead of building sampling clients for a daemon.
+LAMBDA_TASK_ROOT = "LAMBDA_TASK_ROOT"
+# A sampled invocation's header, as the runtime sets it per invocation under active tracing.
+SAMPLED_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+def active_tracing(daemon_address: str) -> dict[str, str]:
+    """What Lambda adds to a function's environment with active tracing (dev and prod: ``"xray": true``).
+
+    ``AWS_XRAY_DAEMON_ADDRESS`` is what turns tracing on in ``app.py``; the SDK then records under the
+    ``_X_AMZN_TRACE_ID`` segment and sends to ``daemon_address`` (UDP: sending never fails).
+    """
+    return {
+        AWS_XRAY_DAEMON_ADDRESS: daemon_address,
+        "_X_AMZN_TRACE_ID": SAMPLED_TRACE_HEADER,
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    }

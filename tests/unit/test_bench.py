@@ -6,6 +6,7 @@ No figure is timed here: benchmarks are reported by ``make bench``, never assert
 from __future__ import annotations
 
 import json
+import socket
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -13,9 +14,18 @@ from pathlib import Path
 import pytest
 
 from bench.calls import CallLogReader, by_service, per_order, split_emulation
-from bench.coldstart import parse_child_output
+from bench.coldstart import (
+    FLOOR,
+    SDK_SHARE,
+    VARIANTS,
+    ColdStartResult,
+    Sample,
+    parse_child_output,
+    unread_udp_address,
+)
 from bench.cost_per_order import RecordedCall, attribute_size, billable_calls, item_size
 from bench.e2e import LoadPlan, completion_rate, percentile
+from bench.environment import active_tracing
 from bench.events import ApiRequest, FakeLambdaContext, authorizer_context, fill_path
 from bench.figures import Figure, render_notes, render_table
 from bench.importtime import parse_importtime, top_cumulative
@@ -179,10 +189,53 @@ def test_given_an_opt_in_benchmark_when_not_asked_for_then_it_is_not_selected() 
 # -- cold start child --------------------------------------------------------------------------------
 
 
-def test_given_child_output_when_parsed_then_time_and_status_are_read_from_the_bench_line() -> None:
-    assert parse_child_output("noise\nBENCH 123.5 200\n") == (123.5, 200)
+def test_given_child_output_when_parsed_then_time_status_and_sdk_are_read_from_the_bench_line() -> None:
+    assert parse_child_output("noise\nBENCH 123.5 200 1\n") == (123.5, 200, True)
+    assert parse_child_output("BENCH 80.0 0 0\n").sdk_loaded is False
     with pytest.raises(ValueError, match="no BENCH line"):
         parse_child_output("Traceback ...")
+
+
+def test_given_the_cold_start_variants_then_the_app_runs_traced_as_deployed_and_once_untraced() -> None:
+    by_name = {v.name: v for v in VARIANTS}
+    # GIVEN the floor, which is not an app, and the app's variants
+    assert not by_name[FLOOR].traced
+    apps = [v for v in VARIANTS if v.name != FLOOR]
+    # THEN every request is measured with tracing on, and the SDK's share against the same request off
+    traced, untraced = SDK_SHARE
+    assert by_name[traced].traced and not by_name[untraced].traced
+    assert by_name[traced].script == by_name[untraced].script
+    assert [v.name for v in apps if not v.traced] == [untraced]
+
+
+def test_given_samples_traced_and_not_when_reported_then_the_sdk_share_is_the_difference_of_the_medians() -> None:
+    # GIVEN a floor of 100 ms, the app at 110 ms traced and 80 ms untraced
+    result = ColdStartResult(runs=3, labels={v.name: v.label for v in VARIANTS})
+    for name, ms in ((FLOOR, 100.0), ("health", 110.0), ("health-untraced", 80.0)):
+        result.samples[name] = [Sample(ms + delta, ms + 30) for delta in (-1.0, 0.0, 5.0)]
+    # WHEN the figures are made
+    figures = {f.name: f for f in result.figures()}
+    # THEN each variant is judged against the floor, and the SDK's share is 30 ms, 0.30x the floor
+    traced = figures["cold start, import app + first GET /health (200), tracing on as deployed"]
+    assert (traced.value, traced.ratio, traced.holds) == ("110.0 ms", "1.10x", True)
+    share = figures["cold start, the X-Ray SDK's share (tracing on less off, GET /health)"]
+    assert (share.value, share.ratio, share.holds) == ("30.0 ms", "0.30x", None)
+
+
+def test_given_lambda_active_tracing_then_the_child_gets_a_daemon_a_sampled_trace_header_and_log_error() -> None:
+    env = active_tracing("127.0.0.1:40000")
+
+    assert env["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:40000"
+    assert env["_X_AMZN_TRACE_ID"].startswith("Root=1-") and env["_X_AMZN_TRACE_ID"].endswith(";Sampled=1")
+    assert env["AWS_XRAY_CONTEXT_MISSING"] == "LOG_ERROR"
+
+
+def test_given_the_children_daemon_address_then_it_is_a_loopback_udp_port_held_until_the_run_ends() -> None:
+    with unread_udp_address() as address:
+        host, port = address.rsplit(":", 1)
+        assert host == "127.0.0.1"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other, pytest.raises(OSError):
+            other.bind((host, int(port)))  # nobody else can listen there meanwhile
 
 
 # -- deployment package ------------------------------------------------------------------------------
