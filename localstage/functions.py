@@ -40,6 +40,7 @@ class FunctionSpec:
     timeout_s: int = DEFAULT_TIMEOUT_S
     environment: dict[str, str] = field(default_factory=dict)
     event_source: object | None = None
+    active_tracing: bool = False  # the stage's (or function's) "xray" setting in .chalice/config.json
 
     @property
     def sqs(self) -> SQSEventConfig | None:
@@ -100,6 +101,7 @@ def discover_functions(
             timeout_s=int(_setting(config, stage, resource, "lambda_timeout", DEFAULT_TIMEOUT_S)),
             environment=_environment(config, stage, resource),
             event_source=source,
+            active_tracing=bool(_setting(config, stage, resource, "xray", False)),
         )
 
     found: list[FunctionSpec] = []

@@ -17,6 +17,10 @@ As API Gateway does:
 - an API function error or timeout is a 502 ``{"message": "Internal server error"}``;
   a throttled invoke a 500. *Difference*: API Gateway's own 29 s integration
   timeout (504) is not modelled; the function's timeout applies.
+- with X-Ray on (``ServiceTracing``), each request is a stage segment
+  (``<app>/<api stage>``) that continues the request's ``X-Amzn-Trace-Id`` or
+  starts a trace; the authorizer and the API function continue it, and the
+  answer carries the header back.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
 from chalice.config import Config
 from chalice.local import (
+    ChaliceRequestHandler,
     CustomLocalChalice,
     LocalChalice,
     LocalDevServer,
@@ -38,6 +43,7 @@ from chalice.local import (
 )
 
 from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
+from localstage.xray import HEADER, ServiceTracing, handing_on, upstream_header
 
 
 class LambdaIntegrationError(LocalGatewayException):
@@ -94,7 +100,7 @@ class EmulatedAuthorizer(ChaliceAuthorizer):
         if cached is not None:
             return cached
         try:
-            result = self._emulator.invoke(self._function_name, event)
+            result = self._emulator.invoke(self._function_name, event, trace_header=upstream_header())
         except LambdaThrottledError:
             return None  # Chalice's gateway answers 500 AuthorizerConfigurationException, as API Gateway does
         if result.function_error:
@@ -134,7 +140,7 @@ class EmulatedApi:
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
-            result = self._emulator.invoke(self._api_function, event)
+            result = self._emulator.invoke(self._api_function, event, trace_header=upstream_header())
         except LambdaThrottledError:
             raise LambdaIntegrationThrottledError(
                 _gateway_headers(None, "InternalServerErrorException"), b'{"message": "Internal server error"}'
@@ -148,12 +154,56 @@ class EmulatedApi:
         return response
 
 
+class TracedRequestHandler(ChaliceRequestHandler):
+    """Chalice's request handler inside an API Gateway stage segment (set ``tracing``/``api_name`` first)."""
+
+    tracing: ServiceTracing | None = None
+    api_name = ""
+    api_stage = ""
+
+    def _generic_handle(self) -> None:
+        if self.tracing is None:
+            super()._generic_handle()
+            return
+        self._span = self.tracing.begin(self.headers.get(HEADER))
+        self._status = 500
+        try:
+            with handing_on(self._span.header):
+                super()._generic_handle()
+        finally:
+            url = f"http://{self.headers.get('Host', '')}{self.path}"
+            self.tracing.end_api(self._span, self.api_name, self.api_stage, self.command, url, self._status)
+
+    # The base class binds its own _generic_handle to the verbs; bind ours.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _send_http_response(self, code: int, headers: Any, body: Any) -> None:
+        if self.tracing is not None:
+            self._status = code
+            headers = {**headers, HEADER: f"Root={self._span.trace_id};Sampled=1"}
+        super()._send_http_response(code, headers, body)
+
+
 def create_emulated_server(
-    app: Chalice, config: Config, host: str, port: int, emulator: LambdaEmulator, api_function: str
+    app: Chalice,
+    config: Config,
+    host: str,
+    port: int,
+    emulator: LambdaEmulator,
+    api_function: str,
+    tracing: ServiceTracing | None = None,
 ) -> LocalDevServer:
-    """``chalice.local.create_local_server``, with the app object replaced by ``EmulatedApi``."""
+    """``chalice.local.create_local_server``, with the app object replaced by ``EmulatedApi``.
+
+    With ``tracing``, requests are traced as API Gateway does when the stage has X-Ray on.
+    """
     if not isinstance(app, LocalChalice):
         # What create_local_server does: a thread-local current_request, as each request has its own thread.
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
-    return LocalDevServer(EmulatedApi(app, emulator, api_function), config, host, port)  # type: ignore[arg-type]
+    handler = type(
+        "StageRequestHandler",
+        (TracedRequestHandler,),
+        {"tracing": tracing, "api_name": config.app_name, "api_stage": config.api_gateway_stage},
+    )
+    return LocalDevServer(EmulatedApi(app, emulator, api_function), config, host, port, handler_cls=handler)  # type: ignore[arg-type]

@@ -46,6 +46,7 @@ from localstage.faults import FaultInjector, FaultMode, FaultPlan, InjectedFault
 from localstage.functions import FunctionSpec
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.telemetry import Telemetry
+from localstage.xray import ServiceTracing, invocation_header
 
 log = logging.getLogger("localstage.lambdas")
 
@@ -89,6 +90,7 @@ class LiveConfig:
     reserved_concurrency: int | None = None
     version: str = "$LATEST"
     asynchronous: AsyncConfig = AsyncConfig()
+    active_tracing: bool = False  # TracingConfig Mode=Active: Lambda writes segments and passes a header
 
 
 ConfigSource = Callable[[FunctionSpec, str | None], LiveConfig]
@@ -193,8 +195,10 @@ class LambdaEmulator:
         init_duration_ms: float = 0.0,
         measure_memory: bool = True,
         faults: FaultPlan | None = None,
+        tracing: ServiceTracing | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
+        self.tracing = tracing
         self.faults = FaultInjector(faults or FaultPlan())
         self.config_source = config_source
         self.init_duration_ms = init_duration_ms
@@ -234,7 +238,12 @@ class LambdaEmulator:
     # -- invoke -------------------------------------------------------------------------------
 
     def invoke(
-        self, name: str, payload: Any = None, qualifier: str | None = None, request_id: str | None = None
+        self,
+        name: str,
+        payload: Any = None,
+        qualifier: str | None = None,
+        request_id: str | None = None,
+        trace_header: str | None = None,
     ) -> InvocationResult:
         """Run the function synchronously (``RequestResponse``).
 
@@ -243,6 +252,8 @@ class LambdaEmulator:
         errors and timeouts come back as a result with ``function_error`` set.
         ``request_id`` is given by asynchronous retries, which keep the id of the
         original request as Lambda does; a new one is made otherwise.
+        ``trace_header`` (``X-Amzn-Trace-Id``) is the caller's trace, which an actively traced
+        function continues; without it, such a function starts a trace.
         ``InvocationType=Event`` is ``localstage.async_invoke``.
         """
         state = self._functions.get(name)
@@ -252,7 +263,7 @@ class LambdaEmulator:
         event = self.decode_payload(payload)
         env, concurrent = self._acquire(state, config)
         try:
-            result = self._run(state, config, env, event, request_id or str(uuid.uuid4()))
+            result = self._run(state, config, env, event, request_id or str(uuid.uuid4()), trace_header)
         finally:
             with self._lock:
                 state.in_flight -= 1
@@ -291,7 +302,13 @@ class LambdaEmulator:
         return env, concurrent
 
     def _run(
-        self, state: _FunctionState, config: LiveConfig, env: Environment, event: Any, request_id: str
+        self,
+        state: _FunctionState,
+        config: LiveConfig,
+        env: Environment,
+        event: Any,
+        request_id: str,
+        trace_header: str | None = None,
     ) -> InvocationResult:
         spec = state.spec
         started = time.monotonic()
@@ -307,10 +324,11 @@ class LambdaEmulator:
         )
         outcome: dict[str, Any] = {}
         fault = self.faults.draw(spec.name, spec.resource_name)
+        span = self.tracing.begin_lambda(trace_header) if self.tracing and config.active_tracing else None
 
         def target() -> None:
             cpu_start = time.thread_time()
-            with output.captured() as printed:
+            with output.captured() as printed, invocation_header(span.header if span else None):
                 outcome["printed"] = printed
                 try:
                     if fault == FaultMode.ERROR:
@@ -371,6 +389,8 @@ class LambdaEmulator:
                 {"errorType": "Runtime.MarshalError", "errorMessage": f"Unable to marshal response: {exc}"}
             ).encode()
 
+        if span is not None and self.tracing is not None:
+            self.tracing.end_lambda(span, spec.name, request_id, "error" if function_error else None)
         init_ms = self.init_duration_ms if env.cold else None
         env.cold = False
         billed = math.ceil(duration)

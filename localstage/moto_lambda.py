@@ -32,6 +32,7 @@ from localstage.async_invoke import AsyncInvocations
 from localstage.functions import FunctionSpec
 from localstage.lambdas import AsyncConfig, LambdaEmulator, LambdaThrottledError, LiveConfig
 from localstage.server import ACCOUNT_ID, REGION
+from localstage.xray import HEADER
 
 log = logging.getLogger("localstage.moto_lambda")
 
@@ -73,6 +74,7 @@ def moto_config(spec: FunctionSpec, qualifier: str | None) -> LiveConfig:
         reserved_concurrency=None if reserved is None else int(reserved),
         version=str(fn.version),
         asynchronous=_async_config(latest),
+        active_tracing=(latest.tracing_config or {}).get("Mode") == "Active",
     )
 
 
@@ -175,8 +177,9 @@ def _invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_header
     if invocation_type == "Event":
         async_invocations(emulator).submit(fn.function_name, body, qualifier)
         return b""
+    trace_header = headers.get(HEADER) or headers.get(HEADER.lower())
     try:
-        result = emulator.invoke(fn.function_name, body, qualifier)
+        result = emulator.invoke(fn.function_name, body, qualifier, trace_header=trace_header)
     except LambdaThrottledError as exc:
         raise TooManyRequestsException(str(exc)) from exc
     if result.function_error:
@@ -229,6 +232,7 @@ def register_functions(emulator: LambdaEmulator, specs: list[FunctionSpec], lamb
             "MemorySize": spec.memory_mb,
             "Timeout": spec.timeout_s,
             "Environment": {"Variables": spec.environment},
+            "TracingConfig": {"Mode": "Active" if spec.active_tracing else "PassThrough"},
         }
         try:
             lambda_client.create_function(FunctionName=spec.name, Code={"ZipFile": code}, **settings)

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from localstage.background import PeriodicWorker
+from localstage.xray import ServiceTracing
 
 log = logging.getLogger("localstage.sfn_events")
 
@@ -62,9 +63,10 @@ class ExecutionStatusWatcher(PeriodicWorker):
 
     thread_name = "sfn-status-events"
 
-    def __init__(self, sfn: Any, events: Any, interval_s: float = 0.5) -> None:
+    def __init__(self, sfn: Any, events: Any, interval_s: float = 0.5, tracing: ServiceTracing | None = None) -> None:
         self._sfn = sfn
         self._events = events
+        self._tracing = tracing  # closes the execution's X-Ray segment (localstage/xray.py)
         super().__init__(interval_s)
         self._reported: set[str] = set()
 
@@ -98,5 +100,8 @@ class ExecutionStatusWatcher(PeriodicWorker):
             self._events.put_events(Entries=[entry])
             self._reported.add(arn)
             put += 1
+            if self._tracing is not None:
+                stopped = execution.get("stopDate")
+                self._tracing.end_execution(arn, summary["status"], stopped.timestamp() if stopped else None)
             log.info("execution %s %s: status change event put on the default bus", arn, summary["status"])
         return put

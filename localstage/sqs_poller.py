@@ -173,8 +173,11 @@ class SqsPoller:
             return 0
         event = {"Records": [sqs_record(message, m.queue_arn) for message in batch]}
         ids = [message["MessageId"] for message in batch]
+        # Lambda continues the trace of the batch's first message that carries one.
+        traced = (msg.get("Attributes", {}).get("AWSTraceHeader") for msg in batch)
+        trace_header = next((header for header in traced if header), None)
         try:
-            result = self._emulator.invoke(m.function_name, event)
+            result = self._emulator.invoke(m.function_name, event, trace_header=trace_header)
         except LambdaThrottledError:
             log.warning("%s throttled: %d messages return to %s", m.function_name, len(batch), m.queue_url)
             failed = set(ids)

@@ -30,6 +30,7 @@ from localstage.lambdas import LambdaEmulator
 from localstage.moto_patches import serialise_dynamodb_writes
 from localstage.server import DEFAULT_HOST, EmbeddedAws
 from localstage.sqs_poller import SqsMapping, SqsPoller
+from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
 
 log = logging.getLogger("localstage")
 
@@ -49,6 +50,7 @@ class StageOptions:
     async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
     faults: FaultPlan = field(default_factory=FaultPlan)  # off; LOCAL_FAULT_* (localstage/faults.py)
     aws_throttle: ThrottlePlan = field(default_factory=ThrottlePlan)  # off; LOCAL_AWS_THROTTLE_* (aws_throttle.py)
+    xray_max_traces: int = 2_000  # the embedded X-Ray keeps the latest N traces (localstage/xray_moto.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StageOptions:
@@ -62,6 +64,7 @@ class StageOptions:
             async_retry_delays_s=retry_delays_from_env(env),
             faults=FaultPlan.from_env(env),
             aws_throttle=ThrottlePlan.from_env(env),
+            xray_max_traces=int(env.get("LOCAL_XRAY_MAX_TRACES") or 2_000),
         )
 
 
@@ -76,6 +79,8 @@ class LocalStage:
     background: list[Any] = field(default_factory=list)  # scheduler and Step Functions watcher: stop()
     outputs: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    tracing: ServiceTracing | None = None  # X-Ray, when the stage's "xray" is on in .chalice/config.json
+    xray_daemon: XRayDaemon | None = None
     _http: Any = None
     _http_thread: threading.Thread | None = None
 
@@ -99,6 +104,8 @@ class LocalStage:
 
         self.outputs = provision_stage(STAGE)
         os.environ.update(self.outputs)  # the provisioned names win over config.json's
+        if config.get("stages", {}).get(STAGE, {}).get("xray"):
+            self._start_xray()
         joinable = {**stage_env, **self.aws.environment(), **self.outputs}
         write_environment(state_dir(self.project_dir), joinable)
         self._mark("provision", started)
@@ -119,6 +126,19 @@ class LocalStage:
         self._mark("http", started)
         return self
 
+    def _start_xray(self) -> None:
+        """The X-Ray daemon and the services' tracing (localstage/xray.py), before the app is imported."""
+        from localstage import xray_moto
+        from localstage.server import ACCOUNT_ID, REGION
+
+        self.xray_daemon = XRayDaemon(boto3.client("xray"), self.options.host).start()
+        # What Lambda sets with active tracing; chalicelib's settings turn tracing on from it.
+        os.environ["AWS_XRAY_DAEMON_ADDRESS"] = self.xray_daemon.address
+        if not install_sdk_context(self.xray_daemon.address):
+            log.warning("aws_xray_sdk is not installed: only the services' segments will be traced")
+        self.tracing = ServiceTracing(self.xray_daemon, REGION, ACCOUNT_ID)
+        xray_moto.install(self.tracing, self.options.xray_max_traces)
+
     def _mark(self, step: str, started: float) -> None:
         self.timings[step] = round(time.monotonic() - started, 3)
 
@@ -131,6 +151,7 @@ class LocalStage:
             init_duration_ms=init_ms,
             measure_memory=self.options.measure_memory,
             faults=self.options.faults,
+            tracing=self.tracing,
         )
         if self.options.faults.enabled:
             log.warning("fault switch on: %s", self.options.faults)
@@ -184,7 +205,8 @@ class LocalStage:
         subscribe_sns_handlers(self.functions, boto3.client("sns"), lambda_client)
         put_rules(self.functions, boto3.client("events"), lambda_client)
         self.background.append(Scheduler().start())
-        self.background.append(ExecutionStatusWatcher(boto3.client("stepfunctions"), boto3.client("events")).start())
+        watcher = ExecutionStatusWatcher(boto3.client("stepfunctions"), boto3.client("events"), tracing=self.tracing)
+        self.background.append(watcher.start())
 
     def _seed(self) -> None:
         from chalicelib.bootstrap import container
@@ -204,7 +226,7 @@ class LocalStage:
         chalice_config = CLIFactory(str(self.project_dir)).create_config_obj(chalice_stage_name=STAGE)
         api_function = next(spec.name for spec in self.functions if spec.resource_name == API_HANDLER)
         self._http = create_emulated_server(
-            app, chalice_config, self.options.host, self.options.http_port, self.emulator, api_function
+            app, chalice_config, self.options.host, self.options.http_port, self.emulator, api_function, self.tracing
         )
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http-api", daemon=True)
         self._http_thread.start()
@@ -224,6 +246,12 @@ class LocalStage:
             from localstage.moto_lambda import async_invocations
 
             async_invocations(self.emulator).stop()
+        if self.xray_daemon is not None:
+            from localstage import xray_moto
+
+            xray_moto.uninstall()
+            self.xray_daemon.stop()
+            self.xray_daemon = None
         if self.aws is not None:
             self.aws.stop()
             self.aws = None

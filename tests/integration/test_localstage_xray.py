@@ -1,0 +1,109 @@
+"""The X-Ray hooks on moto (in-process): trace headers kept by SQS, and traces found by annotation."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from localstage import xray_moto
+from localstage.xray import HEADER, ServiceTracing, XRayDaemon, child_header, new_segment_id, new_trace_id
+
+pytestmark = pytest.mark.integration
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """GIVEN moto with the local stage's X-Ray hooks, keeping at most 3 traces."""
+    with mock_aws():
+        tracing = ServiceTracing(XRayDaemon(boto3.client("xray", region_name=REGION)), REGION, "123456789012")
+        xray_moto.install(tracing, max_traces=3)
+        try:
+            yield
+        finally:
+            xray_moto.uninstall()
+
+
+def _segment(trace_id: str, annotations: dict[str, Any] | None = None, started: float | None = None) -> str:
+    started = started or time.time()
+    document = {"id": new_segment_id(), "name": "fn", "trace_id": trace_id, "start_time": started}
+    document["end_time"] = started + 0.1
+    if annotations:
+        document["subsegments"] = [
+            {
+                "id": new_segment_id(),
+                "name": "biz",
+                "start_time": started,
+                "end_time": started + 0.05,
+                "annotations": annotations,
+            }
+        ]
+    return json.dumps(document)
+
+
+def test_given_traces_annotated_with_orders_when_filtered_by_one_then_only_its_trace_with_annotations(
+    aws: None,
+) -> None:
+    xray = boto3.client("xray", region_name=REGION)
+    wanted, other = new_trace_id(), new_trace_id()
+    xray.put_trace_segments(
+        TraceSegmentDocuments=[
+            _segment(wanted, {"order_id": "ord_1", "order_total": 25.5}),
+            _segment(other, {"order_id": "ord_2"}),
+        ]
+    )
+    window = {"StartTime": time.time() - 60, "EndTime": time.time() + 60}
+
+    found = xray.get_trace_summaries(**window, FilterExpression='annotation.order_id = "ord_1"')["TraceSummaries"]
+
+    assert [summary["Id"] for summary in found] == [wanted]
+    annotations = found[0]["Annotations"]
+    assert annotations["order_id"][0]["AnnotationValue"] == {"StringValue": "ord_1"}
+    assert annotations["order_total"][0]["AnnotationValue"] == {"NumberValue": 25.5}
+    assert len(xray.get_trace_summaries(**window)["TraceSummaries"]) == 2
+
+
+def test_given_an_expression_the_stage_cannot_evaluate_when_asked_then_a_400_not_moto_500(aws: None) -> None:
+    xray = boto3.client("xray", region_name=REGION)
+    with pytest.raises(ClientError) as raised:
+        xray.get_trace_summaries(StartTime=time.time() - 60, EndTime=time.time(), FilterExpression="responsetime > 5")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "annotation.KEY" in raised.value.response["Error"]["Message"]
+
+
+def test_given_more_traces_than_the_bound_when_stored_then_the_oldest_are_forgotten(aws: None) -> None:
+    xray = boto3.client("xray", region_name=REGION)
+    ids = [new_trace_id() for _ in range(5)]
+    for trace_id in ids:
+        xray.put_trace_segments(TraceSegmentDocuments=[_segment(trace_id)])
+
+    answer = xray.batch_get_traces(TraceIds=ids)
+
+    assert sorted(trace["Id"] for trace in answer["Traces"]) == sorted(ids[2:])
+    assert answer["UnprocessedTraceIds"] == ids[:2]
+
+
+def test_given_a_send_message_with_a_trace_header_when_received_then_aws_trace_header_holds_it(aws: None) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    header = child_header(new_trace_id(), new_segment_id())
+
+    def add_header(request: Any, **_: Any) -> None:  # what the X-Ray SDK's botocore patch does
+        request.headers[HEADER] = header
+
+    sqs.meta.events.register("before-send.sqs.SendMessage", add_header)
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    sqs.meta.events.unregister("before-send.sqs.SendMessage", add_header)
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["AWSTraceHeader"])
+    headers = [message.get("Attributes", {}).get("AWSTraceHeader") for message in messages["Messages"]]
+    assert headers == [header, None]
