@@ -98,6 +98,8 @@ VARIANTS = (
 )
 # The X-Ray SDK's share of a cold start: the same request with tracing on, then off.
 SDK_SHARE = ("health", "health-untraced")
+# What the first traced invocation adds to ``import app``: the same call set_up_once makes.
+TRACING_SETUP = "import app; from chalicelib.observability import tracing; tracing.configure(True)"
 
 
 class ChildReport(NamedTuple):
@@ -158,6 +160,7 @@ class ColdStartResult:
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     imports: list[ImportEntry] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    tracing_imports: list[ImportEntry] = field(default_factory=list)  # imported by the setup, after app
 
     def child_ms(self, variant: str) -> list[float]:
         return [s.child_ms for s in self.samples[variant]]
@@ -209,14 +212,30 @@ class ColdStartResult:
         return rows
 
     def details(self) -> str:
-        if not self.imports:
-            return ""
-        return (
-            "### What `import app` spends its time on\n\n"
-            'Top 10 of `python -X importtime -c "import app"` by cumulative time '
-            "(one run, `ADAPTERS=memory`; nested modules count inside their parents):\n\n"
-            + render_imports(top_cumulative(self.imports))
-        )
+        sections = []
+        if self.imports:
+            sections.append(
+                "### What `import app` spends its time on\n\n"
+                'Top 10 of `python -X importtime -c "import app"` by cumulative time '
+                "(one run, `ADAPTERS=memory`; nested modules count inside their parents):\n\n"
+                + render_imports(top_cumulative(self.imports))
+            )
+        if self.tracing_imports:
+            sections.append(
+                "### What tracing imports at the first invocation\n\n"
+                f"Top 10 of `python -X importtime -c {TRACING_SETUP!r}` by cumulative time, counting only "
+                "what was imported after `app` (one run, with Lambda's active-tracing variables):\n\n"
+                + render_imports(top_cumulative(self.tracing_imports))
+            )
+        return "\n\n".join(sections)
+
+
+def imported_after(entries: list[ImportEntry], module: str = "app") -> list[ImportEntry]:
+    """The imports ``-X importtime`` lists after ``module``'s own top-level line: those made once it was in."""
+    for index, entry in enumerate(entries):
+        if entry.module == module and entry.depth == 0:
+            return entries[index + 1 :]
+    raise ValueError(f"{module} was not imported at top level")
 
 
 def measure_cold_start(options: Options, variants: tuple[Variant, ...] = VARIANTS) -> ColdStartResult:
@@ -237,4 +256,7 @@ def measure_cold_start(options: Options, variants: tuple[Variant, ...] = VARIANT
                 sample = run_child(variant, options.project_root, env_of[variant.name])
                 result.samples.setdefault(variant.name, []).append(sample)
         result.imports = measure_importtime(options.project_root, env)
+        if any(v.traced for v in variants):
+            setup = measure_importtime(options.project_root, traced_env, TRACING_SETUP)
+            result.tracing_imports = imported_after(setup)
     return result

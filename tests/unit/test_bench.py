@@ -20,6 +20,7 @@ from bench.coldstart import (
     VARIANTS,
     ColdStartResult,
     Sample,
+    imported_after,
     parse_child_output,
     unread_udp_address,
 )
@@ -220,6 +221,19 @@ def test_given_samples_traced_and_not_when_reported_then_the_sdk_share_is_the_di
     assert (traced.value, traced.ratio, traced.holds) == ("110.0 ms", "1.10x", True)
     share = figures["cold start, the X-Ray SDK's share (tracing on less off, GET /health)"]
     assert (share.value, share.ratio, share.holds) == ("30.0 ms", "0.30x", None)
+
+
+def test_given_importtime_of_app_then_tracing_when_split_then_only_what_came_after_app_is_kept() -> None:
+    entries = parse_importtime(
+        IMPORTTIME_SAMPLE
+        + "import time:       300 |        300 |     asyncio.events\n"
+        + "import time:       100 |        400 |   wrapt\n"
+        + "import time:       200 |        600 | aws_xray_sdk.core\n"
+    )
+
+    assert [e.module for e in imported_after(entries)] == ["asyncio.events", "wrapt", "aws_xray_sdk.core"]
+    with pytest.raises(ValueError, match="not imported"):
+        imported_after(entries, "nothing")
 
 
 def test_given_lambda_active_tracing_then_the_child_gets_a_daemon_a_sampled_trace_header_and_log_error() -> None:
