@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from chalice import Chalice, Response
+from chalice import Response
 from chalice.app import AuthRequest, CloudWatchEvent, Request, SNSEvent, SQSEvent
 
 from chalicelib.api import http
 from chalicelib.api.auth import authorize
+from chalicelib.api.authorizer_middleware import Chalice
 from chalicelib.api.errors import server_error_type, translated, with_cors
 from chalicelib.bootstrap import container
 from chalicelib.config import stage_resource_name
@@ -47,8 +48,9 @@ def route(path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
 
 
 @app.middleware("all")
+@app.authorizer_middleware  # Chalice's "all" leaves authorizers out
 def observability(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Every handler but the authorizer: JSON logs with its ids, the per-function metrics as EMF."""
+    """Every handler, the authorizer included: JSON logs with its ids, the per-function metrics as EMF."""
     set_up_once(tracing_enabled=bool(container().settings.xray_daemon_address))
     return observe(ids_of(event), lambda: get_response(event), failure_of=server_error_type)
 

@@ -125,6 +125,51 @@ def test_given_the_api_when_called_then_the_middleware_binds_the_api_request_id(
     assert timing["FunctionSuccess"] == 1.0
 
 
+@pytest.mark.parametrize(("header", "effect"), [("Bearer not-a-token", "Deny"), (None, "Deny")])
+def test_given_the_authorizer_when_invoked_then_the_middleware_observes_it_as_any_function(
+    memory_container: Container, capsys: pytest.CaptureFixture[str], header: str | None, effect: str
+) -> None:
+    # Chalice runs no middleware for authorizers by itself (chalicelib/api/authorizer_middleware.py).
+    event = {"type": "TOKEN", "authorizationToken": header, "methodArn": "arn:aws:execute-api:r:a:api/api/GET/orders"}
+    context = FakeContext(function_name="ecommerce-backend-test-jwt_auth", aws_request_id="auth-req-1")
+    capsys.readouterr()
+    with json_logs() as out:
+        policy = application.jwt_auth(event, context)
+
+    assert policy["policyDocument"]["Statement"][0]["Effect"] == effect
+    timing = metric(emf(capsys.readouterr().out), "FunctionExecutionTime")
+    assert timing["FunctionName"] == "ecommerce-backend-test-jwt_auth" and timing["FunctionSuccess"] == 1.0
+    rejected = [line for line in lines(out) if line["message"].startswith("token rejected")]
+    assert rejected and rejected[0]["function"] == "ecommerce-backend-test-jwt_auth"
+    assert rejected[0]["request_id"] == "auth-req-1"
+
+
+def test_given_authorizer_middleware_registered_in_order_then_each_wraps_the_next_and_sees_the_invocation() -> None:
+    from chalicelib.api.authorizer_middleware import AuthorizerInvocation, Chalice
+
+    app = Chalice(app_name="t")
+    seen: list[str] = []
+
+    @app.authorizer_middleware
+    def outer(invocation: AuthorizerInvocation, get_response: Any) -> Any:
+        seen.append(f"outer:{invocation.context}")
+        return get_response(invocation)
+
+    @app.authorizer_middleware
+    def inner(invocation: AuthorizerInvocation, get_response: Any) -> Any:
+        seen.append(f"inner:{invocation.event['authorizationToken']}")
+        return get_response(invocation)
+
+    @app.authorizer()
+    def auth(request: Any) -> dict[str, Any]:
+        seen.append(f"decide:{request.token}")
+        return {"principalId": "p"}
+
+    assert auth({"type": "TOKEN", "authorizationToken": "tok", "methodArn": "arn"}, "ctx") == {"principalId": "p"}
+    assert seen == ["outer:ctx", "inner:tok", "decide:tok"]
+    assert app.handler_map["auth"] is auth and auth.config.name == "auth"
+
+
 def test_given_business_metrics_inside_an_invocation_when_it_ends_then_one_emf_line_with_the_stage() -> None:
     out = io.StringIO()
     sink = InvocationMetrics({"Stage": "dev"})
