@@ -16,7 +16,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.domain.pipeline import MAX_RECEIVES, PIPELINE_EVENTS
+from chalicelib.domain.pipeline import PIPELINE_EVENTS, REDRIVE_MAX_RECEIVE_COUNT
 
 Json = dict[str, Any]
 
@@ -85,7 +85,10 @@ def _queue(name: str, dlq: str | None = None) -> Json:
         "SqsManagedSseEnabled": True,
     }
     if dlq:
-        props["RedrivePolicy"] = {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": MAX_RECEIVES}
+        props["RedrivePolicy"] = {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+            "maxReceiveCount": REDRIVE_MAX_RECEIVE_COUNT,
+        }
     return {"Type": "AWS::SQS::Queue", "Properties": props}
 
 

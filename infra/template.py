@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.pipeline import REDRIVE_MAX_RECEIVE_COUNT
 from chalicelib.domain.users import PASSWORD_MIN_LENGTH
 from infra.observability import observability_resources
 from infra.pipeline import pipeline_outputs, pipeline_resources
@@ -60,7 +61,7 @@ def _queue(name: str, dlq_logical_id: str | None = None, visibility: int = 300) 
     if dlq_logical_id:
         props["RedrivePolicy"] = {
             "deadLetterTargetArn": {"Fn::GetAtt": [dlq_logical_id, "Arn"]},
-            "maxReceiveCount": 3,
+            "maxReceiveCount": REDRIVE_MAX_RECEIVE_COUNT,
         }
     return {"Type": "AWS::SQS::Queue", "Properties": props}
 

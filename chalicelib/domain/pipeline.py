@@ -19,8 +19,13 @@ from chalicelib.domain.orders import Order, OrderStatus
 # workflow refuses it (VALIDATION_FAILED) although the API accepted a well-formed order.
 MAX_ORDER_TOTAL = Decimal("10000.00")
 
-# Receives before a message is dead-lettered: the queues' ``maxReceiveCount`` (infra/template.py).
+# Receives a handler gives a message: on the last one, a failing message is dead-lettered by the
+# handler itself, with its reason (services/batches.py).
 MAX_RECEIVES = 3
+# The queues' ``maxReceiveCount`` (infra/template.py, infra/pipeline.py): one receive more, the
+# backstop. SQS's redrive records no reason; with one receive in hand, a handler that crashed or
+# timed out on its last receive gets another and dead-letters the message itself, with the reason.
+REDRIVE_MAX_RECEIVE_COUNT = MAX_RECEIVES + 1
 
 # Event sources and detail types on the stage's bus (the seed's names).
 SOURCE_ORDERS = "ecommerce.orders"

@@ -4,9 +4,10 @@ Lambda retries only the messages a handler lists in ``batchItemFailures`` (when 
 event source mapping has ``ReportBatchItemFailures``), so one bad message does not
 send nine good ones round again. A message failing on its last allowed receive is
 parked in the dead-letter queue by the handler itself, with the error's type and
-message as attributes: the queue's redrive policy would move it one receive later,
-but without saying why. The redrive policy stays as the backstop for a crashed or
-timed-out invocation.
+message as attributes. The queue's redrive policy is the backstop for a crashed or
+timed-out invocation, and says nothing about why: it moves a message one receive
+later (``REDRIVE_MAX_RECEIVE_COUNT``), so a handler that crashed on its last receive
+gets another and parks the message itself, with the reason.
 """
 
 from __future__ import annotations

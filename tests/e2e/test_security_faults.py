@@ -6,8 +6,8 @@ pipeline's functions. Orders are placed through HTTP; then every accepted order 
 endpoint, and the Payments table shows no order charged twice and no charge without goods.
 
 Not faulted: the API and the authorizer (a failed POST is simply not accepted) and the order
-queue's consumer, whose last-receive crash is dead-lettered by the queue's redrive policy, which
-records no reason (docs/security.md, "Known gaps").
+queue's consumer: a crash on its third and fourth receives would be dead-lettered by the queue's
+redrive policy, which records no reason (docs/security.md, "Known gaps").
 """
 
 from __future__ import annotations
@@ -130,6 +130,9 @@ def test_given_handlers_failing_at_random_when_ordering_then_every_order_is_acco
 
     assert not tally.missing, f"orders neither finished nor dead-lettered: {tally.missing}"
     assert len(tally.completed) + len(tally.failed) + len(tally.dead_lettered) == ORDERS
+    # Each step retries a failed function twice (statemachine.json), so at a 20 % rate an order fails
+    # with a probability of about 0.15: fewer than half completing (p < 1e-4) means the retries broke.
+    assert len(tally.completed) >= ORDERS // 2, tally
     payments = {
         item["order_id"]["S"]: item for item in _aws(faulty_stage, "dynamodb").scan(TableName=PAYMENTS_TABLE)["Items"]
     }

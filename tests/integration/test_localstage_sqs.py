@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from chalice import Chalice
 
+from chalicelib.adapters.pipeline_messaging import SqsDeadLetters
+from chalicelib.domain.pipeline import MAX_RECEIVES, REDRIVE_MAX_RECEIVE_COUNT
+from chalicelib.services.batches import QueueRecord, process_batch
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.testing import Harness, emulated
 
@@ -27,6 +30,25 @@ def work(event: Any) -> dict[str, Any]:
     if any(r["body"] == "fail" for r in records):
         raise RuntimeError("poison message")
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records if r["body"].startswith("bad")]}
+
+
+@app.on_sqs_message(queue="toyq-crash", batch_size=1)
+def crash_then_fail(event: Any) -> dict[str, Any]:
+    """The order consumer's shape: crashes (a timeout, say) on its last receive, fails cleanly after it."""
+    records = [r.to_dict() for r in event]
+    seen.extend(records)
+    if int(records[0]["attributes"]["ApproximateReceiveCount"]) == MAX_RECEIVES:
+        raise RuntimeError("crashed before the batch was handled")
+    dead_letters = SqsDeadLetters(crash_dlq["client"], crash_dlq["url"])
+    queue_records = [QueueRecord.from_lambda(r) for r in records]
+    return process_batch(queue_records, _refuse, dead_letters)
+
+
+def _refuse(record: QueueRecord) -> None:
+    raise ValueError(f"cannot process {record.body}")
+
+
+crash_dlq: dict[str, Any] = {}  # the DLQ of the test below and a client for it, for the handler
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +171,37 @@ def test_given_a_running_poller_when_a_message_is_sent_then_it_is_delivered_in_t
     finally:
         poller.stop()
     assert [r["body"] for r in seen] == ["ok"]
+
+
+def test_given_a_handler_that_crashes_on_its_last_receive_then_the_backstop_receive_dead_letters_with_a_reason(
+    stage: Harness,
+) -> None:
+    # GIVEN a queue redriving as the stage's do (one receive after the handler gives up)
+    sqs = stage.client("sqs")
+    suffix = str(time.monotonic_ns())
+    crash_dlq.update(client=sqs, url=sqs.create_queue(QueueName=f"toyq-crash-dlq-{suffix}")["QueueUrl"])
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=crash_dlq["url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": REDRIVE_MAX_RECEIVE_COUNT})
+    url = sqs.create_queue(
+        QueueName=f"toyq-crash-{suffix}", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    mapping = SqsMapping("toyq-local-crash_then_fail", url, arn, batch_size=1, report_batch_item_failures=True)
+    poller = SqsPoller(mapping, stage.emulator, sqs)
+    seen.clear()
+    sqs.send_message(QueueUrl=url, MessageBody="order-1")
+
+    # WHEN it fails twice, crashes on its last receive, then fails again
+    handled = []
+    for _ in range(REDRIVE_MAX_RECEIVE_COUNT):
+        handled.append(poller.poll_once())
+        time.sleep(1.1)
+
+    # THEN the message is in the DLQ once, with the reason the handler gave
+    assert [r["attributes"]["ApproximateReceiveCount"] for r in seen] == ["1", "2", "3", "4"]
+    assert handled == [0, 0, 0, 1]  # the last: parked by the handler, so done as far as the queue goes
+    parked = sqs.receive_message(QueueUrl=crash_dlq["url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    [message] = parked["Messages"]
+    assert message["Body"] == "order-1"
+    assert message["MessageAttributes"]["ErrorType"]["StringValue"] == "ValueError"
+    assert _count(stage, url) == 0

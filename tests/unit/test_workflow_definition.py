@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import app as application
+from chalicelib.domain.pipeline import MAX_RECEIVES
 from infra.pipeline import (
     ASYNC_HANDLERS,
     PARTIAL_BATCH_HANDLERS,
@@ -75,6 +76,24 @@ def test_every_task_but_the_last_compensation_catches_everything_into_a_compensa
     ]
 
 
+def test_every_task_retries_a_failed_function_twice_but_never_a_business_outcome() -> None:
+    # Every step is idempotent (services/workflow.py, compensation.py), so a crash or a timed-out
+    # function is retried before the order is compensated; a business outcome is not retried.
+    business = {"ValidationError", "InsufficientInventory", "PaymentGatewayTimeout"}
+    for name, state in tasks(MACHINE["States"]).items():
+        last = state["Retry"][-1]
+        assert last["ErrorEquals"] == ["States.TaskFailed"] and last["MaxAttempts"] == 2, name
+        caught = {error for catcher in state.get("Catch", []) for error in catcher["ErrorEquals"]} & business
+        # Step Functions takes the first retrier that matches: each business error caught here is matched earlier.
+        for error in caught:
+            first = next(retrier for retrier in state["Retry"] if error in retrier["ErrorEquals"])
+            assert first["MaxAttempts"] == 0, (name, error)
+    branch_errors = {"ReserveInventory": "InsufficientInventory"}  # caught by FulfillOrder, not by the branch
+    for name, error in branch_errors.items():
+        first = next(r for r in tasks(MACHINE["States"])[name]["Retry"] if error in r["ErrorEquals"])
+        assert first["MaxAttempts"] == 0
+
+
 def test_the_payment_wait_comes_from_the_execution_input() -> None:
     assert MACHINE["States"]["PaymentPending"]["SecondsPath"] == "$.payment_wait_seconds"
     outputs = {stage: stage_template(stage)["Outputs"]["PAYMENT_WAIT_SECONDS"]["Value"] for stage in ("local", "dev")}
@@ -110,13 +129,13 @@ def test_every_asynchronously_invoked_handler_has_an_on_failure_destination() ->
     assert all(c["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] for c in configs)
 
 
-def test_every_queue_dead_letters_after_three_receives_and_every_dead_letter_queue_has_an_alarm() -> None:
+def test_every_queue_redrives_one_receive_after_its_handler_gives_up_and_every_dead_letter_queue_has_an_alarm() -> None:
     resources = stage_template("dev")["Resources"]
     queues = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
     dead = {k for k in queues if k.endswith("DLQ")}
     for name, props in queues.items():
         if name not in dead:
-            assert props["RedrivePolicy"]["maxReceiveCount"] == 3, name
+            assert props["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVES + 1 == 4, name
             assert props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] in dead, name
     alarmed = {
         r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
