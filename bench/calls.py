@@ -30,6 +30,9 @@ EMULATION: frozenset[tuple[str, str]] = frozenset(
         ("logs", "CreateLogStream"),
         ("logs", "PutLogEvents"),
         ("monitoring", "PutMetricData"),
+        # The X-Ray daemon's batches (localstage/xray.py): on AWS Lambda's daemon sends them, priced per
+        # trace recorded (the cost model's X-Ray line), not per call.
+        ("xray", "POST /TraceSegments"),
     }
 )
 
