@@ -1,4 +1,4 @@
-"""Corrections to moto that the local stage needs to behave like AWS under concurrency.
+"""Corrections to moto that the local stage needs to behave like AWS under concurrency, and to keep up.
 
 moto's DynamoDB backend is not thread-safe: a cancelled ``TransactWriteItems``
 restores a copy of the whole table, undoing writes other threads made meanwhile.
@@ -6,16 +6,27 @@ DynamoDB applies each write atomically, and the stage serves HTTP requests, SQS
 batches and workflow tasks on many threads at once (N concurrent orders for the
 last items in stock must leave exactly 0, never a resurrected count). One lock
 around moto's write operations restores per-write atomicity.
+
+Two costs moto pays on every request, which the stage's load makes visible (a py-spy profile of the
+end-to-end benchmark: about a fifth of the stage's busy time), are paid once instead:
+
+- the server's dispatcher lists moto's package directory (``os.listdir`` and ~150 ``isdir``) for
+  every request, under its global lock, to ask whether the host names a backend;
+- Step Functions' interpreter builds a new JSONPath parser (ply parse tables) for every path it
+  evaluates, several per state.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
+
+_cached: dict[str, tuple[Any, str, Callable[..., Any]]] = {}  # name -> (owner, attribute, original)
 
 WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 _lock = threading.RLock()
@@ -55,3 +66,27 @@ def serialised_dynamodb_writes() -> Iterator[None]:
     finally:
         if installed_here:
             restore_dynamodb_writes()
+
+
+def cache_moto_lookups() -> None:
+    """Compute moto's module list once and reuse JSONPath parsers (idempotent)."""
+    import moto.backends
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    if "modules" not in _cached:
+        modules = frozenset(moto.backends.list_of_moto_modules())  # the installed package does not change
+        _cached["modules"] = (moto.backends, "list_of_moto_modules", moto.backends.list_of_moto_modules)
+        moto.backends.list_of_moto_modules = lambda: modules
+    for name, module in (("json_path", json_path), ("result_path", result_path)):
+        if name not in _cached:
+            original = getattr(module, "parse")  # noqa: B009 - typeshed-less module attribute
+            _cached[name] = (module, "parse", original)
+            # Parsed expressions are immutable trees, safe to share between executions and threads.
+            setattr(module, "parse", functools.lru_cache(maxsize=1024)(original))  # noqa: B010
+
+
+def restore_moto_lookups() -> None:
+    for owner, attribute, original in _cached.values():
+        setattr(owner, attribute, original)
+    _cached.clear()

@@ -27,7 +27,7 @@ from localstage.envfile import state_dir, write_environment
 from localstage.faults import FaultPlan
 from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, load_chalice_config
 from localstage.lambdas import LambdaEmulator
-from localstage.moto_patches import serialise_dynamodb_writes
+from localstage.moto_patches import cache_moto_lookups, serialise_dynamodb_writes
 from localstage.server import DEFAULT_HOST, EmbeddedAws
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
@@ -92,6 +92,7 @@ class LocalStage:
         started = time.monotonic()
         output.install()
         serialise_dynamodb_writes()
+        cache_moto_lookups()
         self.aws = EmbeddedAws(self.options.host, self.options.aws_port, self.options.aws_throttle).start()
         self._mark("aws", started)
         config = load_chalice_config(self.project_dir)
