@@ -135,8 +135,7 @@ class LocalStage:
         self.xray_daemon = XRayDaemon(boto3.client("xray"), self.options.host).start()
         # What Lambda sets with active tracing; chalicelib's settings turn tracing on from it.
         os.environ["AWS_XRAY_DAEMON_ADDRESS"] = self.xray_daemon.address
-        if not install_sdk_context(self.xray_daemon.address):
-            log.warning("aws_xray_sdk is not installed: only the services' segments will be traced")
+        install_sdk_context(self.xray_daemon.address)
         self.tracing = ServiceTracing(self.xray_daemon, REGION, ACCOUNT_ID)
         xray_moto.install(self.tracing, self.options.xray_max_traces)
 

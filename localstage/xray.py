@@ -316,17 +316,17 @@ class ServiceTracing:
         )
 
 
-def install_sdk_context(daemon_address: str) -> bool:
-    """Point the in-process X-Ray SDK at the daemon, with a per-thread Lambda context; False without the SDK."""
-    try:
-        from aws_xray_sdk import global_sdk_config
-        from aws_xray_sdk.core import xray_recorder
-        from aws_xray_sdk.core.lambda_launcher import LambdaContext
-        from aws_xray_sdk.core.models.dummy_entities import DummySegment
-        from aws_xray_sdk.core.models.facade_segment import FacadeSegment
-        from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
-    except ImportError:
-        return False
+def install_sdk_context(daemon_address: str) -> None:
+    """Point the in-process X-Ray SDK at the daemon, with a per-thread Lambda context.
+
+    The SDK is a development requirement (requirements-dev.txt), so the stage always has it.
+    """
+    from aws_xray_sdk import global_sdk_config
+    from aws_xray_sdk.core import xray_recorder
+    from aws_xray_sdk.core.lambda_launcher import LambdaContext
+    from aws_xray_sdk.core.models.dummy_entities import DummySegment
+    from aws_xray_sdk.core.models.facade_segment import FacadeSegment
+    from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
 
     class ThreadLambdaContext(LambdaContext):
         """The SDK's Lambda context, with the header read from the invocation's thread, not the environment."""
@@ -370,4 +370,3 @@ def install_sdk_context(daemon_address: str) -> bool:
         return traced_call(wrapped, instance, args, kwargs, *more, **options)
 
     xray_recorder.record_subsegment = record_subsegment
-    return True
