@@ -262,21 +262,27 @@ def test_given_top_level_zip_names_when_normalised_then_they_name_the_distributi
     assert distribution_name("jupyter_core") == "jupyter_core"
 
 
-def test_given_a_zip_with_dev_packages_when_inspected_then_they_are_listed_as_forbidden(tmp_path: Path) -> None:
+def _zip(tmp_path: Path, *names: str) -> Path:
     path = tmp_path / "deployment.zip"
     with zipfile.ZipFile(path, "w") as archive:
-        for name in (
-            "app.py",
-            "chalicelib/__init__.py",
-            "chalicelib/__pycache__/config.cpython-311.pyc",
-            "jwt/__init__.py",
-            "numpy/__init__.py",
-            "numpy-2.4.6.dist-info/METADATA",
-            "jupyter_core/__init__.py",
-            "_pytest/__init__.py",
-            "botocore/__init__.py",
-        ):
+        for name in names:
             archive.writestr(name, "x = 1\n")
+    return path
+
+
+def test_given_a_zip_with_dev_packages_when_inspected_then_they_are_listed_as_forbidden(tmp_path: Path) -> None:
+    path = _zip(
+        tmp_path,
+        "app.py",
+        "chalicelib/__init__.py",
+        "chalicelib/__pycache__/config.cpython-311.pyc",
+        "jwt/__init__.py",
+        "numpy/__init__.py",
+        "numpy-2.4.6.dist-info/METADATA",
+        "jupyter_core/__init__.py",
+        "_pytest/__init__.py",
+        "botocore/__init__.py",
+    )
 
     contents = inspect_zip(path)
 
@@ -288,16 +294,14 @@ def test_given_a_zip_with_dev_packages_when_inspected_then_they_are_listed_as_fo
 
 
 def test_given_a_zip_with_the_vendored_sdk_when_inspected_then_nothing_required_is_missing(tmp_path: Path) -> None:
-    path = tmp_path / "deployment.zip"
-    with zipfile.ZipFile(path, "w") as archive:
-        for name in (
-            "app.py",
-            "aws_xray_sdk/__init__.py",
-            "aws_xray_sdk/__pycache__/__init__.cpython-311.pyc",
-            "wrapt/__init__.py",
-            "wrapt-2.5.2.dist-info/METADATA",
-        ):
-            archive.writestr(name, "x = 1\n")
+    path = _zip(
+        tmp_path,
+        "app.py",
+        "aws_xray_sdk/__init__.py",
+        "aws_xray_sdk/__pycache__/__init__.cpython-311.pyc",
+        "wrapt/__init__.py",
+        "wrapt-2.5.2.dist-info/METADATA",
+    )
 
     contents = inspect_zip(path)
 
