@@ -98,13 +98,22 @@ class AsyncInvocations:
         self.delays = delays if delays is not None else retry_delays_from_env()
         self._stop = threading.Event()
 
-    def submit(self, name: str, payload: Any = None, qualifier: str | None = None) -> str:
-        """Accept the event (raises ``FunctionNotFoundError`` at once, like the 404) and return its request id."""
+    def submit(
+        self, name: str, payload: Any = None, qualifier: str | None = None, trace_header: str | None = None
+    ) -> str:
+        """Accept the event (raises ``FunctionNotFoundError`` at once, like the 404) and return its request id.
+
+        ``trace_header``: the X-Ray trace of the caller (the invoke, publish or put-events request),
+        which every attempt continues.
+        """
         self._emulator.spec(name)
         request_id = str(uuid.uuid4())
         event = LambdaEmulator.decode_payload(payload)
         thread = threading.Thread(
-            target=self._deliver, args=(name, event, qualifier, request_id), name=f"async-{name}", daemon=True
+            target=self._deliver,
+            args=(name, event, qualifier, request_id, trace_header),
+            name=f"async-{name}",
+            daemon=True,
         )
         thread.start()
         return request_id
@@ -116,7 +125,9 @@ class AsyncInvocations:
     def _delay(self, attempt: int) -> float:
         return self.delays[min(attempt, len(self.delays)) - 1]
 
-    def _deliver(self, name: str, event: Any, qualifier: str | None, request_id: str) -> None:
+    def _deliver(
+        self, name: str, event: Any, qualifier: str | None, request_id: str, trace_header: str | None = None
+    ) -> None:
         received = time.monotonic()
         attempts = 0
         result: InvocationResult | None = None
@@ -127,7 +138,7 @@ class AsyncInvocations:
                 condition = "EventAgeExceeded"
                 break
             try:
-                result = self._emulator.invoke(name, event, qualifier, request_id)
+                result = self._emulator.invoke(name, event, qualifier, request_id, trace_header)
             except LambdaThrottledError:
                 log.warning("async event %s for %s throttled; it stays queued", request_id, name)
                 self._stop.wait(self.delays[-1])

@@ -41,6 +41,7 @@ from localstage.background import PeriodicWorker
 from localstage.moto_lambda import find_function, function_name_from_arn
 from localstage.schedules import Schedule, ScheduleError, parse_schedule
 from localstage.server import ACCOUNT_ID, REGION
+from localstage.xray_moto import request_trace_header
 
 log = logging.getLogger("localstage.events")
 
@@ -118,7 +119,7 @@ def _send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> No
         if found is None:
             continue
         try:
-            found[1].submit(name, target_input(target, event), qualifier)
+            found[1].submit(name, target_input(target, event), qualifier, request_trace_header())
         except Exception:  # one bad target must not stop the others, as on AWS; say why
             log.exception("rule %s could not deliver event %s to %s", rule.name, event.get("id"), name)
     rest = [t for t in rule.targets if t not in ours]

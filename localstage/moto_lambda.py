@@ -174,10 +174,10 @@ def _invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_header
     invocation_type = headers.get("x-amz-invocation-type") or headers.get("X-Amz-Invocation-Type") or "RequestResponse"
     if invocation_type == "DryRun":
         return b""
-    if invocation_type == "Event":
-        async_invocations(emulator).submit(fn.function_name, body, qualifier)
-        return b""
     trace_header = headers.get(HEADER) or headers.get(HEADER.lower())
+    if invocation_type == "Event":
+        async_invocations(emulator).submit(fn.function_name, body, qualifier, trace_header)
+        return b""
     try:
         result = emulator.invoke(fn.function_name, body, qualifier, trace_header=trace_header)
     except LambdaThrottledError as exc:

@@ -31,6 +31,7 @@ from typing import Any
 from moto.sns.models import Subscription
 
 from localstage.moto_lambda import find_function, function_name_from_arn
+from localstage.xray_moto import request_trace_header
 
 log = logging.getLogger("localstage.sns")
 
@@ -107,7 +108,7 @@ def _publish(
     if message_structure == "json":
         message = subscription._parse_message_structure(message, "lambda")
     event = sns_event(subscription.arn, subscription.topic.arn, message, message_id, subject, message_attributes)
-    found[1].submit(name, event, qualifier)
+    found[1].submit(name, event, qualifier, request_trace_header())
 
 
 def install_sns_hook() -> None:

@@ -28,7 +28,8 @@ from localstage.xray import HEADER, ServiceTracing, invocation_header
 
 _installed: dict[tuple[int, str], tuple[Any, Callable[..., Any]]] = {}  # (id(owner), name) -> (owner, original)
 _tracing: list[ServiceTracing] = []  # the stage's, once installed
-_request = threading.local()  # .header: X-Amzn-Trace-Id of the SQS request being served on this thread
+# .header: X-Amzn-Trace-Id of the SQS, SNS or EventBridge request being served on this thread
+_request = threading.local()
 
 MAX_TRACES = 2_000
 _TERM = re.compile(r'^\s*annotation\.([A-Za-z0-9_]+)\s*=\s*"([^"]*)"\s*$')
@@ -109,7 +110,14 @@ def _bounded(original: Callable[..., Any], limit: int) -> Callable[..., Any]:
     return put_segment
 
 
-def _sqs_response(original: Callable[..., Any]) -> Callable[..., Any]:
+def request_trace_header() -> str | None:
+    """The trace header of the SQS, SNS or EventBridge request this thread serves, if it carried one."""
+    return getattr(_request, "header", None)
+
+
+def _traced_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Keep the request's header for the deliveries moto makes while serving it."""
+
     def handle(self: Any) -> Any:
         _request.header = self.headers.get(HEADER) if self.headers else None
         try:
@@ -181,6 +189,8 @@ def _patch(owner: Any, name: str, wrap: Callable[[Callable[..., Any]], Callable[
 
 def install(tracing: ServiceTracing, max_traces: int = MAX_TRACES) -> None:
     """Install the hooks (idempotent); ``tracing`` receives the Step Functions executions."""
+    from moto.events.responses import EventsHandler
+    from moto.sns.responses import SNSResponse
     from moto.sqs.models import SQSBackend
     from moto.sqs.responses import SQSResponse
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -190,8 +200,11 @@ def install(tracing: ServiceTracing, max_traces: int = MAX_TRACES) -> None:
     _tracing[:] = [tracing]
     _patch(SegmentCollection, "summary", _summary)
     _patch(SegmentCollection, "put_segment", lambda original: _bounded(original, max_traces))
-    _patch(SQSResponse, "send_message", _sqs_response)
-    _patch(SQSResponse, "send_message_batch", _sqs_response)
+    _patch(SQSResponse, "send_message", _traced_request)
+    _patch(SQSResponse, "send_message_batch", _traced_request)
+    _patch(SNSResponse, "publish", _traced_request)
+    _patch(SNSResponse, "publish_batch", _traced_request)
+    _patch(EventsHandler, "put_events", _traced_request)
     _patch(SQSBackend, "send_message", _sqs_backend_send)
     _patch(StepFunctionResponse, "start_execution", _start_execution)
     _patch(lambda_eval_utils, "execute_lambda_function_integration", _task_invocation)

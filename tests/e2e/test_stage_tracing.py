@@ -4,7 +4,8 @@ The trace is found twice, as an operator would: by the ``X-Amzn-Trace-Id`` the A
 and by ``annotation.order_id`` in ``GetTraceSummaries``. Its documents must form one tree, from
 the API Gateway stage segment down to every Lambda task of the workflow, with the hand-offs where
 AWS puts them: the consumer continues the SQS message's ``AWSTraceHeader``, the execution
-continues the consumer's ``StartExecution`` call.
+continues the consumer's ``StartExecution`` call, and the bus's and the topic's deliveries continue
+the ``PutEvents`` and ``Publish`` calls that made them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SUCCESS_PATH = (
     "schedule_shipping",
     "complete_order",
 )
+# Continued through the bus (EventBridge -> SQS -> Lambda) and the notifications topic (SNS -> Lambda).
+EVENT_HANDLERS = ("route_notification_events", "send_notification")
 
 
 def _xray(stage: RunningStage) -> Any:
@@ -50,7 +53,8 @@ def _documents(xray: Any, trace_id: str) -> list[dict[str, Any]]:
 def _complete(documents: list[dict[str, Any]]) -> bool:
     origins = {doc.get("origin") for doc in documents}
     functions = {doc["name"] for doc in documents if doc.get("origin") == "AWS::Lambda::Function"}
-    return "AWS::StepFunctions::StateMachine" in origins and f"{PREFIX}-complete_order" in functions
+    expected = {f"{PREFIX}-{name}" for name in ("complete_order", *EVENT_HANDLERS)}
+    return "AWS::StepFunctions::StateMachine" in origins and expected <= functions
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +86,7 @@ def test_given_an_order_when_its_trace_is_read_then_every_function_of_its_path_i
 ) -> None:
     _, trace_id, documents = traced_order
     functions = {doc["name"] for doc in documents if doc.get("origin") == "AWS::Lambda::Function"}
-    assert {PREFIX} | {f"{PREFIX}-{name}" for name in SUCCESS_PATH} <= functions
+    assert {PREFIX} | {f"{PREFIX}-{name}" for name in (*SUCCESS_PATH, *EVENT_HANDLERS)} <= functions
     assert {doc["trace_id"] for doc in documents} == {trace_id}
     origins = [doc.get("origin") for doc in documents]
     assert origins.count("AWS::ApiGateway::Stage") == 1 and origins.count("AWS::StepFunctions::StateMachine") == 1
@@ -107,15 +111,18 @@ def test_given_an_order_trace_then_the_hand_offs_hang_from_the_calls_that_made_t
     _, _, documents = traced_order
     by_id = {doc["id"]: doc for doc in documents}
 
-    def parent_call(origin: str, name: str) -> str:
-        (segment,) = [doc for doc in documents if doc.get("origin") == origin and doc["name"] == name]
-        parent = by_id[segment["parent_id"]]
-        return f"{parent['name']}.{parent.get('aws', {}).get('operation')}"
+    def parent_calls(origin: str, name: str) -> set[str]:
+        segments = [doc for doc in documents if doc.get("origin") == origin and doc["name"] == name]
+        parents = [by_id[segment["parent_id"]] for segment in segments]
+        return {f"{parent['name']}.{parent.get('aws', {}).get('operation')}" for parent in parents}
 
-    assert parent_call("AWS::Lambda", f"{PREFIX}-process_order") == "sqs.SendMessage"
-    assert parent_call("AWS::StepFunctions::StateMachine", "ecommerce-backend-order-workflow-local") == (
+    assert parent_calls("AWS::Lambda", f"{PREFIX}-process_order") == {"sqs.SendMessage"}
+    assert parent_calls("AWS::StepFunctions::StateMachine", "ecommerce-backend-order-workflow-local") == {
         "states.StartExecution"
-    )
+    }
+    # Through EventBridge and its SQS target, and through SNS: each delivery under the call that made it.
+    assert parent_calls("AWS::Lambda", f"{PREFIX}-route_notification_events") == {"events.PutEvents"}
+    assert parent_calls("AWS::Lambda", f"{PREFIX}-send_notification") == {"sns.Publish"}
 
 
 def test_given_an_order_id_when_traces_are_filtered_by_its_annotation_then_exactly_its_trace(
