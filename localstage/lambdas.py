@@ -390,7 +390,7 @@ class LambdaEmulator:
             ).encode()
 
         if span is not None and self.tracing is not None:
-            self.tracing.end_lambda(span, spec.name, request_id, "error" if function_error else None)
+            self.tracing.end_lambda(span, spec.name, request_id, failed=function_error is not None)
         init_ms = self.init_duration_ms if env.cold else None
         env.cold = False
         billed = math.ceil(duration)

@@ -271,10 +271,10 @@ class ServiceTracing:
         function = Span(service.trace_id, new_segment_id(), service.segment_id)
         return LambdaSpan(service, function)
 
-    def end_lambda(self, span: LambdaSpan, function_name: str, request_id: str, error: str | None) -> None:
-        """``error``: None, ``"handled"`` (the handler's exception), or ``"timeout"``/``"runtime"``."""
+    def end_lambda(self, span: LambdaSpan, function_name: str, request_id: str, failed: bool) -> None:
+        """Both segments of the invocation; ``failed``: the function errored, timed out or ran out of memory."""
         ended = time.time()
-        failed = {"fault": True} if error else {}
+        fault = {"fault": True} if failed else {}
         self._emit(
             span.service,
             function_name,
@@ -282,10 +282,10 @@ class ServiceTracing:
             ended,
             aws={"request_id": request_id},
             http={"response": {"status": 200}},
-            **failed,
+            **fault,
         )
         arn = f"arn:aws:lambda:{self._region}:{self._account}:function:{function_name}"
-        self._emit(span.function, function_name, "AWS::Lambda::Function", ended, aws={"function_arn": arn}, **failed)
+        self._emit(span.function, function_name, "AWS::Lambda::Function", ended, aws={"function_arn": arn}, **fault)
 
     # -- Step Functions -----------------------------------------------------------------------
 

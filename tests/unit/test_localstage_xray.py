@@ -81,7 +81,7 @@ def test_given_a_failed_invocation_when_it_ends_then_both_lambda_segments_are_se
     daemon = XRayDaemon(xray)
     tracing = ServiceTracing(daemon, "us-east-1", "123456789012")
     span = tracing.begin_lambda(None)
-    tracing.end_lambda(span, "fn", "req-1", "error")
+    tracing.end_lambda(span, "fn", "req-1", failed=True)
     daemon.flush()
     service, function = xray.documents
     assert (service["origin"], function["origin"]) == ("AWS::Lambda", "AWS::Lambda::Function")
