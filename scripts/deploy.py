@@ -10,8 +10,12 @@ and cannot set what ``make package`` merges into the template. So, in order:
     python -m scripts.deploy outputs --stage dev > stage-outputs.json  # for `make admin`
     python -m scripts.deploy outputs --stage dev --stack ecommerce-backend-dev   # the SAM stack's
 
-Step 4 sets ``ReportBatchItemFailures`` on the SQS mappings, the on-failure destination of the
-asynchronously invoked functions, the API stage's throttling and its 401/403/429 error bodies.
+Step 2 also creates the API handler's log group (``chalice deploy`` would name it after the Chalice
+function, not the deployed one). Step 4 works from what ``chalice deploy`` recorded it made
+(``build/<stage>/deploy/.chalice/deployed/<stage>.json``): it sets ``ReportBatchItemFailures`` on the
+SQS mappings, the on-failure destination of the asynchronously invoked functions, the API stage's
+throttling and its 401/403/429 error bodies. Every step can run again, and stops with a one-line
+message naming what it could not find (``DeployError``), never half done in silence.
 Provisioned concurrency needs an alias that API Gateway invokes: only the packaged template has it.
 ``chalice deploy`` keeps its state in ``build/<stage>/deploy/.chalice/deployed``; ``prepare`` keeps it.
 """
@@ -22,15 +26,21 @@ import argparse
 import json
 import shutil
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from infra.package import (
     DEFAULT_DEPLOYMENT,
+    LOG_RETENTION_DAYS,
     ROOT,
     STAGE_DEPLOYMENTS,
+    PackageError,
     app_functions,
     error_body,
     named_outputs,
@@ -44,9 +54,40 @@ from infra.vendor import VendorError, stage_architecture, vendor_packages
 
 Json = dict[str, Any]
 
+CHALICE_STATE_SCHEMA = "2.0"  # what chalice/deploy/deployer.py writes (chalice 1.x)
+# Event source mapping states in which Lambda refuses an update (ResourceInUseException).
+MAPPING_BUSY_STATES = frozenset({"Creating", "Enabling", "Disabling", "Updating"})
+MAPPING_WAIT_SECONDS = 120
+OPERATION_STARTS = frozenset({"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"})  # the stack's own events
+
+
+class DeployError(Exception):
+    """A deploy step cannot go on: something it needs is missing. The message names it and what to run."""
+
 
 def stack_name(stage: str) -> str:
     return f"{APP}-{stage}-resources"
+
+
+def deploy_project(stage: str) -> Path:
+    """The project ``prepare`` writes and ``chalice deploy`` runs in (its state lives there too)."""
+    return ROOT / "build" / stage / "deploy"
+
+
+def api_log_group(stage: str) -> str:
+    """Where the API handler logs: Lambda writes to ``/aws/lambda/<function name>``, here ``<app>-<stage>``."""
+    return f"/aws/lambda/{function_name('api_handler', stage)}"
+
+
+def chalice_api_log_group(stage: str) -> str:
+    """The group ``chalice deploy`` makes for the API handler: appgraph.py names it after the Chalice
+    name (``api_handler``), not after the function it deploys, so nothing ever writes to it."""
+    return f"/aws/lambda/{APP}-{stage}-api_handler"
+
+
+def _missing_stack(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", "")
 
 
 def deploy_resources(stage: str, session: boto3.session.Session) -> None:
@@ -59,33 +100,72 @@ def deploy_resources(stage: str, session: boto3.session.Session) -> None:
     capabilities = ["CAPABILITY_NAMED_IAM"]  # the workflow's role has a name
     try:
         cfn.describe_stacks(StackName=name)
-    except cfn.exceptions.ClientError:
+    except ClientError as exc:
+        if not _missing_stack(exc):  # denied or throttled: creating it would only fail less clearly
+            raise
         cfn.create_stack(StackName=name, TemplateBody=body, Capabilities=capabilities)
-        cfn.get_waiter("stack_create_complete").wait(StackName=name)
+        _wait_for_stack(cfn, "stack_create_complete", name)
         return
     try:
         cfn.update_stack(StackName=name, TemplateBody=body, Capabilities=capabilities)
-    except cfn.exceptions.ClientError as exc:
+    except ClientError as exc:
         if "No updates are to be performed" in str(exc):
             return
         raise
-    cfn.get_waiter("stack_update_complete").wait(StackName=name)
+    _wait_for_stack(cfn, "stack_update_complete", name)
+
+
+def _wait_for_stack(cfn: Any, waiter: str, stack: str) -> None:
+    """Wait for ``stack``; if it fails, say which resources failed and why (the waiter only says it failed)."""
+    try:
+        cfn.get_waiter(waiter).wait(StackName=stack)
+    except WaiterError as exc:
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        reasons = "; ".join(_failures(cfn, stack)[:5]) or "no failed resource reported"
+        raise DeployError(f"stack {stack} ended {status}: {reasons}") from exc
+
+
+def _failures(cfn: Any, stack: str) -> list[str]:
+    """This operation's failed resources, first failure first (the cause; later ones are often "cancelled")."""
+    failed: list[str] = []
+    for page in cfn.get_paginator("describe_stack_events").paginate(StackName=stack):
+        for event in page["StackEvents"]:  # newest first, back to the stack's first creation
+            if event["LogicalResourceId"] == stack and event.get("ResourceStatus") in OPERATION_STARTS:
+                return failed[::-1]
+            if event.get("ResourceStatus", "").endswith("_FAILED"):
+                failed.append(f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', 'no reason given')}")
+    return failed[::-1]
 
 
 def stack_outputs(stack: str, session: boto3.session.Session) -> dict[str, str]:
     """The functions' environment from a stack's outputs (either path's: each names its variable)."""
-    described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    return {
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as exc:
+        if _missing_stack(exc):
+            region = session.region_name or "the default region"
+            raise DeployError(f"no CloudFormation stack {stack} in {region}") from exc
+        raise
+    outputs = {
         o["Description"]: o["OutputValue"] for o in described.get("Outputs", []) if o.get("Description", "").isupper()
     }
+    if not outputs:
+        raise DeployError(f"stack {stack} ({described['StackStatus']}) has no output naming an environment variable")
+    return outputs
 
 
-def prepare(stage: str, session: boto3.session.Session) -> Path:
-    """Write ``build/<stage>/deploy`` for ``chalice deploy``: concrete policies, the stack's outputs and
-    the X-Ray SDK in ``vendor/`` (``infra.vendor``)."""
-    project = ROOT / "build" / stage / "deploy"
+def prepare(stage: str, session: boto3.session.Session, project: Path | None = None) -> Path:
+    """Write ``project`` (default ``build/<stage>/deploy``) for ``chalice deploy``: concrete policies,
+    the stack's outputs and the X-Ray SDK in ``vendor/`` (``infra.vendor``); create the API handler's
+    log group, so that it exists before the function does."""
+    project = project or deploy_project(stage)
+    # The stack first: without it nothing below is of use, and pip (vendor/) takes a while.
+    stack = stack_name(stage)
+    outputs = stack_outputs(stack, session)
+    if "USER_POOL_ID" not in outputs:
+        raise DeployError(f"stack {stack} has no output USER_POOL_ID (the policies name the pool)")
     state = project / ".chalice" / "deployed"
-    kept = ROOT / "build" / stage / "deployed.kept"
+    kept = project.parent / "deployed.kept"
     if state.exists():
         shutil.rmtree(kept, ignore_errors=True)
         shutil.move(str(state), kept)
@@ -95,7 +175,6 @@ def prepare(stage: str, session: boto3.session.Session) -> Path:
     if kept.exists():
         shutil.move(str(kept), state)
     vendor_packages(project, stage_architecture(project, stage))
-    outputs = stack_outputs(stack_name(stage), session)
     account = session.client("sts").get_caller_identity()["Account"]
     region = session.region_name or "us-east-1"
     partition = session.get_partition_for_region(region)
@@ -106,52 +185,199 @@ def prepare(stage: str, session: boto3.session.Session) -> Path:
         (project / ".chalice" / policy_file(stage, function)).write_text(json.dumps(rendered, indent=2) + "\n")
     config_path = project / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
-    config["stages"][stage]["environment_variables"].update(outputs)
+    stage_config = config["stages"][stage]
+    stage_config["environment_variables"].update(outputs)
+    if "api_handler" in functions:
+        # 0 turns off, for this function only, the group chalice_api_log_group() names (no one writes
+        # there); ensure_api_log_group() makes the one the function writes to. Every other function's
+        # Chalice name is its deployed name, so chalice deploy names their groups right.
+        stage_config["lambda_functions"].setdefault("api_handler", {})["log_retention_in_days"] = 0
+        ensure_api_log_group(stage, session)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     return project
 
 
-def finish(stage: str, session: boto3.session.Session) -> None:
-    """Configure what ``chalice deploy`` cannot: batch failures, destinations, throttling, error bodies."""
-    lam = session.client("lambda")
-    sqs = session.client("sqs")
+def ensure_api_log_group(stage: str, session: boto3.session.Session) -> None:
+    """Create the API handler's log group with the package path's retention; a second run only re-sets it.
+
+    No function role may create log groups (``infra.policies`` grants writes to the function's own
+    group only), so without this group the API's logs and its EMF business metrics are dropped.
+    """
+    logs = session.client("logs")
+    name = api_log_group(stage)
+    if _log_group(logs, name) is None:
+        logs.create_log_group(logGroupName=name)
+    logs.put_retention_policy(logGroupName=name, retentionInDays=LOG_RETENTION_DAYS)
+
+
+def _log_group(logs: Any, name: str) -> Json | None:
+    pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
+    return next((g for page in pages for g in page["logGroups"] if g["logGroupName"] == name), None)
+
+
+@dataclass(frozen=True)
+class DeployedState:
+    """What ``chalice deploy`` recorded it made, in ``<project>/.chalice/deployed/<stage>.json``.
+
+    chalice/deploy/deployer.py writes ``{"schema_version": "2.0", "resources": [...]}``, one entry per
+    resource with its ``name`` and ``resource_type`` (planner.py): ``rest_api`` (``rest_api_id``),
+    ``<function>-sqs-event-source`` (``queue``, ``queue_arn``, ``event_uuid``), ``<function>-log-group``.
+    Ids from here, not names, because two stages in one account share the REST API's name.
+    """
+
+    path: Path
+    resources: dict[str, Json]
+
+    @classmethod
+    def load(cls, project: Path, stage: str) -> DeployedState:
+        path = project / ".chalice" / "deployed" / f"{stage}.json"
+        if not path.is_file():
+            raise DeployError(f"no chalice deploy state {path}: run `chalice deploy --stage {stage}` in {project}")
+        try:
+            recorded = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DeployError(f"chalice deploy state {path} is not JSON: {exc}") from exc
+        if recorded.get("schema_version") != CHALICE_STATE_SCHEMA:
+            raise DeployError(
+                f"chalice deploy state {path} has schema {recorded.get('schema_version')!r}, "
+                f"this script reads {CHALICE_STATE_SCHEMA!r}"
+            )
+        return cls(path, {r["name"]: r for r in recorded.get("resources", [])})
+
+    def resource(self, name: str, resource_type: str, what: str) -> Json:
+        found = self.resources.get(name)
+        if found is None or found.get("resource_type") != resource_type:
+            raise DeployError(
+                f"chalice deploy state {self.path} records no {what} ({resource_type} {name!r}): "
+                "run chalice deploy for this stage"
+            )
+        return found
+
+
+def finish(stage: str, session: boto3.session.Session, project: Path | None = None) -> None:
+    """Configure what ``chalice deploy`` cannot, on what it recorded it made in ``project``'s state.
+
+    Safe to run again (every call sets a value). Anything it cannot find stops it with a
+    ``DeployError`` naming it: a stage configured in part looks deployed, and an SQS mapping without
+    ``ReportBatchItemFailures`` deletes a batch's failed orders with the good ones.
+    """
+    project = project or deploy_project(stage)
+    state = DeployedState.load(project, stage)
     functions = set(app_functions())
+    lam = session.client("lambda")
+    if "api_handler" in functions:
+        ensure_api_log_group(stage, session)  # prepare made it; again here in case it was removed since
+        _remove_chalice_api_log_group(stage, session, state)
     for handler in PARTIAL_BATCH_HANDLERS:
         if handler in functions:
-            for mapping in lam.list_event_source_mappings(FunctionName=function_name(handler, stage))[
-                "EventSourceMappings"
-            ]:
-                lam.update_event_source_mapping(UUID=mapping["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"])
-    dlq_url = sqs.get_queue_url(QueueName=f"{APP}-async-invoke-dlq-{stage}")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    for handler in ASYNC_HANDLERS:
-        if handler in functions:
+            _report_batch_item_failures(handler, stage, lam, state)
+    async_handlers = [h for h in ASYNC_HANDLERS if h in functions]
+    if async_handlers:
+        dlq_arn = _async_invoke_dlq_arn(stage, session)
+        for handler in async_handlers:
+            name = function_name(handler, stage)
+            _function_arn(lam, name)  # a missing function is named, not reported as a failed put
             lam.put_function_event_invoke_config(
-                FunctionName=function_name(handler, stage),
+                FunctionName=name,
                 MaximumRetryAttempts=2,
                 DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
             )
-    _configure_api(stage, session)
+    _configure_api(stage, session, state)
 
 
-def _configure_api(stage: str, session: boto3.session.Session) -> None:
+def _function_arn(lam: Any, name: str) -> str:
+    try:
+        return str(lam.get_function_configuration(FunctionName=name)["FunctionArn"])
+    except lam.exceptions.ResourceNotFoundException as exc:
+        raise DeployError(f"no Lambda function {name}: run chalice deploy for this stage") from exc
+
+
+def _remove_chalice_api_log_group(stage: str, session: boto3.session.Session, state: DeployedState) -> None:
+    """Delete the empty group an earlier ``chalice deploy`` made for the API handler under its Chalice name.
+
+    It only misleads whoever looks there for the API's logs. ``prepare`` now stops chalice from making
+    it; its next deploy forgets it (and drops its retention). Only then is it deleted: chalice would
+    fail to drop the retention of a group that is gone. A group holding log streams is kept and named.
+    """
+    logs = session.client("logs")
+    name = chalice_api_log_group(stage)
+    if _log_group(logs, name) is None:
+        return
+    if "api_handler-log-group" in state.resources:
+        print(f"kept {name}: {state.path} still records it; `make deploy` stops chalice making it", file=sys.stderr)
+        return
+    if logs.describe_log_streams(logGroupName=name, limit=1)["logStreams"]:
+        print(f"kept {name}: it holds log streams, although nothing should write there", file=sys.stderr)
+        return
+    logs.delete_log_group(logGroupName=name)
+
+
+def _report_batch_item_failures(handler: str, stage: str, lam: Any, state: DeployedState) -> None:
+    """``ReportBatchItemFailures`` on the mapping from ``handler``'s queue to its function."""
+    name = function_name(handler, stage)
+    source = state.resource(f"{handler}-sqs-event-source", "sqs_event", f"SQS event source for {name}")
+    queue_arn = str(source["queue_arn"])
+    queue = source.get("queue") or queue_arn
+    function_arn = _function_arn(lam, name)
+    # Listed by queue, then matched on the function. On AWS the FunctionName filter would do as well,
+    # but moto (the embedded AWS) compares it with the exact text the mapping was created with, and
+    # chalice creates mappings with the function's ARN. A queue has few mappings.
+    pages = lam.get_paginator("list_event_source_mappings").paginate(EventSourceArn=queue_arn)
+    mappings = [
+        m
+        for page in pages
+        for m in page["EventSourceMappings"]
+        if m["FunctionArn"] == function_arn or m["FunctionArn"].startswith(f"{function_arn}:")  # or an alias
+    ]
+    if not mappings:
+        raise DeployError(
+            f"no event source mapping from SQS queue {queue} to function {name}: "
+            "run chalice deploy for this stage (without the mapping, orders wait in the queue)"
+        )
+    for mapping in mappings:
+        _wait_until_settled(lam, mapping)
+        lam.update_event_source_mapping(UUID=mapping["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"])
+
+
+def _wait_until_settled(lam: Any, mapping: Json, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Lambda refuses to update a mapping that is still being created or updated (as right after
+    ``chalice deploy``, or a previous ``finish``); wait for it, up to ``MAPPING_WAIT_SECONDS``."""
+    state = mapping.get("State", "")
+    waited = 0
+    while state in MAPPING_BUSY_STATES:
+        if waited >= MAPPING_WAIT_SECONDS:
+            raise DeployError(f"event source mapping {mapping['UUID']} still {state} after {waited} s")
+        sleep(5)
+        waited += 5
+        state = lam.get_event_source_mapping(UUID=mapping["UUID"]).get("State", "")
+
+
+def _async_invoke_dlq_arn(stage: str, session: boto3.session.Session) -> str:
+    sqs = session.client("sqs")
+    name = f"{APP}-async-invoke-dlq-{stage}"
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist as exc:
+        raise DeployError(
+            f"no SQS queue {name}: the stack {stack_name(stage)} makes it "
+            f"(`python -m scripts.deploy resources --stage {stage}`)"
+        ) from exc
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def _configure_api(stage: str, session: boto3.session.Session, state: DeployedState) -> None:
     api = session.client("apigateway")
-    name = function_name("api_handler", stage)  # chalice deploy names the REST API after the app and stage
-    found = [a["id"] for a in api.get_rest_apis(limit=500)["items"] if a["name"] == name]
-    if not found:
-        raise SystemExit(f"no REST API named {name}: run chalice deploy first")
-    rest_api_id = found[0]
+    # chalice deploy names the REST API after the app alone, so stages sharing an account share the
+    # name: the id it recorded is the only sure way to this stage's API.
+    rest_api_id = str(state.resource("rest_api", "rest_api", "REST API")["rest_api_id"])
+    try:
+        api.get_rest_api(restApiId=rest_api_id)
+    except api.exceptions.NotFoundException as exc:
+        raise DeployError(
+            f"no REST API {rest_api_id}, which {state.path} records: run chalice deploy for this stage"
+        ) from exc
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
-    deployment = STAGE_DEPLOYMENTS.get(stage, DEFAULT_DEPLOYMENT)
-    api.update_stage(
-        restApiId=rest_api_id,
-        stageName=config.get("api_gateway_stage", "api"),
-        patchOperations=[
-            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(deployment.throttle_rate)},
-            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(deployment.throttle_burst)},
-            {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"},
-        ],
-    )
+    api_stage = config.get("api_gateway_stage", "api")
     origin = config["environment_variables"].get("CORS_ALLOW_ORIGIN", "*")
     for kind, status, code, message in (
         ("UNAUTHORIZED", "401", "unauthorized", "A valid bearer token is required"),
@@ -165,8 +391,20 @@ def _configure_api(stage: str, session: boto3.session.Session) -> None:
             responseParameters={"gatewayresponse.header.Access-Control-Allow-Origin": f"'{origin}'"},
             responseTemplates={"application/json": error_body(code, message)},
         )
-    # Gateway responses take effect with the next deployment of the stage.
-    api.create_deployment(restApiId=rest_api_id, stageName=config.get("api_gateway_stage", "api"))
+    # Gateway responses take effect with the next deployment of the stage; stage settings at once.
+    # So the stage is updated after the deployment: moto's create_deployment replaces an existing
+    # stage and its settings (AWS keeps them), and this order is right on both.
+    api.create_deployment(restApiId=rest_api_id, stageName=api_stage)  # makes the stage if it was deleted
+    deployment = STAGE_DEPLOYMENTS.get(stage, DEFAULT_DEPLOYMENT)
+    api.update_stage(
+        restApiId=rest_api_id,
+        stageName=api_stage,
+        patchOperations=[
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(deployment.throttle_rate)},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(deployment.throttle_burst)},
+            {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"},
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,23 +412,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("step", choices=["resources", "prepare", "finish", "outputs"])
     parser.add_argument("--stage", required=True)
     parser.add_argument("--stack", help="for outputs: the stack to read (default: the resource stack)")
+    parser.add_argument(
+        "--project", type=Path, help="for prepare and finish: chalice deploy's project (default: build/<stage>/deploy)"
+    )
     args = parser.parse_args(argv)
     if args.stage == "local":
         print("the local stage is not deployed: `make run` provisions it", file=sys.stderr)
         return 1
     session = boto3.session.Session()
-    if args.step == "resources":
-        deploy_resources(args.stage, session)
-    elif args.step == "prepare":
-        try:
-            print(prepare(args.stage, session).relative_to(ROOT))
-        except VendorError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-    elif args.step == "finish":
-        finish(args.stage, session)
-    else:
-        print(json.dumps(stack_outputs(args.stack or stack_name(args.stage), session), indent=2))
+    try:
+        if args.step == "resources":
+            deploy_resources(args.stage, session)
+        elif args.step == "prepare":
+            project = prepare(args.stage, session, args.project)
+            print(project.relative_to(ROOT) if project.is_relative_to(ROOT) else project)
+        elif args.step == "finish":
+            finish(args.stage, session, args.project)
+        else:
+            print(json.dumps(stack_outputs(args.stack or stack_name(args.stage), session), indent=2))
+    # Ours name what is missing; AWS's own refusals (credentials, permissions) name the call and the reason.
+    except (DeployError, PackageError, VendorError, ClientError, BotoCoreError) as exc:
+        print(f"{args.step} --stage {args.stage}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
