@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov's pins conflict with requirements-dev.txt's: it gets a virtualenv of its own (requirements-checkov.txt).
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 STAGE ?= local
 PYTEST_ARGS ?=
 # make bench prints every figure, the test suite's wall time included; BENCH_ARGS= leaves that one out.
@@ -31,7 +34,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Inside .venv, so that make clean and the ignore rules cover it; infra/checks.py runs its bin/checkov.
+$(CHECKOV_STAMP): requirements-checkov.txt | $(STAMP)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+setup: $(STAMP) $(CHECKOV_STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m localstage
@@ -43,7 +52,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck security
+test: lint typecheck security $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 # B101 (assert), B105/B106 (a literal next to a name such as "token"): name heuristics that ruff's S rules
@@ -59,7 +68,7 @@ fuzz: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
-integration: $(STAMP)
+integration: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
 e2e: $(STAMP)
