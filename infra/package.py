@@ -8,7 +8,8 @@ depends on generated files), with ``autogen_policy`` off, one generated policy f
 output: the stage's resources, ``infra.pipeline``'s deployment patch, and the wiring Chalice
 cannot express (environment from the resources, event sources on the template's own queue and
 topic, log retention, API throttling and error responses, the workflow's logging and tracing,
-provisioned concurrency). The result is ``build/<stage>/out/sam.json``, checked with cfn-lint.
+provisioned concurrency). The result is ``build/<stage>/out/sam.json``, checked with cfn-lint; it carries
+cfn-lint's own ``ignore_checks`` directive on each finding accepted in ``infra/accepted/cfn-lint.json``.
 
     python -m infra.package --stage dev          # build, then cfn-lint (errors fail, warnings print)
 """
@@ -29,6 +30,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
+from infra.lint_accepted import add_lint_directives
 from infra.pipeline import TASK_FUNCTIONS, deployment_patch
 from infra.policies import FUNCTION_GRANTS, function_name, policy_document
 from infra.template import stage_template
@@ -381,6 +383,7 @@ def package(stage: str, build_root: Path = ROOT / "build") -> Path:
     _route_through_alias(sam, functions)
     _wire_event_sources(sam, functions)
     _fix_api_log_group(sam)
+    add_lint_directives(sam, stage)
     sam_path.write_text(json.dumps(sam, indent=2) + "\n")
     return sam_path
 
