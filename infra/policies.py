@@ -35,7 +35,6 @@ WILDCARD_ONLY_ACTIONS = frozenset(
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "cloudwatch:GetMetricData",
-        "cloudwatch:GetMetricStatistics",
         "lambda:ListFunctions",
     }
 )
@@ -54,72 +53,104 @@ def _grant(actions: str, *resources: str) -> Grant:
 
 
 # -- what each adapter calls (chalicelib/adapters) ---------------------------------------------------
+# Index ARNs carry only Query: it is the one action these adapters run against an index.
 
-_USERS = (  # DynamoUserRepository: put (conditional), get, query by email, update roles
-    _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query", "UsersTable", "UsersTable/index/*"),
+_USERS = (  # DynamoUserRepository: conditional put, get by id, query by email
+    _grant("dynamodb:GetItem dynamodb:PutItem", "UsersTable"),
+    _grant("dynamodb:Query", "UsersTable/index/EmailIndex"),
 )
-_CATALOG = (  # DynamoProductRepository: field-by-field updates, scan for "all", CategoryIndex, batch get for pricing
+_CATALOG = (  # DynamoProductRepository: puts, field-by-field updates, scan for "all", batch get for pricing
     _grant(
-        "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Query dynamodb:Scan dynamodb:BatchGetItem",
-        "ProductsTable",
-        "ProductsTable/index/*",
+        "dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:Scan dynamodb:BatchGetItem", "ProductsTable"
     ),
+    _grant("dynamodb:Query", "ProductsTable/index/CategoryIndex"),
 )
 _ORDERS = (  # DynamoOrderRepository: order + idempotency record in one TransactWriteItems (= PutItem per item)
-    _grant("dynamodb:GetItem dynamodb:PutItem dynamodb:Query", "OrdersTable", "OrdersTable/index/*"),
-    _grant("dynamodb:GetItem dynamodb:PutItem", "IdempotencyTable"),
+    _grant("dynamodb:GetItem dynamodb:PutItem", "OrdersTable", "IdempotencyTable"),
+    _grant("dynamodb:Query", "OrdersTable/index/CustomerOrdersIndex"),
 )
-_IDENTITY = (  # CognitoIdentityProvider
+_IDENTITY = (  # CognitoIdentityProvider: register (and undo a half-made user), log in, read sub
     _grant(
         "cognito-idp:AdminCreateUser cognito-idp:AdminSetUserPassword cognito-idp:AdminInitiateAuth "
         "cognito-idp:AdminDeleteUser cognito-idp:AdminGetUser",
         "UserPool",
     ),
 )
-_SIGNING_KEYS = (_grant("secretsmanager:GetSecretValue", "SigningKeySecret"),)  # SecretsManagerSigningKeys
+_SIGNING_KEYS = _grant("secretsmanager:GetSecretValue", "SigningKeySecret")  # SecretsManagerSigningKeys
 _DISPATCH = (  # AwsOrderDispatcher: the work, the announcement, the confirmation
     _grant("sqs:SendMessage", "OrderProcessingQueue"),
     _grant("events:PutEvents", "EventBus"),
     _grant("sns:Publish", "NotificationTopic"),
 )
-_UPLOADS = (_grant("s3:PutObject", "UploadsBucket/*"),)  # a presigned POST acts with the signer's permissions
-_ORDER_PROGRESS = (_grant("dynamodb:GetItem dynamodb:UpdateItem", "OrdersTable"),)  # DynamoOrderProgress
-_PIPELINE = (  # services.workflow.Pipeline: progress, inventory holds, payments, events, customer messages
-    _grant("dynamodb:GetItem dynamodb:UpdateItem", "OrdersTable", "ProductsTable"),
-    _grant("dynamodb:GetItem dynamodb:UpdateItem", "PaymentsTable"),
-    _grant("events:PutEvents", "EventBus"),
-    _grant("sns:Publish", "NotificationTopic"),
-)
+_UPLOADS = _grant("s3:PutObject", "UploadsBucket/*")  # a presigned POST acts with the signer's permissions
+
+# The order pipeline, by building block (adapters/pipeline_dynamodb.py, inventory_dynamodb.py, payments.py):
+_READ_ORDER = _grant("dynamodb:GetItem", "OrdersTable")  # OrderProgress.get
+_ORDER_PROGRESS = _grant("dynamodb:GetItem dynamodb:UpdateItem", "OrdersTable")  # .advance, .record_notification
+_STOCK = _grant("dynamodb:UpdateItem", "ProductsTable")  # hold / release: stock counts, in one transaction
+# charge, check, refund: conditional updates, and a read of the winner's outcome after a lost race
+_PAYMENT = _grant("dynamodb:GetItem dynamodb:UpdateItem", "PaymentsTable")
+_ANNOUNCE = _grant("events:PutEvents", "EventBus")
+_NOTIFY = _grant("sns:Publish", "NotificationTopic")
+# Holds and releases mark the order (UpdateItem) and read the mark back after a failed condition (GetItem).
+_HOLD = (_STOCK, _ORDER_PROGRESS)
+_FAIL = (_ORDER_PROGRESS, _ANNOUNCE)  # Compensations._fail: move to FAILED, announce it
+
+# Each task of statemachine.json gets what its step does (services/workflow.py, services/compensation.py),
+# not the union of all steps: ValidateOrder cannot move stock or payments.
+TASK_GRANTS: dict[str, tuple[Grant, ...]] = {
+    "validate_order": (_READ_ORDER,),
+    "check_inventory": (_READ_ORDER, *_HOLD, _ANNOUNCE),
+    "process_payment": (_READ_ORDER, _PAYMENT, _ANNOUNCE),
+    "check_payment_status": (_READ_ORDER, _PAYMENT, _ANNOUNCE),
+    "reserve_inventory": (_grant("dynamodb:UpdateItem", "OrdersTable"),),  # commit: one conditional update
+    "send_confirmation": (_READ_ORDER, _NOTIFY),
+    "schedule_shipping": (_READ_ORDER,),
+    "complete_order": _FAIL,  # the same calls: move the order (to COMPLETED) and announce it
+    "reject_order": _FAIL,
+    "notify_out_of_stock": (_READ_ORDER, *_FAIL),
+    "handle_payment_failure": (_READ_ORDER, *_HOLD, *_FAIL),
+    "refund_payment": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),
+    "compensate_order": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),
+}
 # Lambda's event source mapping polls with the function's role (SAM adds nothing when a role is given).
-_CONSUMES_ORDERS = (_grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes", "OrderProcessingQueue"),)
-_CONSUMES_EVENTS = (_grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes", "NotificationEventsQueue"),)
+_CONSUMES_ORDERS = _grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes", "OrderProcessingQueue")
+_CONSUMES_EVENTS = _grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes", "NotificationEventsQueue")
 # The on-failure destination of an asynchronously invoked function is written with the function's role.
-_ASYNC_DESTINATION = (_grant("sqs:SendMessage", "AsyncInvokeDLQ"),)
+_ASYNC_DESTINATION = _grant("sqs:SendMessage", "AsyncInvokeDLQ")
 
 # The workflow's task handlers, as statemachine.json names them (one list, in infra/pipeline.py).
 TASK_FUNCTIONS = tuple(pipeline.TASK_FUNCTIONS.values())
 
 FUNCTION_GRANTS: dict[str, tuple[Grant, ...]] = {
-    "api_handler": _USERS + _CATALOG + _ORDERS + _IDENTITY + _SIGNING_KEYS + _DISPATCH + _UPLOADS,
-    "jwt_auth": _SIGNING_KEYS,
-    **dict.fromkeys(TASK_FUNCTIONS, _PIPELINE),
+    "api_handler": (*_USERS, *_CATALOG, *_ORDERS, *_IDENTITY, _SIGNING_KEYS, *_DISPATCH, _UPLOADS),
+    # The authorizer verifies the token, then reads the caller's record (a deleted account is refused,
+    # roles are the current ones): services.authentication.Authenticator.principal.
+    "jwt_auth": (_SIGNING_KEYS, _grant("dynamodb:GetItem", "UsersTable")),
+    **TASK_GRANTS,
     "process_order": (
-        *_ORDER_PROGRESS,
-        *_CONSUMES_ORDERS,
+        _ORDER_PROGRESS,
+        _CONSUMES_ORDERS,
         _grant("states:StartExecution", "OrderStateMachine"),
         _grant("sqs:SendMessage", "OrderProcessingDLQ"),  # SqsDeadLetters, with the failure's reason
     ),
     "route_notification_events": (
-        *_CONSUMES_EVENTS,
-        _grant("sns:Publish", "NotificationTopic"),
+        _CONSUMES_EVENTS,
+        _NOTIFY,
         _grant("sqs:SendMessage", "NotificationEventsDLQ"),
     ),
-    "send_notification": _ORDER_PROGRESS + _ASYNC_DESTINATION,
-    "handle_workflow_event": _PIPELINE + _ASYNC_DESTINATION + (_grant("sns:Publish", "AlertsTopic"),),
-    # The observability helper's scheduled optimizer: reads the functions' settings and metrics,
-    # writes its report. ListFunctions and the metric reads have no resource-level permissions.
+    "send_notification": (_ORDER_PROGRESS, _ASYNC_DESTINATION),
+    # The workflow monitor compensates a failed execution (compensate_order's calls) and pages operations.
+    "handle_workflow_event": (
+        *TASK_GRANTS["compensate_order"],
+        _grant("sns:Publish", "AlertsTopic"),
+        _ASYNC_DESTINATION,
+    ),
+    # The observability helper's scheduled optimizer: reads the functions' settings (all, or the ones the
+    # event names) and metrics, reads memory-tuning results, writes its report. ListFunctions and
+    # GetMetricData have no resource-level permissions.
     "cost_optimizer": (
-        _grant("lambda:ListFunctions cloudwatch:GetMetricData cloudwatch:GetMetricStatistics", ANY),
+        _grant("lambda:ListFunctions cloudwatch:GetMetricData", ANY),
         _grant("lambda:GetFunctionConfiguration", STAGE_FUNCTIONS),
         _grant("s3:PutObject s3:GetObject", "ReportsBucket/*"),
         _grant("s3:ListBucket", "ReportsBucket"),
@@ -182,11 +213,26 @@ def resource_arn(reference: str, resources: Mapping[str, Json], function: str, s
 
 
 def grants(function: str, xray: bool) -> tuple[Grant, ...]:
-    """Everything ``function`` may do: its table entry, its own logs, and X-Ray when tracing is on."""
+    """Everything ``function`` may do: its table entry, its own logs, and X-Ray when tracing is on.
+
+    Merged: each (action, resource) pair once, and resources that share their actions in one grant.
+    """
     own = FUNCTION_GRANTS[function] + (_grant("logs:CreateLogStream logs:PutLogEvents", OWN_LOG_GROUP),)
     if xray:
         own += (_grant("xray:PutTraceSegments xray:PutTelemetryRecords", ANY),)
-    return own
+    return _merged(own)
+
+
+def _merged(table: tuple[Grant, ...]) -> tuple[Grant, ...]:
+    by_resource: dict[str, list[str]] = {}
+    for grant in table:
+        for resource in grant.resources:
+            actions = by_resource.setdefault(resource, [])
+            actions += [a for a in grant.actions if a not in actions]
+    by_actions: dict[tuple[str, ...], list[str]] = {}
+    for resource, actions in by_resource.items():
+        by_actions.setdefault(tuple(sorted(actions)), []).append(resource)
+    return tuple(Grant(actions, tuple(resources)) for actions, resources in by_actions.items())
 
 
 def policy_document(function: str, stage: str, template: Json, xray: bool = True) -> Json:

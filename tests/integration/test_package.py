@@ -3,7 +3,6 @@ each function's own policy grants exactly the AWS calls its code makes (recorded
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import sys
 import threading
@@ -16,7 +15,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import jwt
 import pytest
 from botocore.client import BaseClient
 from chalice.test import Client
@@ -27,6 +25,10 @@ from infra.package import app_functions, cfn_name, lint, lint_counts, output_key
 from infra.pipeline import TASK_FUNCTIONS
 from infra.policies import FUNCTION_GRANTS, WILDCARD_ONLY_ACTIONS, concrete, policy_document
 from infra.template import stage_template
+from localstage.iam.actions import Call as ApiCall
+from localstage.iam.actions import targets
+from localstage.iam.moto_state import secret_arn
+from localstage.iam.policy import Request, evaluate
 from tests.integration import pipeline_stage as pipeline_module
 from tests.integration.pipeline_stage import PipelineStage, pipeline_stage
 from tests.pipeline_helpers import add_product, place
@@ -161,49 +163,10 @@ def labelled(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
 Call = tuple[str, str, str]  # function, IAM action, resource ARN
 
 
-def _arn(service: str, resource: str) -> str:
-    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
-
-
 def iam_calls(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (action, resource) pairs IAM authorises for one API call."""
-    prefix = {"stepfunctions": "states"}.get(service, service)
-    if service == "dynamodb":
-        if operation == "TransactWriteItems":
-            kinds = {
-                "Put": "PutItem",
-                "Update": "UpdateItem",
-                "Delete": "DeleteItem",
-                "ConditionCheck": "ConditionCheckItem",
-            }
-            return [
-                (f"dynamodb:{kinds[kind]}", _arn("dynamodb", f"table/{body['TableName']}"))
-                for item in params["TransactItems"]
-                for kind, body in item.items()
-            ]
-        if operation == "BatchGetItem":
-            return [("dynamodb:BatchGetItem", _arn("dynamodb", f"table/{t}")) for t in params["RequestItems"]]
-        index = f"/index/{params['IndexName']}" if "IndexName" in params else ""
-        return [(f"dynamodb:{operation}", _arn("dynamodb", f"table/{params['TableName']}{index}"))]
-    if service == "sqs":
-        return [(f"sqs:{operation}", _arn("sqs", params["QueueUrl"].rsplit("/", 1)[-1]))]
-    if service == "sns":
-        return [(f"sns:{operation}", params["TopicArn"])]
-    if service == "events":
-        return [(f"events:{operation}", _arn("events", f"event-bus/{e['EventBusName']}")) for e in params["Entries"]]
-    if service == "secretsmanager":
-        return [(f"secretsmanager:{operation}", params["SecretId"])]
-    if service == "cognito-idp":
-        return [(f"cognito-idp:{operation}", _arn("cognito-idp", f"userpool/{params['UserPoolId']}"))]
-    if service == "stepfunctions":
-        return [(f"states:{operation}", params["stateMachineArn"])]
-    if service == "s3":
-        if operation in ("ListObjectsV2", "ListObjects"):
-            return [("s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}")]
-        return [(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
-    if service == "lambda" and "FunctionName" in params:
-        return [(f"lambda:{operation}", _arn("lambda", f"function:{params['FunctionName']}"))]
-    return [(f"{prefix}:{operation}", "*")]
+    """The (action, resource) pairs IAM authorises for one API call: the local stage's own mapping."""
+    call = ApiCall(service, operation, params, REGION, ACCOUNT)
+    return [(t.action, t.resource) for t in targets(call, lambda name: secret_arn(name, REGION, ACCOUNT))]
 
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -247,8 +210,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[Call], Pipe
         yield calls, stage
 
 
-def _exercise_api(stage: PipelineStage) -> None:
-    """Every route, through Chalice's local gateway (which runs the authorizer in the same process)."""
+def _exercise_api(stage: PipelineStage) -> str:
+    """Every route, through Chalice's local gateway; returns a buyer's valid token."""
     client = Client(application.app)
 
     def call(method: str, path: str, body: Any = None, token: str | None = None, **headers: str) -> Any:
@@ -289,6 +252,7 @@ def _exercise_api(stage: PipelineStage) -> None:
         call("GET", "/orders", token=token)
         call("GET", f"/orders/{placed['order_id']}", token=token)
         call("POST", "/uploads", {"filename": "a.png", "content_type": "image/png", "size": 10}, token)
+    return str(token)
 
 
 def _exercise_pipeline(stage: PipelineStage) -> None:
@@ -341,36 +305,32 @@ def test_given_the_handlers_on_moto_when_every_path_runs_then_each_call_is_grant
     recorded: tuple[list[Call], PipelineStage],
 ) -> None:
     calls, stage = recorded
-    # GIVEN the authorizer's first request, which loads the keys (a forged token is enough to load them)
-    forged = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": "k1"})
-    event = {"type": "TOKEN", "authorizationToken": f"Bearer {forged}", "methodArn": "arn:aws:execute-api:x"}
-    with acting_as("jwt_auth"):
-        application.jwt_auth(event, None)
     # WHEN every route and every pipeline path runs
-    _exercise_api(stage)
+    token = _exercise_api(stage)
     _exercise_pipeline(stage)
+    # AND the authorizer runs as API Gateway runs it: with a valid token, so it loads the keys and reads
+    # the caller's record (a forged token fails before the read, which hid a missing grant)
+    event = {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": "arn:aws:execute-api:x"}
+    with acting_as("jwt_auth"):
+        assert application.jwt_auth(event, None)["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     # A presigned POST is signed locally: S3 checks the signer's s3:PutObject when the browser posts.
     uploads = f"arn:aws:s3:::{stage.outputs['UPLOADS_BUCKET']}/uploads/u/file.png"
     calls.append(("api_handler", "s3:PutObject", uploads))
 
     # THEN every recorded call is allowed by the calling function's own policy
     template = stage_template("local")
-    pool_arn = _arn("cognito-idp", f"userpool/{stage.outputs['USER_POOL_ID']}")
+    pool_arn = f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{stage.outputs['USER_POOL_ID']}"
     policies = {
         f: concrete(policy_document(f, "local", template, xray=False), "aws", REGION, ACCOUNT, pool_arn)
         for f in FUNCTION_GRANTS
     }
-    denied = sorted({c for c in calls if not _allowed(policies[c[0]], c[1], c[2])})
+    denied = sorted({c for c in calls if not _allowed(policies[c[0]], c[0], c[1], c[2])})
     assert not denied, "calls not granted:\n" + "\n".join(map(str, denied))
     # AND every function of the app was exercised
     assert {c[0] for c in calls} >= set(app_functions())
 
 
-def _allowed(policy: dict[str, Any], action: str, arn: str) -> bool:
-    for statement in policy["Statement"]:
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        if any(fnmatch.fnmatchcase(action, a) for a in statement["Action"]) and any(
-            fnmatch.fnmatchcase(arn, r) for r in resources
-        ):
-            return True
-    return False
+def _allowed(policy: dict[str, Any], function: str, action: str, arn: str) -> bool:
+    """IAM's decision (the local stage's evaluator) for a session of the function's role."""
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/ecommerce-backend-local-{function}/{function}"
+    return evaluate(Request(action, arn, principal_arn=session), {"policy": policy}).allowed
