@@ -9,6 +9,8 @@ in-memory adapters instead, for benchmarks and AWS-free experiments.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from chalicelib.adapters.aws import client
@@ -363,16 +365,35 @@ class Container:
 
 _lock = threading.Lock()
 _container: Container | None = None
+_scoped = threading.local()
 
 
 def container() -> Container:
-    """The process's container, built on first use from the environment."""
+    """This execution environment's container: the process's, built on first use from the environment.
+
+    On Lambda a process is one environment. The local stage runs every function's environments in
+    one process, so it scopes a container to the thread running an invocation (``scoped_container``).
+    """
+    scoped: Container | None = getattr(_scoped, "container", None)
+    if scoped is not None:
+        return scoped
     global _container
     if _container is None:
         with _lock:
             if _container is None:
                 _container = Container(get_settings())
     return _container
+
+
+@contextmanager
+def scoped_container(scoped: Container) -> Iterator[None]:
+    """Make ``container()`` return ``scoped`` on this thread inside the block (the local stage's environments)."""
+    previous = getattr(_scoped, "container", None)
+    _scoped.container = scoped
+    try:
+        yield
+    finally:
+        _scoped.container = previous
 
 
 def use_container(replacement: Container | None) -> None:

@@ -233,6 +233,15 @@ def definition(substitutions: dict[str, str]) -> str:
     return text
 
 
+def async_invoke_config(handler: str) -> Json | None:
+    """The ``EventInvokeConfig`` the deployment gives ``handler`` (retries, on-failure destination), if any.
+
+    The local stage applies it too, so a failed asynchronous event is dead-lettered there as deployed.
+    """
+    config: Json | None = deployment_patch()["Resources"].get(f"{to_cfn_resource_name(handler)}AsyncConfig")
+    return config["Properties"] if config else None
+
+
 def reports_batch_item_failures(handler: str) -> bool:
     """Whether the deployment gives ``handler``'s SQS event source ``ReportBatchItemFailures``.
 

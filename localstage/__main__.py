@@ -8,6 +8,7 @@ import sys
 import threading
 from types import FrameType
 
+from localstage.iam.stage import IamConfigError
 from localstage.stage import LocalStage, StageOptions, banner
 
 
@@ -23,12 +24,20 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stage = LocalStage(StageOptions.from_env())
+    try:
+        options = StageOptions.from_env()
+    except ValueError as exc:  # every switch's error names its variable (LOCAL_IAM_REVOKE=..., ...)
+        print(f"the local stage cannot start: {exc}", file=sys.stderr)
+        return 2
+    stage = LocalStage(options)
     try:
         stage.start()
         print(banner(stage), flush=True)
         logging.getLogger("localstage").info("startup timings (s since start): %s", stage.timings)
         stop.wait()
+    except IamConfigError as exc:  # a revocation naming a grant the function does not have
+        print(f"the local stage cannot start: {exc}", file=sys.stderr)
+        return 2
     except Exception:
         logging.getLogger("localstage").exception("the local stage could not start")
         return 1

@@ -11,7 +11,9 @@ it does what EventBridge does, an asynchronous invoke with the event
 
 Also fixed on the way, as AWS behaves: a ``DISABLED`` rule delivers nothing, and
 a schedule-only rule (no pattern) does not match ``PutEvents`` (moto's empty
-pattern matches everything).
+pattern matches everything). With IAM enforced, a delivery to a function or a queue
+needs the target's resource policy to allow ``events.amazonaws.com`` for the rule
+(``_delivery_refused``); a refused one goes to the target's dead-letter queue.
 
 ``Scheduler`` fires schedule rules (any bus, any creator: ``@app.schedule`` or
 ``events.put_rule(ScheduleExpression=...)``) at their times, with the Scheduled
@@ -38,6 +40,8 @@ from moto.events.models import Rule, events_backends
 from moto.events.utils import EventTemplateParser
 
 from localstage.background import PeriodicWorker
+from localstage.iam import enforcement
+from localstage.iam.actions import Target
 from localstage.moto_lambda import find_function, function_name_from_arn
 from localstage.schedules import Schedule, ScheduleError, parse_schedule
 from localstage.server import ACCOUNT_ID, REGION
@@ -47,6 +51,7 @@ log = logging.getLogger("localstage.events")
 
 SCHEDULED_SOURCE = "aws.events"
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
+EVENTS_PRINCIPAL = "events.amazonaws.com"
 _original_send_to_targets = Rule.send_to_targets
 
 
@@ -104,6 +109,51 @@ def _owned(target: dict[str, Any]) -> bool:
     return arn.startswith("arn:aws:lambda:") and find_function(function_name_from_arn(arn)[0]) is not None
 
 
+def _delivery_refused(rule: Rule, target: dict[str, Any], event: Any) -> bool:
+    """Whether IAM refuses EventBridge's delivery to ``target``: the function's or queue's resource policy.
+
+    EventBridge acts as ``events.amazonaws.com`` with ``aws:SourceArn`` = the rule; only the
+    target's resource-based policy can allow it (``lambda:AddPermission``, the queue's ``Policy``).
+    A refused delivery goes to the target's ``DeadLetterConfig`` queue, if EventBridge may send there.
+    """
+    authorizer = enforcement.active()
+    arn = str(target.get("Arn", ""))
+    action = {"lambda": "lambda:InvokeFunction", "sqs": "sqs:SendMessage"}.get(
+        arn.split(":")[2] if arn.count(":") > 2 else ""
+    )
+    if authorizer is None or action is None:
+        return False
+    decision = authorizer.decide_service(EVENTS_PRINCIPAL, Target(action, arn), rule.arn)
+    if decision.allowed:
+        return False
+    dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
+    if dead_letter:
+        _dead_letter(authorizer, rule, target, event, dead_letter, decision.reason)
+    return True
+
+
+def _dead_letter(
+    authorizer: enforcement.Authorizer, rule: Rule, target: dict[str, Any], event: Any, queue_arn: str, reason: str
+) -> None:
+    """What EventBridge sends to a target's dead-letter queue, with AWS's attributes naming the failure."""
+    from moto.sqs.models import sqs_backends
+
+    if not authorizer.decide_service(EVENTS_PRINCIPAL, Target("sqs:SendMessage", queue_arn), rule.arn).allowed:
+        return  # the dead letter itself is refused: the event is dropped, as on AWS (logged by the authorizer)
+    _, _, _, region, account, name = queue_arn.split(":")
+    attributes = {
+        "ERROR_CODE": "NO_PERMISSIONS",
+        "ERROR_MESSAGE": reason,
+        "RULE_ARN": rule.arn,
+        "TARGET_ARN": str(target["Arn"]),
+    }
+    sqs_backends[account][region].send_message(
+        queue_name=name,
+        message_body=json.dumps(envelope(event)),
+        message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
+
+
 def _send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
     if rule.state != "ENABLED":
         return
@@ -112,7 +162,8 @@ def _send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> No
             return
     elif not rule.event_pattern.matches_event(event):
         return
-    ours = [t for t in rule.targets if _owned(t)]
+    permitted = [t for t in rule.targets if not _delivery_refused(rule, t, event)]
+    ours = [t for t in permitted if _owned(t)]
     for target in ours:
         name, qualifier = function_name_from_arn(target["Arn"])
         found = find_function(name)
@@ -122,7 +173,7 @@ def _send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> No
             found[1].submit(name, target_input(target, event), qualifier, request_trace_header())
         except Exception:  # one bad target must not stop the others, as on AWS; say why
             log.exception("rule %s could not deliver event %s to %s", rule.name, event.get("id"), name)
-    rest = [t for t in rule.targets if t not in ours]
+    rest = [t for t in permitted if t not in ours]
     if rest:
         _original_send_to_targets(_RuleView(rule, rest), event, transform_input)  # type: ignore[arg-type]
 

@@ -38,12 +38,15 @@ import time
 import traceback
 import tracemalloc
 import uuid
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from localstage import output
 from localstage.faults import FaultInjector, FaultMode, FaultPlan, InjectedFault
 from localstage.functions import FunctionSpec
+from localstage.iam.principals import Acting, acting_as
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.telemetry import Telemetry
 from localstage.xray import ServiceTracing, invocation_header
@@ -125,13 +128,18 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-@dataclass
+@dataclass(eq=False)  # identity: each environment is its own, and keys the state it holds
 class Environment:
     """One execution environment: its log stream and the configuration it was built for."""
 
     stream: str
     config_key: tuple[int, float]
     cold: bool = True
+
+
+# What an execution environment holds of its own while it runs a handler (the app's container, its
+# caches and clients): on Lambda each environment is a process; here they share one.
+EnvironmentScope = Callable[[FunctionSpec, Environment], AbstractContextManager[None]]
 
 
 @dataclass
@@ -196,9 +204,14 @@ class LambdaEmulator:
         measure_memory: bool = True,
         faults: FaultPlan | None = None,
         tracing: ServiceTracing | None = None,
+        principals: Mapping[str, Acting] | None = None,
+        environment_scope: EnvironmentScope | None = None,
     ) -> None:
         self.telemetry = telemetry or Telemetry()
         self.tracing = tracing
+        # The role session each function runs with (IAM enforced); without one, it acts as the stage.
+        self.principals: Mapping[str, Acting] = principals or {}
+        self.environment_scope = environment_scope
         self.faults = FaultInjector(faults or FaultPlan())
         self.config_source = config_source
         self.init_duration_ms = init_duration_ms
@@ -298,7 +311,9 @@ class LambdaEmulator:
         if env is None:
             stream = time.strftime("%Y/%m/%d/") + f"[{config.version}]{uuid.uuid4().hex}"
             env = Environment(stream=stream, config_key=key)
-            self.telemetry.open_stream(self.log_group(state.spec.name), stream)
+            # Lambda creates the stream with the function's role (logs:CreateLogStream on its own group).
+            with acting_as(self.principals.get(state.spec.name)):
+                self.telemetry.open_stream(self.log_group(state.spec.name), stream)
         return env, concurrent
 
     def _run(
@@ -328,7 +343,14 @@ class LambdaEmulator:
 
         def target() -> None:
             cpu_start = time.thread_time()
-            with output.captured() as printed, invocation_header(span.header if span else None):
+            principal = self.principals.get(spec.name)
+            scope = self.environment_scope(spec, env) if self.environment_scope else nullcontext()
+            with (
+                output.captured() as printed,
+                invocation_header(span.header if span else None),
+                acting_as(principal),
+                scope,
+            ):
                 outcome["printed"] = printed
                 try:
                     if fault == FaultMode.ERROR:
@@ -406,7 +428,12 @@ class LambdaEmulator:
         if not timed_out:  # a timed-out environment is discarded
             with self._lock:
                 state.idle.append(env)
-        self.telemetry.write_log(self.log_group(spec.name), env.stream, lines)
+        # Written with the function's role, as Lambda does: without logs:PutLogEvents on its group
+        # the lines (and the EMF metrics in them) are lost, on AWS and here.
+        with acting_as(self.principals.get(spec.name)):
+            written = self.telemetry.put_log_lines(self.log_group(spec.name), env.stream, lines)
+        if written:  # CloudWatch Logs extracts EMF metrics from what reached the group, as itself
+            self.telemetry.extract_metrics(lines)
         return InvocationResult(
             request_id=request_id,
             payload=body,

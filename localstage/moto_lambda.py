@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Mapping
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
@@ -30,6 +31,8 @@ from moto.core.exceptions import JsonRESTError
 
 from localstage.async_invoke import AsyncInvocations
 from localstage.functions import FunctionSpec
+from localstage.iam import enforcement
+from localstage.iam.actions import Target
 from localstage.lambdas import AsyncConfig, LambdaEmulator, LambdaThrottledError, LiveConfig
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.xray import HEADER
@@ -92,12 +95,25 @@ def _async_config(fn: LambdaFunction) -> AsyncConfig:
     )
 
 
+class DestinationRefusedError(Exception):
+    """IAM refuses the function's role the call that delivers its invocation record."""
+
+
+_DESTINATION_ACTIONS = {
+    "sqs": "sqs:SendMessage",
+    "sns": "sns:Publish",
+    "lambda": "lambda:InvokeFunction",
+    "events": "events:PutEvents",
+}
+
+
 class MotoDestinations:
     """Sends invocation records into the embedded AWS's own backends, as Lambda's service would."""
 
     def send(self, arn: str, record: dict[str, Any], success: bool) -> None:
         parts = arn.split(":")
         service, region, account, resource = parts[2], parts[3], parts[4], ":".join(parts[5:])
+        self._authorize(service, arn, record)
         body = json.dumps(record)
         if service == "sqs":
             from moto.sqs.models import sqs_backends
@@ -129,6 +145,20 @@ class MotoDestinations:
             )
         else:
             raise ValueError(f"unsupported destination {arn}")
+
+    @staticmethod
+    def _authorize(service: str, arn: str, record: dict[str, Any]) -> None:
+        """Lambda delivers a record with the function's execution role (AWS: ``sqs:SendMessage`` etc.)."""
+        authorizer = enforcement.active()
+        action = _DESTINATION_ACTIONS.get(service)
+        if authorizer is None or action is None:
+            return
+        function_arn = str(record["requestContext"]["functionArn"])
+        name, _ = function_name_from_arn(function_arn)
+        role = lambda_backends[function_arn.split(":")[4]][function_arn.split(":")[3]].get_function(name).role
+        decision = authorizer.decide_role(role, name, Target(action, arn))
+        if not decision.allowed:
+            raise DestinationRefusedError(f"{name} may not deliver to {arn}: {decision.reason}")
 
 
 def _find_emulator(name: str) -> LambdaEmulator | None:
@@ -220,13 +250,18 @@ def ensure_role(iam: Any, name: str) -> str:
         return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
 
-def register_functions(emulator: LambdaEmulator, specs: list[FunctionSpec], lambda_client: Any, role_arn: str) -> None:
-    """Create (or update) each function in the Lambda API and in the emulator."""
+def register_functions(
+    emulator: LambdaEmulator, specs: list[FunctionSpec], lambda_client: Any, role_arn: str | Mapping[str, str]
+) -> None:
+    """Create (or update) each function in the Lambda API and in the emulator.
+
+    ``role_arn``: one role for every function, or each function's own (by deployed name).
+    """
     code = _placeholder_zip()
     for spec in specs:
         emulator.register(spec)
         settings = {
-            "Role": role_arn,
+            "Role": role_arn if isinstance(role_arn, str) else role_arn[spec.name],
             "Handler": spec.handler_string,
             "Runtime": RUNTIME,
             "MemorySize": spec.memory_mb,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from localstage.aws_throttle import ThrottlePlan, ThrottlingMiddleware
+from localstage.iam.enforcement import Authorizer, IamEnforcement
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -59,12 +60,14 @@ class EmbeddedAws:
     """moto's ``ThreadedMotoServer`` on ``host:port`` (port 0 picks a free one).
 
     With a ``throttle`` plan, a ``ThrottlingMiddleware`` sits in front of moto's WSGI app,
-    inactive until ``start_throttling()`` (localstage/aws_throttle.py).
+    inactive until ``start_throttling()`` (localstage/aws_throttle.py). With an ``iam`` authorizer,
+    ``IamEnforcement`` authorises every call a role session signs (localstage/iam/enforcement.py).
     """
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     throttle: ThrottlePlan = field(default_factory=ThrottlePlan)
+    iam: Authorizer | None = None  # IAM enforced for role sessions (localstage/iam), or not at all
     _server: object | None = field(default=None, repr=False)
     throttling: ThrottlingMiddleware | None = field(default=None, repr=False)
 
@@ -82,10 +85,13 @@ class EmbeddedAws:
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         self._server = server
+        # The WSGI server calls ``self.app`` per request; moto keeps its server in ``_server``.
+        # Outermost first: throttling, then IAM (AWS authorises what it did not throttle), then moto.
+        wsgi_server = server._server
+        assert wsgi_server is not None
+        if self.iam is not None:
+            wsgi_server.app = IamEnforcement(wsgi_server.app, self.iam)
         if self.throttle.enabled:
-            # The WSGI server calls ``self.app`` per request; moto keeps its server in ``_server``.
-            wsgi_server = server._server
-            assert wsgi_server is not None
             self.throttling = ThrottlingMiddleware(wsgi_server.app, self.throttle)
             wsgi_server.app = self.throttling
         target = os.environ if environ is None else environ

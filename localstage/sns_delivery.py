@@ -30,6 +30,8 @@ from typing import Any
 
 from moto.sns.models import Subscription
 
+from localstage.iam import enforcement
+from localstage.iam.actions import Target
 from localstage.moto_lambda import find_function, function_name_from_arn
 from localstage.xray_moto import request_trace_header
 
@@ -37,6 +39,7 @@ log = logging.getLogger("localstage.sns")
 
 _original_publish = Subscription.publish
 UNSIGNED = "TE9DQUwgU1RBR0U6IE5PVCBTSUdORUQ="  # base64 of "LOCAL STAGE: NOT SIGNED"
+SNS_PRINCIPAL = "sns.amazonaws.com"
 
 
 def sns_event(
@@ -107,6 +110,12 @@ def _publish(
         return
     if message_structure == "json":
         message = subscription._parse_message_structure(message, "lambda")
+    authorizer = enforcement.active()
+    if authorizer is not None:
+        # SNS invokes as sns.amazonaws.com for the topic: only the function's policy (AddPermission) allows it.
+        target = Target("lambda:InvokeFunction", subscription.endpoint)
+        if not authorizer.decide_service(SNS_PRINCIPAL, target, subscription.topic.arn).allowed:
+            return  # AWS retries, then drops the notification (logged by the authorizer)
     event = sns_event(subscription.arn, subscription.topic.arn, message, message_id, subject, message_attributes)
     found[1].submit(name, event, qualifier, request_trace_header())
 

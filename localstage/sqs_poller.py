@@ -27,6 +27,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from localstage.iam.principals import Acting, acting_as
 from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
 from localstage.server import REGION
 
@@ -107,8 +110,13 @@ def failed_message_ids(result: InvocationResult, batch_ids: list[str], report_fa
 class SqsPoller:
     """Delivers one queue to one function until stopped."""
 
-    def __init__(self, mapping: SqsMapping, emulator: LambdaEmulator, sqs: Any, wait_s: int = 1) -> None:
+    def __init__(
+        self, mapping: SqsMapping, emulator: LambdaEmulator, sqs: Any, wait_s: int = 1, principal: Acting | None = None
+    ) -> None:
         self.mapping = mapping
+        # Lambda polls, deletes and reads queue attributes with the function's role (IAM enforced).
+        self.principal = principal
+        self._refused: str | None = None
         self._emulator = emulator
         self._sqs = sqs
         self._wait_s = wait_s  # short long-polls, so stop() is prompt (AWS: 20 s)
@@ -126,21 +134,42 @@ class SqsPoller:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        self._read_queue_attributes()
         while not self._stop.is_set():
             try:
                 self.poll_once()
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("AccessDenied", "AccessDeniedException"):
+                    log.exception("polling %s failed", self.mapping.queue_url)
+                    self._stop.wait(1)
+                    continue
+                # AWS puts the mapping in a PROBLEM state and keeps retrying; say so once, not every second.
+                message = str(exc)
+                if message != self._refused:
+                    log.error("%s cannot poll %s: %s", self.mapping.function_name, self.mapping.queue_url, message)
+                    self._refused = message
+                self._stop.wait(5)
             except Exception:  # a broken poll must not end delivery; log it and poll again
                 log.exception("polling %s failed", self.mapping.queue_url)
                 self._stop.wait(1)
 
+    def _read_queue_attributes(self) -> None:
+        """What Lambda does as a mapping starts, with the function's role: read the queue's settings."""
+        try:
+            with acting_as(self.principal):
+                self._sqs.get_queue_attributes(QueueUrl=self.mapping.queue_url, AttributeNames=["VisibilityTimeout"])
+        except ClientError as exc:
+            log.error("%s cannot read %s's attributes: %s", self.mapping.function_name, self.mapping.queue_url, exc)
+
     def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
-        response = self._sqs.receive_message(
-            QueueUrl=self.mapping.queue_url,
-            MaxNumberOfMessages=min(10, count),
-            WaitTimeSeconds=wait_s,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+        with acting_as(self.principal):
+            response = self._sqs.receive_message(
+                QueueUrl=self.mapping.queue_url,
+                MaxNumberOfMessages=min(10, count),
+                WaitTimeSeconds=wait_s,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
@@ -195,12 +224,14 @@ class SqsPoller:
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
             entries = [{"Id": str(i), "ReceiptHandle": msg["ReceiptHandle"]} for i, msg in enumerate(chunk)]
-            self._sqs.delete_message_batch(QueueUrl=self.mapping.queue_url, Entries=entries)
+            with acting_as(self.principal):
+                self._sqs.delete_message_batch(QueueUrl=self.mapping.queue_url, Entries=entries)
 
     def _release(self, messages: list[dict[str, Any]]) -> None:
         delay = self.mapping.retry_visibility_s
         if delay is None:
             return  # the queue's visibility timeout decides, as on AWS
+        # A local shortcut AWS does not take, so the stage makes it as itself (no grant is involved).
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
             entries = [

@@ -13,6 +13,8 @@ import os
 import sys
 import threading
 import time
+import weakref
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,18 @@ from localstage.aws_throttle import ThrottlePlan
 from localstage.envfile import state_dir, write_environment
 from localstage.faults import FaultPlan
 from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, load_chalice_config
-from localstage.lambdas import LambdaEmulator
+from localstage.iam import enforcement, principals
+from localstage.iam.stage import (
+    FunctionRoles,
+    IamOptions,
+    WorkflowSessions,
+    function_policies,
+    install_workflow_principal,
+    revoked,
+)
+from localstage.lambdas import Environment, LambdaEmulator
 from localstage.moto_patches import cache_moto_lookups, serialise_dynamodb_writes
+from localstage.patches import Patches
 from localstage.server import DEFAULT_HOST, EmbeddedAws
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
@@ -51,6 +63,7 @@ class StageOptions:
     faults: FaultPlan = field(default_factory=FaultPlan)  # off; LOCAL_FAULT_* (localstage/faults.py)
     aws_throttle: ThrottlePlan = field(default_factory=ThrottlePlan)  # off; LOCAL_AWS_THROTTLE_* (aws_throttle.py)
     xray_max_traces: int = 2_000  # the embedded X-Ray keeps the latest N traces (localstage/xray_moto.py)
+    iam: IamOptions = field(default_factory=IamOptions)  # enforced; LOCAL_IAM=off, LOCAL_IAM_REVOKE (iam/stage.py)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StageOptions:
@@ -65,6 +78,7 @@ class StageOptions:
             faults=FaultPlan.from_env(env),
             aws_throttle=ThrottlePlan.from_env(env),
             xray_max_traces=int(env.get("LOCAL_XRAY_MAX_TRACES") or 2_000),
+            iam=IamOptions.from_env(env),
         )
 
 
@@ -81,6 +95,12 @@ class LocalStage:
     timings: dict[str, float] = field(default_factory=dict)
     tracing: ServiceTracing | None = None  # X-Ray, when the stage's "xray" is on in .chalice/config.json
     xray_daemon: XRayDaemon | None = None
+    authorizer: enforcement.Authorizer | None = None  # IAM, unless LOCAL_IAM=off
+    roles: FunctionRoles | None = None
+    _patches: Patches = field(default_factory=Patches)
+    # One app container per execution environment; forgotten with the environment.
+    _containers: weakref.WeakKeyDictionary[Environment, Any] = field(default_factory=weakref.WeakKeyDictionary)
+    _containers_lock: threading.Lock = field(default_factory=threading.Lock)
     _http: Any = None
     _http_thread: threading.Thread | None = None
 
@@ -93,7 +113,11 @@ class LocalStage:
         output.install()
         serialise_dynamodb_writes()
         cache_moto_lookups()
-        self.aws = EmbeddedAws(self.options.host, self.options.aws_port, self.options.aws_throttle).start()
+        if self.options.iam.enforce:
+            self._enforce_iam()
+        self.aws = EmbeddedAws(
+            self.options.host, self.options.aws_port, self.options.aws_throttle, iam=self.authorizer
+        ).start()
         self._mark("aws", started)
         config = load_chalice_config(self.project_dir)
         stage_env = {
@@ -139,6 +163,14 @@ class LocalStage:
         self.tracing = ServiceTracing(self.xray_daemon, REGION, ACCOUNT_ID)
         xray_moto.install(self.tracing, self.options.xray_max_traces)
 
+    def _enforce_iam(self) -> None:
+        """Role sessions are authorised by the embedded AWS; functions and workflows act as their roles."""
+        self.authorizer = enforcement.Authorizer(revoked=[str(r) for r in self.options.iam.revoke])
+        enforcement.activate(self.authorizer)
+        principals.install(self._patches)
+        install_workflow_principal(self._patches, WorkflowSessions(lambda: boto3.client("sts")))
+        log.info("IAM %s", self.options.iam.banner())
+
     def _mark(self, step: str, started: float) -> None:
         self.timings[step] = round(time.monotonic() - started, 3)
 
@@ -152,11 +184,75 @@ class LocalStage:
             measure_memory=self.options.measure_memory,
             faults=self.options.faults,
             tracing=self.tracing,
+            environment_scope=self._environment_container,
         )
         if self.options.faults.enabled:
             log.warning("fault switch on: %s", self.options.faults)
-        role = ensure_role(boto3.client("iam"), f"{app.app_name}-{STAGE}")
-        register_functions(self.emulator, self.functions, boto3.client("lambda"), role)
+        if self.options.iam.enforce:
+            self.roles = self._function_roles(app.app_name, config)
+            self.emulator.principals = self.roles.sessions
+            assert self.authorizer is not None
+            self.authorizer.watch([*self.roles.arns.values(), *self._workflow_roles()])
+            roles: str | dict[str, str] = self.roles.arns
+        else:
+            roles = ensure_role(boto3.client("iam"), f"{app.app_name}-{STAGE}")
+        register_functions(self.emulator, self.functions, boto3.client("lambda"), roles)
+        self._configure_async_invokes()
+
+    def _configure_async_invokes(self) -> None:
+        """Retries and on-failure destinations as the deployment sets them (infra/pipeline.py)."""
+        from infra.pipeline import async_invoke_config
+        from infra.template import stage_template
+
+        resources = stage_template(STAGE)["Resources"]
+        lam, sqs = boto3.client("lambda"), boto3.client("sqs")
+        for spec in self.functions:
+            config = async_invoke_config(spec.resource_name)
+            if config is None:
+                continue
+            queue = resources[config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]]
+            url = sqs.get_queue_url(QueueName=queue["Properties"]["QueueName"])["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            lam.put_function_event_invoke_config(
+                FunctionName=spec.name,
+                MaximumRetryAttempts=config["MaximumRetryAttempts"],
+                DestinationConfig={"OnFailure": {"Destination": arn}},
+            )
+
+    def _environment_container(self, spec: FunctionSpec, env: Environment) -> AbstractContextManager[None]:
+        """Each execution environment has the app's container to itself, as each Lambda process does.
+
+        Shared, one function's caches would serve another (the API handler's signing key would spare
+        the authorizer its own ``GetSecretValue``), hiding calls that need a grant on AWS.
+        """
+        from chalicelib.bootstrap import Container, scoped_container
+        from chalicelib.config import get_settings
+
+        with self._containers_lock:
+            found = self._containers.get(env)
+            if found is None:
+                found = self._containers[env] = Container(get_settings())
+        return scoped_container(found)
+
+    def _workflow_roles(self) -> list[str]:
+        machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
+        return [
+            boto3.client("stepfunctions").describe_state_machine(stateMachineArn=m["stateMachineArn"])["roleArn"]
+            for m in machines
+        ]
+
+    def _function_roles(self, app_name: str, config: dict[str, Any]) -> FunctionRoles:
+        """One role per function with its policy from infra/policies.py, less the drill's revocations."""
+        from infra.template import stage_template
+        from localstage.server import ACCOUNT_ID, REGION
+
+        names = {spec.name: spec.resource_name for spec in self.functions}
+        xray = bool(config.get("stages", {}).get(STAGE, {}).get("xray"))
+        policies = function_policies(
+            set(names.values()), STAGE, stage_template(STAGE), xray, REGION, ACCOUNT_ID, self.outputs["USER_POOL_ID"]
+        )
+        policies = revoked(policies, self.options.iam.revoke)
+        return FunctionRoles.create(boto3.client("iam"), boto3.client("sts"), names, policies, app_name, STAGE)
 
     def _start_pollers(self) -> None:
         assert self.emulator is not None
@@ -187,7 +283,8 @@ class LocalStage:
             mapping = SqsMapping(
                 spec.name, url, arn, source.batch_size, window, partial, self.options.retry_visibility_s
             )
-            self.pollers.append(SqsPoller(mapping, self.emulator, sqs).start())
+            principal = self.roles.sessions.get(spec.name) if self.roles else None
+            self.pollers.append(SqsPoller(mapping, self.emulator, sqs, principal=principal).start())
 
     def _start_event_sources(self) -> None:
         """SNS subscriptions, EventBridge rules and schedules for the handlers, and their delivery."""
@@ -255,6 +352,10 @@ class LocalStage:
         if self.aws is not None:
             self.aws.stop()
             self.aws = None
+        self._patches.undo()
+        if self.authorizer is not None:
+            enforcement.deactivate(self.authorizer)
+            self.authorizer = None
 
 
 def _detach_moto_sqs_trigger(queue_arn: str) -> None:
@@ -283,6 +384,7 @@ def banner(stage: LocalStage) -> str:
         f"  HTTP API      {stage.api_url}   (try {stage.api_url}/health)\n"
         f"  AWS endpoint  {stage.aws.endpoint}   (AWS_ENDPOINT_URL, region us-east-1, any credentials)\n"
         f"  Admin         {admin.email} / {admin.password}\n"
+        f"  IAM           {stage.options.iam.banner()}\n"
         f"  Functions\n{names}\n\n"
         "  Ctrl-C stops everything.\n"
     )

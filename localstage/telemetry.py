@@ -63,16 +63,23 @@ class Telemetry:
             self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
 
     def write_log(self, group: str, stream: str, lines: list[str]) -> None:
+        """Write the lines, then publish their EMF metrics (only what reached the log group)."""
+        if self.put_log_lines(group, stream, lines):
+            self.extract_metrics(lines)
+
+    def put_log_lines(self, group: str, stream: str, lines: list[str]) -> bool:
+        """Write the lines to the log group; ``False`` if they could not be (nothing was written)."""
         now = int(time.time() * 1000)
         events = [{"timestamp": now, "message": line} for line in lines if line]
         if not events:
-            return
+            return False
         try:
             self.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
         except (BotoCoreError, ClientError) as exc:
             # Telemetry must never fail an invocation; say why it is missing instead.
             log.warning("could not write %d log lines to %s: %s", len(events), group, exc)
-        self.extract_metrics(lines)
+            return False
+        return True
 
     def extract_metrics(self, lines: list[str]) -> None:
         """Publish the metrics of EMF lines, standing in for CloudWatch Logs' own extraction."""

@@ -136,7 +136,11 @@ def test_given_a_poison_order_message_then_it_reaches_the_dlq_after_three_receiv
 def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_targets_run(
     local_stage: RunningStage,
 ) -> None:
-    """Through the endpoint only: a rule created with put_rule, fired at once by its Scheduled Event."""
+    """Through the endpoint only: a rule created with put_rule, fired at once by its Scheduled Event.
+
+    As on AWS, EventBridge may invoke the function only once the function's policy lets it
+    (``lambda:AddPermission`` for ``events.amazonaws.com`` and the rule): first it is refused.
+    """
     events = _aws(local_stage, "events")
     target = f"arn:aws:lambda:us-east-1:123456789012:function:{AUTHORIZER}"
     rule_arn = events.put_rule(Name=f"e2e-tick-{uuid.uuid4().hex[:8]}", ScheduleExpression="rate(1 day)")["RuleArn"]
@@ -150,11 +154,33 @@ def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_t
             }
         ],
     )
+    fire = [{"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}", "Resources": [rule_arn]}]
     before = len(_reports(local_stage, AUTHORIZER))
-    events.put_events(
-        Entries=[{"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}", "Resources": [rule_arn]}]
+    # WHEN the rule fires before the function's policy allows EventBridge
+    events.put_events(Entries=fire)
+    # THEN the delivery is refused, and the stage's IAM report says who was refused what, and why
+    refusal = _wait_for(lambda: _refusal(local_stage, "events.amazonaws.com", rule_arn))
+    assert (refusal["action"], refusal["resource"]) == ("lambda:InvokeFunction", target)
+    assert refusal["reason"] == "no resource-based policy allows the lambda:InvokeFunction action"
+    assert len(_reports(local_stage, AUTHORIZER)) == before
+    # WHEN the permission is added, as it must be on AWS, and the rule fires again
+    _aws(local_stage, "lambda").add_permission(
+        FunctionName=AUTHORIZER,
+        StatementId=f"events-{uuid.uuid4().hex[:8]}",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
     )
+    events.put_events(Entries=fire)
+    # THEN the function runs
     _wait_for(lambda: len(_reports(local_stage, AUTHORIZER)) > before)
+
+
+def _refusal(stage: RunningStage, principal: str, caller: str) -> dict[str, Any] | None:
+    """The latest refusal the stage's IAM logged for ``principal`` acting for ``caller``."""
+    report = httpx.get(f"{stage.aws_endpoint}/_localstage/iam", timeout=5).json()
+    found = [d for d in report["denied"] if d["principal"] == principal and d["caller"] == caller]
+    return found[-1] if found else None
 
 
 def test_given_a_message_published_to_the_notifications_topic_then_the_sns_handler_records_it(
