@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import coldstart, package, test_suite, warm
+from bench import coldstart, iam, package, test_suite, warm
 from bench.registry import Benchmark, Options, Outcome, Registry
 
 
@@ -31,6 +31,7 @@ REGISTRY.register(
 )
 REGISTRY.register(Benchmark("package", "deployment package", package.BAR, package.measure_package))
 REGISTRY.register(Benchmark("warm", "warm rate vs a bare Chalice app", f">= {warm.BAR}x bare", warm.measure_warm))
+REGISTRY.register(Benchmark("iam", "IAM enforcement on the embedded AWS", f"<= {iam.BAR}x unenforced", iam.measure_iam))
 REGISTRY.register(Benchmark("e2e", "end to end, orders completed per second (local stage)", "sustained", _e2e))
 REGISTRY.register(
     Benchmark("cost-per-order", "cost per order, whole pipeline", "<= 1/3 of the seed's design", _cost_per_order)
