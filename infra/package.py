@@ -31,7 +31,7 @@ from typing import Any
 from chalice.utils import to_cfn_resource_name
 
 from infra.lint_accepted import add_lint_directives
-from infra.pipeline import TASK_FUNCTIONS, deployment_patch
+from infra.pipeline import LOG_RETENTION_DAYS, TASK_FUNCTIONS, deployment_patch
 from infra.policies import FUNCTION_GRANTS, function_name, policy_document
 from infra.template import stage_template
 from infra.vendor import VendorError, stage_architecture, vendor_packages
@@ -40,7 +40,6 @@ Json = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGED = ("app.py", "chalicelib", "requirements.txt")  # what Chalice zips into the functions, with vendor/
-LOG_RETENTION_DAYS = 14  # the seed's log groups
 ALIAS = "live"
 
 
@@ -155,68 +154,13 @@ def _rest_api(stage: str, deployment: StageDeployment, cors_origin: str, xray: b
     }
 
 
-def _workflow(stage: str) -> Json:
-    """The state machine names its functions by ``GetAtt`` and logs and traces every execution."""
+def _workflow() -> Json:
+    """The state machine names its functions by ``GetAtt``, so CloudFormation creates them first.
+
+    Its logging, tracing and role come from the stage template (``infra.pipeline``), as on every path.
+    """
     arns = {var: {"Fn::GetAtt": [cfn_name(handler), "Arn"]} for var, handler in TASK_FUNCTIONS.items()}
-    # CloudWatch Logs delivery and X-Ray have no resource-level permissions: Step Functions' documented policy.
-    delivery = [
-        "logs:CreateLogDelivery",
-        "logs:GetLogDelivery",
-        "logs:UpdateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "logs:ListLogDeliveries",
-        "logs:PutResourcePolicy",
-        "logs:DescribeResourcePolicies",
-        "logs:DescribeLogGroups",
-    ]
-    tracing = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
-    return {
-        "OrderWorkflowLogGroup": {
-            "Type": "AWS::Logs::LogGroup",
-            "Properties": {
-                "LogGroupName": f"/aws/vendedlogs/states/ecommerce-backend-order-workflow-{stage}",
-                "RetentionInDays": LOG_RETENTION_DAYS,
-            },
-        },
-        "OrderWorkflowRole": {
-            "Properties": {
-                "Policies": [
-                    {
-                        "PolicyName": "invoke-task-functions",
-                        "PolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": list(arns.values())}
-                            ],
-                        },
-                    },
-                    {
-                        "PolicyName": "logs-and-traces",
-                        "PolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {"Effect": "Allow", "Action": delivery, "Resource": "*"},
-                                {"Effect": "Allow", "Action": tracing, "Resource": "*"},
-                            ],
-                        },
-                    },
-                ]
-            }
-        },
-        "OrderStateMachine": {
-            "Properties": {
-                "DefinitionSubstitutions": arns,
-                "LoggingConfiguration": {
-                    "Level": "ALL",
-                    "IncludeExecutionData": False,  # inputs carry customer ids and addresses
-                    "Destinations": [
-                        {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["OrderWorkflowLogGroup", "Arn"]}}}
-                    ],
-                },
-                "TracingConfiguration": {"Enabled": True},
-            }
-        },
-    }
+    return {"OrderStateMachine": {"Properties": {"DefinitionSubstitutions": arns}}}
 
 
 def _function(function: str, stage: str, outputs: Json, deployment: StageDeployment) -> Json:
@@ -241,7 +185,7 @@ def merge_template(stage: str, functions: list[str], cors_origin: str, xray: boo
     wiring: Json = {cfn_name(f): _function(f, stage, outputs, deployment) for f in functions}
     if "api_handler" in functions:
         wiring["RestAPI"] = _rest_api(stage, deployment, cors_origin, xray)
-    wiring.update(_workflow(stage))
+    wiring.update(_workflow())
     resources = deep_merge(deep_merge(stage_resources["Resources"], deployment_patch()["Resources"]), wiring)
     present = {cfn_name(f) for f in functions}
     # deployment_patch() may name handlers this app does not have (yet): a patch without a Type would be invalid.

@@ -23,6 +23,26 @@ Json = dict[str, Any]
 STATE_MACHINE_FILE = Path(__file__).resolve().parent.parent / "statemachine.json"
 PAYMENT_WAIT_SECONDS = {"local": 1}  # every other stage waits the seed's 300 s
 DEFAULT_PAYMENT_WAIT_SECONDS = 300
+LOG_RETENTION_DAYS = 14  # the seed's log groups: the functions' and the workflow's
+
+# Step Functions delivers execution logs through CloudWatch Logs' vended-logs APIs, which have no
+# resource-level permissions, and writes X-Ray segments: its documented policy for both.
+WORKFLOW_LOG_DELIVERY_ACTIONS = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+]
+WORKFLOW_TRACING_ACTIONS = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+]
 
 # statemachine.json's substitution variables -> the ``@app.lambda_function`` they name.
 TASK_FUNCTIONS = {
@@ -170,8 +190,27 @@ def pipeline_resources(stage: str, app: str) -> Json:
                                 {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": list(arns.values())}
                             ],
                         },
-                    }
+                    },
+                    {
+                        "PolicyName": "logs-and-traces",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Allow", "Action": WORKFLOW_LOG_DELIVERY_ACTIONS, "Resource": "*"},
+                                {"Effect": "Allow", "Action": WORKFLOW_TRACING_ACTIONS, "Resource": "*"},
+                            ],
+                        },
+                    },
                 ],
+            },
+        },
+        # Every execution logged (without its data: inputs carry customer ids and addresses) and traced,
+        # on every path: the local stage, make package and make deploy all create the workflow from here.
+        "OrderWorkflowLogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": f"/aws/vendedlogs/states/{app}-order-workflow-{stage}",
+                "RetentionInDays": LOG_RETENTION_DAYS,
             },
         },
         "OrderStateMachine": {
@@ -182,6 +221,14 @@ def pipeline_resources(stage: str, app: str) -> Json:
                 "DefinitionString": STATE_MACHINE_FILE.read_text(),
                 "DefinitionSubstitutions": arns,
                 "RoleArn": {"Fn::GetAtt": ["OrderWorkflowRole", "Arn"]},
+                "LoggingConfiguration": {
+                    "Level": "ALL",
+                    "IncludeExecutionData": False,
+                    "Destinations": [
+                        {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["OrderWorkflowLogGroup", "Arn"]}}}
+                    ],
+                },
+                "TracingConfiguration": {"Enabled": True},
             },
         },
         "OrderProcessingDLQAlarm": _dlq_alarm(n("order-processing-dlq"), "OrderProcessingDLQ"),

@@ -9,6 +9,7 @@ It is idempotent, so re-running against a live endpoint is safe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -49,6 +50,7 @@ class Provisioner:
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::CloudWatch::Alarm": self._alarm,
             "AWS::CloudWatch::Dashboard": self._dashboard,  # infra/observability.py
+            "AWS::Logs::LogGroup": self._log_group,
         }
 
     def client(self, service: str) -> Any:
@@ -265,15 +267,39 @@ class Provisioner:
         for key, value in props.get("DefinitionSubstitutions", {}).items():  # as CloudFormation substitutes
             text = text.replace("${" + key + "}", str(value))
         found = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == name]
+        settings: Json = {"definition": text, "roleArn": props["RoleArn"]}
+        if "LoggingConfiguration" in props:
+            logging = props["LoggingConfiguration"]
+            settings["loggingConfiguration"] = {
+                "level": logging["Level"],
+                "includeExecutionData": logging["IncludeExecutionData"],
+                "destinations": [
+                    {"cloudWatchLogsLogGroup": {"logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]}}
+                    for d in logging.get("Destinations", [])
+                ],
+            }
+        if "TracingConfiguration" in props:
+            settings["tracingConfiguration"] = {"enabled": props["TracingConfiguration"]["Enabled"]}
         if found:
-            sfn.update_state_machine(stateMachineArn=found[0], definition=text, roleArn=props["RoleArn"])
+            sfn.update_state_machine(stateMachineArn=found[0], **settings)
             arn = found[0]
         else:
-            arn = sfn.create_state_machine(
-                name=name, definition=text, roleArn=props["RoleArn"], type=props.get("StateMachineType", "STANDARD")
-            )["stateMachineArn"]
+            arn = sfn.create_state_machine(name=name, type=props.get("StateMachineType", "STANDARD"), **settings)[
+                "stateMachineArn"
+            ]
         self.result.refs[logical_id] = arn
         self.result.attrs[(logical_id, "Name")] = name
+
+    def _log_group(self, logical_id: str, props: Json) -> None:
+        logs = self.client("logs")
+        name = props["LogGroupName"]
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=props["RetentionInDays"])
+        arn = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["arn"]
+        self.result.refs[logical_id] = name
+        self.result.attrs[(logical_id, "Arn")] = arn
 
     def _alarm(self, logical_id: str, props: Json) -> None:
         args = {k: v for k, v in props.items() if k != "AlarmName"}
