@@ -13,7 +13,7 @@ BENCH_ARGS ?= --with-test-suite
 API_URL ?=
 AWS_ENDPOINT ?=
 
-.PHONY: help setup run test lint typecheck unit integration e2e bench lock admin clean package deploy runbooks security fuzz
+.PHONY: help setup run test lint typecheck unit integration e2e bench lock admin clean package deploy destroy runbooks security fuzz
 
 help:
 	@echo "make run     start the local stage (embedded AWS + every event source + HTTP API)"
@@ -26,6 +26,7 @@ help:
 	@echo "make runbooks  run the four notebooks with papermill (a local stage, unless API_URL= is given) into build/runbooks"
 	@echo "make package STAGE=dev  one SAM template (functions, API, every resource) in build/dev/out, cfn-linted"
 	@echo "make deploy  STAGE=dev  the chalice deploy path: resource stack, chalice deploy, then what it cannot set"
+	@echo "make destroy STAGE=dev  remove what make deploy created (on AWS, or the embedded AWS with AWS_ENDPOINT_URL)"
 
 # Creates the virtualenv when missing and reinstalls whenever a requirements file changes.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -77,8 +78,10 @@ e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# The stage's settings: the environment, or what make deploy wrote to build/<stage>/stage-outputs.json.
 admin: $(STAMP)
-	$(BIN)/python -m scripts.create_admin --stage $(STAGE) --email "$(EMAIL)" $(if $(PASSWORD),--password "$(PASSWORD)")
+	$(BIN)/python -m scripts.create_admin --stage $(STAGE) --email "$(EMAIL)" $(if $(PASSWORD),--password "$(PASSWORD)") \
+		$(if $(wildcard build/$(STAGE)/stage-outputs.json),--outputs build/$(STAGE)/stage-outputs.json)
 
 lock:
 	rm -rf /tmp/ecommerce-lock && $(PYTHON) -m venv /tmp/ecommerce-lock
@@ -98,7 +101,16 @@ deploy: $(STAMP)
 	$(BIN)/python -m scripts.deploy prepare --stage $(STAGE)
 	cd build/$(STAGE)/deploy && ../../../$(BIN)/chalice deploy --stage $(STAGE)
 	$(BIN)/python -m scripts.deploy finish --stage $(STAGE)
-	$(BIN)/python -m scripts.deploy outputs --stage $(STAGE) > build/$(STAGE)/stage-outputs.json
+	$(BIN)/python -m scripts.deploy outputs --stage $(STAGE) > build/$(STAGE)/stage-outputs.json.tmp
+	mv build/$(STAGE)/stage-outputs.json.tmp build/$(STAGE)/stage-outputs.json
+	@echo "deployed $(STAGE): build/$(STAGE)/stage-outputs.json (api_url, and the functions' environment)"
+
+# Removes what make deploy created, in reverse: chalice's functions, roles and API, then the resource stack.
+destroy: $(STAMP)
+	test ! -f build/$(STAGE)/deploy/.chalice/deployed/$(STAGE).json || \
+		(cd build/$(STAGE)/deploy && ../../../$(BIN)/chalice delete --stage $(STAGE))
+	$(BIN)/python -m scripts.deploy destroy --stage $(STAGE)
+	rm -f build/$(STAGE)/stage-outputs.json
 
 # Without API_URL it starts a local stage on free ports for the run. Against a deployed stage:
 # make runbooks API_URL=https://... STAGE=dev RUNBOOK_ARGS=--full (AWS credentials from your usual profile)

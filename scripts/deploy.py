@@ -7,8 +7,11 @@ and cannot set what ``make package`` merges into the template. So, in order:
     python -m scripts.deploy prepare --stage dev     # 2. build/<stage>/deploy: env = stack outputs, policies, vendor/
     (cd build/dev/deploy && chalice deploy --stage dev)  # 3. functions, roles, API
     python -m scripts.deploy finish --stage dev      # 4. what chalice deploy cannot configure
-    python -m scripts.deploy outputs --stage dev > stage-outputs.json  # for `make admin`
+    python -m scripts.deploy outputs --stage dev > stage-outputs.json  # env + api_url, for `make admin`
     python -m scripts.deploy outputs --stage dev --stack ecommerce-backend-dev   # the SAM stack's
+
+    (cd build/dev/deploy && chalice delete --stage dev)  # make destroy: functions, roles, API
+    python -m scripts.deploy destroy --stage dev     # then the resource stack and the API's log group
 
 Step 2 also creates the API handler's log group (``chalice deploy`` would name it after the Chalice
 function, not the deployed one). Step 4 works from what ``chalice deploy`` recorded it made
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
@@ -407,13 +411,72 @@ def _configure_api(stage: str, session: boto3.session.Session, state: DeployedSt
     )
 
 
+def invoke_url(session: boto3.session.Session, rest_api_id: str, api_stage: str) -> str:
+    """Where clients call the stage's REST API, from where this session reaches API Gateway's control plane.
+
+    On AWS the control plane is ``apigateway.<region>.<suffix>`` and a stage answers at
+    ``https://<id>.execute-api.<region>.<suffix>/<stage>/``. An endpoint set with ``AWS_ENDPOINT_URL``
+    (an emulator: the local stage, LocalStack) serves both planes, the data plane at
+    ``<endpoint>/restapis/<id>/<stage>/_user_request_/`` (LocalStack's convention, which the local
+    stage follows). This is the one place the deploy scripts look at an endpoint: to name the URL.
+    """
+    endpoint = str(session.client("apigateway").meta.endpoint_url).rstrip("/")
+    host = urlparse(endpoint).hostname or ""
+    if host.startswith("apigateway."):
+        return f"https://{rest_api_id}.execute-api.{host.removeprefix('apigateway.')}/{api_stage}/"
+    return f"{endpoint}/restapis/{rest_api_id}/{api_stage}/_user_request_/"
+
+
+def outputs(
+    stage: str, session: boto3.session.Session, stack: str | None = None, project: Path | None = None
+) -> dict[str, str]:
+    """The functions' environment from the stack's outputs, and ``api_url``: what ``make admin``, the
+    runbooks and clients need. The REST API is the SAM stack's ``RestAPI`` (``--stack``) or the one
+    ``chalice deploy`` recorded (the resource stack's path)."""
+    found = stack_outputs(stack or stack_name(stage), session)
+    api_stage = str(
+        json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage].get("api_gateway_stage", "api")
+    )
+    if stack is not None:
+        cfn = session.client("cloudformation")
+        try:
+            resource = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="RestAPI")
+        except ClientError as exc:
+            raise DeployError(f"stack {stack} has no RestAPI resource: {exc}") from exc
+        rest_api_id = str(resource["StackResourceDetail"]["PhysicalResourceId"])
+    else:
+        state = DeployedState.load(project or deploy_project(stage), stage)
+        rest_api_id = str(state.resource("rest_api", "rest_api", "REST API")["rest_api_id"])
+    return {**found, "api_url": invoke_url(session, rest_api_id, api_stage)}
+
+
+def destroy(stage: str, session: boto3.session.Session) -> None:
+    """Remove what ``resources``, ``prepare`` and ``finish`` made (``chalice delete`` removes the rest):
+    the resource stack, then the API handler's log group. Absent things count as removed."""
+    cfn = session.client("cloudformation")
+    name = stack_name(stage)
+    try:
+        cfn.describe_stacks(StackName=name)
+    except ClientError as exc:
+        if not _missing_stack(exc):
+            raise
+    else:
+        cfn.delete_stack(StackName=name)
+        _wait_for_stack(cfn, "stack_delete_complete", name)
+    logs = session.client("logs")
+    if _log_group(logs, api_log_group(stage)) is not None:
+        logs.delete_log_group(logGroupName=api_log_group(stage))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["resources", "prepare", "finish", "outputs"])
+    parser.add_argument("step", choices=["resources", "prepare", "finish", "outputs", "destroy"])
     parser.add_argument("--stage", required=True)
     parser.add_argument("--stack", help="for outputs: the stack to read (default: the resource stack)")
     parser.add_argument(
-        "--project", type=Path, help="for prepare and finish: chalice deploy's project (default: build/<stage>/deploy)"
+        "--project",
+        type=Path,
+        help="for prepare, finish and outputs: chalice deploy's project (default: build/<stage>/deploy)",
     )
     args = parser.parse_args(argv)
     if args.stage == "local":
@@ -428,8 +491,10 @@ def main(argv: list[str] | None = None) -> int:
             print(project.relative_to(ROOT) if project.is_relative_to(ROOT) else project)
         elif args.step == "finish":
             finish(args.stage, session, args.project)
+        elif args.step == "destroy":
+            destroy(args.stage, session)
         else:
-            print(json.dumps(stack_outputs(args.stack or stack_name(args.stage), session), indent=2))
+            print(json.dumps(outputs(args.stage, session, args.stack, args.project), indent=2))
     # Ours name what is missing; AWS's own refusals (credentials, permissions) name the call and the reason.
     except (DeployError, PackageError, VendorError, ClientError, BotoCoreError) as exc:
         print(f"{args.step} --stage {args.stage}: {exc}", file=sys.stderr)

@@ -27,7 +27,7 @@ from moto import mock_aws
 
 import scripts.deploy as deploy
 from infra.package import LOG_RETENTION_DAYS
-from scripts.deploy import DeployError, deploy_resources, finish, main, prepare
+from scripts.deploy import DeployError, deploy_resources, destroy, finish, invoke_url, main, outputs, prepare
 
 pytestmark = pytest.mark.integration
 
@@ -526,3 +526,43 @@ def test_given_a_mapping_that_never_settles_when_waiting_then_it_gives_up_naming
 
     with pytest.raises(DeployError, match=r"event source mapping u still Updating after 120 s"):
         deploy._wait_until_settled(lam, {"UUID": "u", "State": "Updating"}, lambda seconds: None)
+
+
+# -- outputs and destroy ---------------------------------------------------------------------------
+
+
+def test_given_the_control_plane_endpoint_then_the_invoke_url_is_awss_or_the_emulators_data_plane(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN AWS itself: the stage's execute-api host in the session's region
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws = boto3.session.Session(region_name="eu-west-1")
+    assert invoke_url(aws, "abc123", "api") == "https://abc123.execute-api.eu-west-1.amazonaws.com/api/"
+    # GIVEN an endpoint set with AWS_ENDPOINT_URL: the emulator's data plane, on the same endpoint
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    local = boto3.session.Session(region_name="us-east-1")
+    assert invoke_url(local, "abc123", "api") == "http://127.0.0.1:4566/restapis/abc123/api/_user_request_/"
+
+
+def test_given_a_deployed_stage_when_writing_outputs_then_the_environment_and_the_recorded_apis_url(
+    deployed: ChaliceDeployed,
+) -> None:
+    _resource_stack(deployed.session, {"USER_POOL_ID": "us-east-1_pool", "ORDERS_TABLE": "orders"})
+    written = outputs(STAGE, deployed.session, project=deployed.project)
+    assert written["USER_POOL_ID"] == "us-east-1_pool" and written["ORDERS_TABLE"] == "orders"
+    # THEN the URL of the API chalice recorded for this stage, not the other stage's of the same name
+    assert written["api_url"] == f"https://{deployed.rest_api_id}.execute-api.us-east-1.amazonaws.com/api/"
+
+
+def test_given_a_deployed_stage_when_destroying_twice_then_the_stack_and_the_api_log_group_are_gone(
+    deployed: ChaliceDeployed,
+) -> None:
+    _resource_stack(deployed.session, {"USER_POOL_ID": "us-east-1_pool"})
+    finish(STAGE, deployed.session, deployed.project)  # makes the API handler's log group
+    assert _log_groups(deployed.session, API_LOG_GROUP)
+    destroy(STAGE, deployed.session)
+    cfn = deployed.session.client("cloudformation")
+    with pytest.raises(ClientError, match="does not exist"):
+        cfn.describe_stacks(StackName=f"{APP}-{STAGE}-resources")
+    assert _log_groups(deployed.session, API_LOG_GROUP) == []
+    destroy(STAGE, deployed.session)  # THEN a second run finds nothing to remove, and says nothing
