@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 STAGE ?= local
+# Where make package and make deploy write (chalice deploy keeps its state under it: keep it).
+BUILD ?= build
 PYTEST_ARGS ?=
 # make bench prints every figure, the test suite's wall time included; BENCH_ARGS= leaves that one out.
 BENCH_ARGS ?= --with-test-suite
@@ -78,10 +80,10 @@ e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# The stage's settings: the environment, or what make deploy wrote to build/<stage>/stage-outputs.json.
+# The stage's settings: the environment, or what make deploy wrote to $(BUILD)/<stage>/stage-outputs.json.
 admin: $(STAMP)
 	$(BIN)/python -m scripts.create_admin --stage $(STAGE) --email "$(EMAIL)" $(if $(PASSWORD),--password "$(PASSWORD)") \
-		$(if $(wildcard build/$(STAGE)/stage-outputs.json),--outputs build/$(STAGE)/stage-outputs.json)
+		$(if $(wildcard $(BUILD)/$(STAGE)/stage-outputs.json),--outputs $(BUILD)/$(STAGE)/stage-outputs.json)
 
 lock:
 	rm -rf /tmp/ecommerce-lock && $(PYTHON) -m venv /tmp/ecommerce-lock
@@ -94,23 +96,23 @@ clean:
 
 # AWS_DEFAULT_REGION: chalice package needs one, even offline. See docs/deploy.md.
 package: $(STAMP)
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m infra.package --stage $(STAGE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m infra.package --stage $(STAGE) --build $(BUILD)
 
 deploy: $(STAMP)
 	$(BIN)/python -m scripts.deploy resources --stage $(STAGE)
-	$(BIN)/python -m scripts.deploy prepare --stage $(STAGE)
-	cd build/$(STAGE)/deploy && ../../../$(BIN)/chalice deploy --stage $(STAGE)
-	$(BIN)/python -m scripts.deploy finish --stage $(STAGE)
-	$(BIN)/python -m scripts.deploy outputs --stage $(STAGE) > build/$(STAGE)/stage-outputs.json.tmp
-	mv build/$(STAGE)/stage-outputs.json.tmp build/$(STAGE)/stage-outputs.json
-	@echo "deployed $(STAGE): build/$(STAGE)/stage-outputs.json (api_url, and the functions' environment)"
+	$(BIN)/python -m scripts.deploy prepare --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy
+	cd $(BUILD)/$(STAGE)/deploy && $(CURDIR)/$(BIN)/chalice deploy --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy finish --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy
+	$(BIN)/python -m scripts.deploy outputs --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy > $(BUILD)/$(STAGE)/stage-outputs.json.tmp
+	mv $(BUILD)/$(STAGE)/stage-outputs.json.tmp $(BUILD)/$(STAGE)/stage-outputs.json
+	@echo "deployed $(STAGE): $(BUILD)/$(STAGE)/stage-outputs.json (api_url, and the functions' environment)"
 
 # Removes what make deploy created, in reverse: chalice's functions, roles and API, then the resource stack.
 destroy: $(STAMP)
-	test ! -f build/$(STAGE)/deploy/.chalice/deployed/$(STAGE).json || \
-		(cd build/$(STAGE)/deploy && ../../../$(BIN)/chalice delete --stage $(STAGE))
+	test ! -f $(BUILD)/$(STAGE)/deploy/.chalice/deployed/$(STAGE).json || \
+		(cd $(BUILD)/$(STAGE)/deploy && $(CURDIR)/$(BIN)/chalice delete --stage $(STAGE))
 	$(BIN)/python -m scripts.deploy destroy --stage $(STAGE)
-	rm -f build/$(STAGE)/stage-outputs.json
+	rm -f $(BUILD)/$(STAGE)/stage-outputs.json
 
 # Without API_URL it starts a local stage on free ports for the run. Against a deployed stage:
 # make runbooks API_URL=https://... STAGE=dev RUNBOOK_ARGS=--full (AWS credentials from your usual profile)

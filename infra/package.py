@@ -350,13 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Package a stage into one SAM template and lint it.")
     parser.add_argument("--stage", required=True)
     parser.add_argument("--no-lint", action="store_true")
+    parser.add_argument("--build", type=Path, default=ROOT / "build", help="where to write <stage>/ (default build/)")
     args = parser.parse_args(argv)
     try:
-        sam_path = package(args.stage)
+        sam_path = package(args.stage, args.build.resolve())
     except PackageError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"packaged {args.stage}: {sam_path.relative_to(ROOT)} and {sam_path.with_name('deployment.zip').name}")
+    shown = sam_path.relative_to(ROOT) if sam_path.is_relative_to(ROOT) else sam_path
+    print(f"packaged {args.stage}: {shown} and {sam_path.with_name('deployment.zip').name}")
     if args.no_lint:
         return 0
     status, report = lint(sam_path)
