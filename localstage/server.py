@@ -13,8 +13,10 @@ import socket
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from localstage.aws_limits import AwsLimitsMiddleware
 from localstage.aws_throttle import ThrottlePlan, ThrottlingMiddleware
 from localstage.iam.enforcement import Authorizer, IamEnforcement
+from localstage.s3_post_policy import PostPolicyMiddleware
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -86,11 +88,15 @@ class EmbeddedAws:
         server.start()
         self._server = server
         # The WSGI server calls ``self.app`` per request; moto keeps its server in ``_server``.
-        # Outermost first: throttling, then IAM (AWS authorises what it did not throttle), then moto.
+        # Outermost first, in the order AWS answers: throttling; a browser upload's own authentication
+        # (its signed POST policy, before IAM authorises the signer); IAM; then the services' size
+        # quotas (validated once authorised: an unauthorised oversized call is AccessDenied); moto.
         wsgi_server = server._server
         assert wsgi_server is not None
+        wsgi_server.app = AwsLimitsMiddleware(wsgi_server.app)
         if self.iam is not None:
             wsgi_server.app = IamEnforcement(wsgi_server.app, self.iam)
+        wsgi_server.app = PostPolicyMiddleware(wsgi_server.app)
         if self.throttle.enabled:
             self.throttling = ThrottlingMiddleware(wsgi_server.app, self.throttle)
             wsgi_server.app = self.throttling

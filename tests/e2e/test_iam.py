@@ -20,6 +20,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from infra.pipeline import WORKFLOW_LOG_DELIVERY_ACTIONS, WORKFLOW_TRACING_ACTIONS
 from localstage.iam.policy import wildcard_match
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
@@ -79,7 +80,12 @@ ACCEPTED_UNUSED[f"{PREFIX}-process_payment"] = {
         "reads the winner's outcome after losing a race to charge (two executions of one order at once)"
     ),
 }
+WORKFLOW_SERVICE = (
+    "used by Step Functions itself to deliver execution logs and segments: moto's Step Functions writes no "
+    "execution logs, and the local stage writes the execution's X-Ray segments as itself"
+)
 ACCEPTED_UNUSED["ecommerce-backend-order-workflow-local"] = {
+    **{(action, "*"): WORKFLOW_SERVICE for action in (*WORKFLOW_LOG_DELIVERY_ACTIONS, *WORKFLOW_TRACING_ACTIONS)},
     ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{PREFIX}-refund_payment"): (
         "RefundPayment runs when the stock hold vanishes between CheckInventory and ReserveInventory (a "
         "concurrent compensation); the task itself runs here by direct invoke"
