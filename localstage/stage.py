@@ -235,11 +235,10 @@ class LocalStage:
         return scoped_container(found)
 
     def _workflow_roles(self) -> list[str]:
-        machines = boto3.client("stepfunctions").list_state_machines()["stateMachines"]
-        return [
-            boto3.client("stepfunctions").describe_state_machine(stateMachineArn=m["stateMachineArn"])["roleArn"]
-            for m in machines
-        ]
+        """The state machines' roles, watched for unused grants like the functions'."""
+        sfn = boto3.client("stepfunctions")
+        machines = sfn.list_state_machines()["stateMachines"]
+        return [sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])["roleArn"] for m in machines]
 
     def _function_roles(self, app_name: str, config: dict[str, Any]) -> FunctionRoles:
         """One role per function with its policy from infra/policies.py, less the drill's revocations."""
