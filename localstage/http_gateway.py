@@ -11,7 +11,8 @@ preflight, binary bodies and the HTTP answer stay Chalice's.
 As API Gateway does:
 
 - the authorizer's policy is cached per token for the authorizer's
-  ``ttl_seconds`` (60 in app.py), so not every request invokes it;
+  ``ttl_seconds`` (60 in app.py), so not every request invokes it (the cache and the 401 rule are
+  ``localstage.apigateway.authorizer_results``, shared with the deployed APIs' data plane);
 - an authorizer raising ``Exception("Unauthorized")`` is a 401, any other
   authorizer failure a 500 (``AuthorizerConfigurationException``);
 - an API function error or timeout is a 502 ``{"message": "Internal server error"}``;
@@ -27,9 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-import time
-from typing import Any
+from typing import Any, TypeAlias
 
 from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
 from chalice.config import Config
@@ -42,8 +41,15 @@ from chalice.local import (
     NotAuthorizedError,
 )
 
+from localstage.apigateway.authorizer_results import (
+    DEFAULT_RESULT_TTL_SECONDS,
+    PolicyCache,
+    raised_unauthorized,
+)
 from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
 from localstage.xray import HEADER, ServiceTracing, handing_on, upstream_header
+
+AuthorizerCache: TypeAlias = PolicyCache[dict[str, Any]]  # (function, token) -> the authorizer's answer
 
 
 class LambdaIntegrationError(LocalGatewayException):
@@ -62,31 +68,11 @@ def _gateway_headers(result: InvocationResult | None, error_type: str) -> dict[s
     return {"x-amzn-RequestId": result.request_id if result else "", "x-amzn-ErrorType": error_type}
 
 
-class _PolicyCache:
-    """API Gateway's authorizer cache: (authorizer, token) -> policy until the TTL passes."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, key: tuple[str, str], ttl_s: int, policy: dict[str, Any]) -> None:
-        if ttl_s > 0:
-            with self._lock:
-                self._entries[key] = (time.monotonic() + ttl_s, policy)
-
-
 class EmulatedAuthorizer(ChaliceAuthorizer):
     """A route's authorizer, run as its own Lambda function (it must stay a ``ChaliceAuthorizer`` for Chalice)."""
 
     def __init__(
-        self, original: ChaliceAuthorizer, function_name: str, emulator: LambdaEmulator, cache: _PolicyCache
+        self, original: ChaliceAuthorizer, function_name: str, emulator: LambdaEmulator, cache: AuthorizerCache
     ) -> None:
         super().__init__(original.name, original.func, original.scopes)
         self.config = original.config
@@ -104,13 +90,14 @@ class EmulatedAuthorizer(ChaliceAuthorizer):
         except LambdaThrottledError:
             return None  # Chalice's gateway answers 500 AuthorizerConfigurationException, as API Gateway does
         if result.function_error:
-            if (result.json() or {}).get("errorMessage") == "Unauthorized":
+            if raised_unauthorized(result.json()):
                 raise NotAuthorizedError(
                     _gateway_headers(result, "UnauthorizedException"), b'{"message":"Unauthorized"}'
                 )
             return None
         policy = result.json()
-        ttl = self.config.ttl_seconds if self.config and self.config.ttl_seconds is not None else 300
+        configured = self.config.ttl_seconds if self.config else None
+        ttl = DEFAULT_RESULT_TTL_SECONDS if configured is None else configured
         if isinstance(policy, dict):
             self._cache.put(key, ttl, policy)
         return policy
@@ -123,13 +110,13 @@ class EmulatedApi:
         self.api = app.api
         self._emulator = emulator
         self._api_function = api_function
-        cache = _PolicyCache()
+        cache: AuthorizerCache = PolicyCache()
         self.routes: dict[str, dict[str, RouteEntry]] = {
             path: {method: self._route(entry, cache) for method, entry in methods.items()}
             for path, methods in app.routes.items()
         }
 
-    def _route(self, entry: RouteEntry, cache: _PolicyCache) -> RouteEntry:
+    def _route(self, entry: RouteEntry, cache: AuthorizerCache) -> RouteEntry:
         authorizer = entry.authorizer
         if not isinstance(authorizer, ChaliceAuthorizer):
             return entry
