@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from localstage.apigateway.dataplane import ApiGatewayDataPlane
 from localstage.aws_limits import AwsLimitsMiddleware
 from localstage.aws_throttle import ThrottlePlan, ThrottlingMiddleware
 from localstage.iam.enforcement import Authorizer, IamEnforcement
@@ -100,6 +101,9 @@ class EmbeddedAws:
         if self.throttle.enabled:
             self.throttling = ThrottlingMiddleware(wsgi_server.app, self.throttle)
             wsgi_server.app = self.throttling
+        # Outside everything: a call to a deployed REST API is not an AWS API call (its throttling,
+        # IAM check of the invoke and 10 MB quota are API Gateway's own, decided in the data plane).
+        wsgi_server.app = ApiGatewayDataPlane(wsgi_server.app)
         target = os.environ if environ is None else environ
         target.update(self.environment())
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +25,8 @@ from localstage.server import REGION, EmbeddedAws
 from localstage.sns_delivery import install_sns_hook, uninstall_sns_hook
 from localstage.telemetry import Telemetry
 
+Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
 # Asynchronous retries in tests: 0.2 s then 0.4 s instead of AWS's 1 and 2 minutes.
 TEST_ASYNC_RETRY_DELAYS_S = (0.2, 0.4)
 
@@ -39,6 +41,14 @@ class Harness:
         return boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
         ).client(service, endpoint_url=self.aws.endpoint)
+
+    def serve_through(self, middleware: Callable[[Wsgi], Wsgi]) -> Wsgi:
+        """Put ``middleware(app)`` in front of the embedded AWS's WSGI app (outermost), as
+        ``EmbeddedAws.start`` wires its own middlewares; returns the middleware. Gone when the server stops."""
+        wsgi_server = self.aws._server._server  # type: ignore[attr-defined]  # moto's ThreadedMotoServer
+        wrapped = middleware(wsgi_server.app)
+        wsgi_server.app = wrapped
+        return wrapped
 
 
 @contextmanager
