@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 
 from infra.pipeline import reports_batch_item_failures
-from localstage import apigateway, output
+from localstage import apigateway, cloudformation, output
 from localstage.async_invoke import retry_delays_from_env
 from localstage.aws_throttle import ThrottlePlan
 from localstage.envfile import state_dir, write_environment
@@ -113,7 +113,9 @@ class LocalStage:
         output.install()
         serialise_dynamodb_writes()
         cache_moto_lookups()
-        # chalice deploy's Swagger 2.0 import and API Gateway's deployment snapshots (make deploy here).
+        # What make deploy needs of the embedded AWS: CloudFormation for the resource stack, chalice
+        # deploy's Swagger 2.0 import, API Gateway's deployment snapshots.
+        cloudformation.install(self._patches)
         apigateway.install(self._patches)
         if self.options.iam.enforce:
             self._enforce_iam()
