@@ -26,6 +26,7 @@ Provisioned concurrency needs an alias that API Gateway invokes: only the packag
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -94,12 +95,46 @@ def _missing_stack(exc: ClientError) -> bool:
     return error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", "")
 
 
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes inline (TemplateBody); larger ones go by TemplateURL
+
+
+def template_bucket(session: boto3.session.Session) -> str:
+    """The bucket the stack templates go through, one per account and region (as SAM's managed bucket)."""
+    account = session.client("sts").get_caller_identity()["Account"]
+    return f"{APP}-templates-{account}-{session.region_name or 'us-east-1'}"
+
+
+def _template_source(stage: str, session: boto3.session.Session, body: str) -> Json:
+    """``TemplateBody`` when it fits, else the template uploaded to S3 and named by ``TemplateURL``.
+
+    The stage template is about 80 KB, over CloudFormation's 51,200-byte inline limit: as
+    ``aws cloudformation deploy --s3-bucket`` does, it goes through a private bucket, under a key
+    named by its content (re-deploying an unchanged template uploads nothing new).
+    """
+    if len(body.encode()) <= TEMPLATE_BODY_LIMIT:
+        return {"TemplateBody": body}
+    s3 = session.client("s3")
+    bucket, region = template_bucket(session), session.region_name or "us-east-1"
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+            raise
+        location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **location)
+        blocked = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(blocked, True))
+    key = f"{stack_name(stage)}/{hashlib.sha256(body.encode()).hexdigest()}.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{key}"}
+
+
 def deploy_resources(stage: str, session: boto3.session.Session) -> None:
     """Create or update the stack of the stage's resources, and wait for it."""
     cfn = session.client("cloudformation")
     template = stage_template(stage)
     template["Outputs"] = named_outputs(template["Outputs"])
-    body = json.dumps(template)
+    source = _template_source(stage, session, json.dumps(template))
     name = stack_name(stage)
     capabilities = ["CAPABILITY_NAMED_IAM"]  # the workflow's role has a name
     try:
@@ -107,11 +142,11 @@ def deploy_resources(stage: str, session: boto3.session.Session) -> None:
     except ClientError as exc:
         if not _missing_stack(exc):  # denied or throttled: creating it would only fail less clearly
             raise
-        cfn.create_stack(StackName=name, TemplateBody=body, Capabilities=capabilities)
+        cfn.create_stack(StackName=name, Capabilities=capabilities, **source)
         _wait_for_stack(cfn, "stack_create_complete", name)
         return
     try:
-        cfn.update_stack(StackName=name, TemplateBody=body, Capabilities=capabilities)
+        cfn.update_stack(StackName=name, Capabilities=capabilities, **source)
     except ClientError as exc:
         if "No updates are to be performed" in str(exc):
             return
@@ -466,6 +501,24 @@ def destroy(stage: str, session: boto3.session.Session) -> None:
     logs = session.client("logs")
     if _log_group(logs, api_log_group(stage)) is not None:
         logs.delete_log_group(logGroupName=api_log_group(stage))
+    _delete_templates(stage, session)
+
+
+def _delete_templates(stage: str, session: boto3.session.Session) -> None:
+    """The stage's uploaded templates; the bucket too once no stage has any left in it."""
+    s3, bucket = session.client("s3"), template_bucket(session)
+    try:
+        pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket=bucket))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchBucket"):
+            return
+        raise
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    mine = [k for k in keys if k.startswith(f"{stack_name(stage)}/")]
+    for start in range(0, len(mine), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in mine[start : start + 1000]]})
+    if len(mine) == len(keys):
+        s3.delete_bucket(Bucket=bucket)
 
 
 def main(argv: list[str] | None = None) -> int:

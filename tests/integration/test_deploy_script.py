@@ -493,7 +493,11 @@ class _Session:
         return self._cloudformation
 
 
-def test_given_a_stack_that_rolls_back_when_deploying_resources_then_the_error_names_it_and_its_first_failure() -> None:
+def test_given_a_stack_that_rolls_back_when_deploying_resources_then_the_error_names_it_and_its_first_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the template's way to CloudFormation (inline or through S3) is tested with the embedded AWS
+    monkeypatch.setattr(deploy, "_template_source", lambda stage, session, body: {"TemplateBody": body})
     with pytest.raises(DeployError) as raised:
         deploy_resources(STAGE, _Session(_RollingBackCloudFormation()))
 
@@ -566,3 +570,25 @@ def test_given_a_deployed_stage_when_destroying_twice_then_the_stack_and_the_api
         cfn.describe_stacks(StackName=f"{APP}-{STAGE}-resources")
     assert _log_groups(deployed.session, API_LOG_GROUP) == []
     destroy(STAGE, deployed.session)  # THEN a second run finds nothing to remove, and says nothing
+
+
+def test_given_a_template_over_the_inline_limit_when_deploying_then_it_goes_through_s3_once_per_content() -> None:
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        big = json.dumps({"Resources": {}, "Padding": "x" * 60_000})
+        # WHEN the same template is sent twice, and a small one once
+        first = deploy._template_source(STAGE, session, big)
+        again = deploy._template_source(STAGE, session, big)
+        small = deploy._template_source(STAGE, session, json.dumps({"Resources": {}}))
+        # THEN the big one is uploaded (under a key named by its content) and named by URL; the small one is inline
+        bucket = deploy.template_bucket(session)
+        assert first == again and set(first) == {"TemplateURL"}
+        assert first["TemplateURL"].startswith(f"https://{bucket}.s3.us-east-1.amazonaws.com/{APP}-{STAGE}-resources/")
+        assert small == {"TemplateBody": json.dumps({"Resources": {}})}
+        s3 = session.client("s3")
+        assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+        assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+        # AND destroy removes the upload and the bucket it emptied
+        destroy(STAGE, session)
+        with pytest.raises(ClientError):
+            s3.head_bucket(Bucket=bucket)
