@@ -13,6 +13,10 @@ with what Lambda adds around a handler:
   ``Init Duration``; a timeout or a configuration change discards them;
 - the START/END/REPORT log lines, the ``AWS/Lambda`` metrics and the log tail.
 
+A function registered with an ``EnvironmentRuntime`` (code deployed through the Lambda API:
+``localstage.runtime``) keeps all of the above, but each of its environments is a process of its
+own: its init is measured, its CPU and memory are the process's, and a timeout kills it.
+
 Memory/CPU model (labelled "modelled" everywhere it shows): Lambda gives a
 function a CPU share proportional to its memory, one full vCPU at 1,769 MB.
 The handler's CPU time on this machine (``time.thread_time``) is stretched by
@@ -66,6 +70,21 @@ class FunctionNotFoundError(LambdaEmulatorError):
     """No function of that name is registered (AWS: ResourceNotFoundException)."""
 
 
+class RuntimeReportedError(LambdaEmulatorError):
+    """An error a function's own runtime reported (a worker process: ``localstage.runtime``).
+
+    ``payload`` is what the runtime posted (``errorType``, ``errorMessage``, ...), returned to the
+    caller as it is, and the runtime has already logged it, so the emulator does not log it again.
+    ``environment_lost``: the runtime process is gone (an init error, an exit), so the environment
+    is discarded, as Lambda discards a sandbox whose runtime died.
+    """
+
+    def __init__(self, payload: dict[str, Any], environment_lost: bool = False) -> None:
+        super().__init__(f"{payload.get('errorType')}: {payload.get('errorMessage')}")
+        self.payload = payload
+        self.environment_lost = environment_lost
+
+
 class LambdaThrottledError(LambdaEmulatorError):
     """Reserved concurrency exhausted.
 
@@ -94,6 +113,7 @@ class LiveConfig:
     version: str = "$LATEST"
     asynchronous: AsyncConfig = AsyncConfig()
     active_tracing: bool = False  # TracingConfig Mode=Active: Lambda writes segments and passes a header
+    revision: str = ""  # code, handler, role, variables: environments are built for one revision
 
 
 ConfigSource = Callable[[FunctionSpec, str | None], LiveConfig]
@@ -133,13 +153,46 @@ class Environment:
     """One execution environment: its log stream and the configuration it was built for."""
 
     stream: str
-    config_key: tuple[int, float]
+    config_key: tuple[int, float, str]
     cold: bool = True
 
 
 # What an execution environment holds of its own while it runs a handler (the app's container, its
 # caches and clients): on Lambda each environment is a process; here they share one.
 EnvironmentScope = Callable[[FunctionSpec, Environment], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one invocation used, measured by a runtime that runs outside this process."""
+
+    cpu_ms: float
+    max_memory_mb: int
+
+
+class EnvironmentRuntime(Protocol):
+    """Runs a function's execution environments in processes of their own (``localstage.runtime``).
+
+    The emulator keeps its semantics (timeouts, concurrency, warm reuse, logs, metrics) and asks the
+    runtime for what only it knows: how long an environment took to start, what an invocation used,
+    and when an environment it discards must be stopped.
+    """
+
+    def init(self, spec: FunctionSpec, env: Environment, config: LiveConfig) -> float:
+        """Start ``env`` for ``config`` (Lambda's Init phase, outside the invocation's clock); its ms."""
+        ...
+
+    def scope(self, spec: FunctionSpec, env: Environment) -> AbstractContextManager[None]:
+        """Entered around the handler on the invocation's thread: the handler runs in ``env``."""
+        ...
+
+    def usage(self, env: Environment) -> Usage | None:
+        """What the invocation that just ended used, if the runtime measured it."""
+        ...
+
+    def retire(self, spec: FunctionSpec, env: Environment) -> None:
+        """``env`` is discarded (timeout, runtime lost, out of memory, new configuration): stop it."""
+        ...
 
 
 @dataclass
@@ -170,6 +223,7 @@ class _FunctionState:
     spec: FunctionSpec
     in_flight: int = 0
     idle: list[Environment] = field(default_factory=list)
+    runtime: EnvironmentRuntime | None = None  # None: the handler runs on the emulator's thread
 
 
 def modelled_duration_ms(wall_ms: float, cpu_ms: float, memory_mb: int) -> float:
@@ -179,6 +233,8 @@ def modelled_duration_ms(wall_ms: float, cpu_ms: float, memory_mb: int) -> float
 
 
 def _error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
+    if isinstance(exc, RuntimeReportedError):
+        return exc.payload
     # The Python runtime's shape for an unhandled exception.
     return {
         "errorMessage": str(exc),
@@ -223,9 +279,14 @@ class LambdaEmulator:
 
     # -- registry -----------------------------------------------------------------------------
 
-    def register(self, spec: FunctionSpec) -> None:
-        self._functions[spec.name] = _FunctionState(spec)
+    def register(self, spec: FunctionSpec, runtime: EnvironmentRuntime | None = None) -> None:
+        """``runtime``: where the function's environments run (default: the handler on a thread here)."""
+        self._functions[spec.name] = _FunctionState(spec, runtime=runtime)
         self.telemetry.ensure_log_group(self.log_group(spec.name))
+
+    def unregister(self, name: str) -> None:
+        """Forget a deleted function (its runtime stops its environments itself)."""
+        self._functions.pop(name, None)
 
     def __contains__(self, name: str) -> bool:
         return name in self._functions
@@ -293,17 +354,21 @@ class LambdaEmulator:
         return payload
 
     def _acquire(self, state: _FunctionState, config: LiveConfig) -> tuple[Environment, int]:
-        key = (config.memory_mb, config.timeout_s)
+        key = (config.memory_mb, config.timeout_s, config.revision)
         reserved = config.reserved_concurrency
         env: Environment | None = None
+        retired: list[Environment] = []
         with self._lock:
             throttled = reserved is not None and state.in_flight >= reserved
             if not throttled:
                 state.in_flight += 1
                 # A configuration change retires the old environments, as on AWS.
+                retired = [e for e in state.idle if e.config_key != key]
                 state.idle = [e for e in state.idle if e.config_key == key]
                 env = state.idle.pop() if state.idle else None
             concurrent = state.in_flight
+        for old in retired:
+            self._retire(state, old)
         if throttled:
             self.telemetry.put_metrics(state.spec.name, [("Throttles", 1, "Count")])
             log.warning("%s throttled: reserved concurrency %s reached", state.spec.name, reserved)
@@ -326,6 +391,9 @@ class LambdaEmulator:
         trace_header: str | None = None,
     ) -> InvocationResult:
         spec = state.spec
+        runtime = state.runtime
+        # Lambda's Init phase is not part of the invocation's Duration or timeout.
+        init_measured = runtime.init(spec, env, config) if runtime is not None and env.cold else None
         started = time.monotonic()
         context = LambdaContext(
             function_name=spec.name,
@@ -344,7 +412,10 @@ class LambdaEmulator:
         def target() -> None:
             cpu_start = time.thread_time()
             principal = self.principals.get(spec.name)
-            scope = self.environment_scope(spec, env) if self.environment_scope else nullcontext()
+            if runtime is not None:
+                scope = runtime.scope(spec, env)
+            else:
+                scope = self.environment_scope(spec, env) if self.environment_scope else nullcontext()
             with (
                 output.captured() as printed,
                 invocation_header(span.header if span else None),
@@ -356,6 +427,8 @@ class LambdaEmulator:
                     if fault == FaultMode.ERROR:
                         raise InjectedFault(f"fault injected into {spec.name} (LOCAL_FAULT_MODE=error)")
                     outcome["value"] = spec.handler(event, context)
+                except RuntimeReportedError as exc:  # already logged by the function's runtime
+                    outcome["error"] = exc
                 except BaseException as exc:  # the runtime reports anything the handler raises
                     outcome["error"] = exc
                     print(f"[ERROR] {type(exc).__name__}: {exc}")
@@ -377,10 +450,14 @@ class LambdaEmulator:
 
         # An injected timeout comes after the handler finished: its side effects stand, its answer is lost.
         timed_out = worker.is_alive() or fault == FaultMode.TIMEOUT
+        usage = runtime.usage(env) if runtime is not None and not timed_out else None
+        if usage is not None:  # measured in the environment's own process
+            outcome["cpu_ms"], max_memory = usage.cpu_ms, usage.max_memory_mb
         duration = measured_ms
         if not timed_out:
             duration = modelled_duration_ms(measured_ms, outcome.get("cpu_ms", 0.0), config.memory_mb)
             timed_out = duration > config.timeout_s * 1000
+        out_of_memory = not timed_out and max_memory > config.memory_mb
         lines = [f"START RequestId: {request_id} Version: {config.version}"]
         lines += "".join(outcome.get("printed", [])).splitlines()
         function_error: str | None = None
@@ -394,7 +471,7 @@ class LambdaEmulator:
             )
             function_error, status = "Unhandled", "\tStatus: timeout"
             log.warning("%s timed out after %.2f s (request %s)", spec.name, config.timeout_s, request_id)
-        elif max_memory > config.memory_mb:
+        elif out_of_memory:
             payload = {"errorType": "Runtime.OutOfMemory", "errorMessage": "Runtime exited with error: signal: killed"}
             function_error, status = "Unhandled", "\tStatus: error\tError Type: Runtime.OutOfMemory"
         elif "error" in outcome:
@@ -404,7 +481,8 @@ class LambdaEmulator:
         else:
             payload = outcome.get("value")
         try:
-            body = json.dumps(payload).encode()
+            # bytes are a response as the runtime posted it (awslambdaric returns a handler's bytes as they are)
+            body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         except (TypeError, ValueError) as exc:
             function_error = "Unhandled"
             body = json.dumps(
@@ -413,7 +491,7 @@ class LambdaEmulator:
 
         if span is not None and self.tracing is not None:
             self.tracing.end_lambda(span, spec.name, request_id, failed=function_error is not None)
-        init_ms = self.init_duration_ms if env.cold else None
+        init_ms = (self.init_duration_ms if init_measured is None else init_measured) if env.cold else None
         env.cold = False
         billed = math.ceil(duration)
         lines.append(f"END RequestId: {request_id}")
@@ -425,7 +503,10 @@ class LambdaEmulator:
             report += f"\tInit Duration: {init_ms:.2f} ms"
         report += f"{status}\tMeasured Duration: {measured_ms:.2f} ms"
         lines.append(report)
-        if not timed_out:  # a timed-out environment is discarded
+        lost = isinstance(outcome.get("error"), RuntimeReportedError) and outcome["error"].environment_lost
+        if timed_out or out_of_memory or lost:  # Lambda discards the environment
+            self._retire(state, env)
+        else:
             with self._lock:
                 state.idle.append(env)
         # Written with the function's role, as Lambda does: without logs:PutLogEvents on its group
@@ -446,6 +527,11 @@ class LambdaEmulator:
             init_ms=init_ms,
             executed_version=config.version,
         )
+
+    @staticmethod
+    def _retire(state: _FunctionState, env: Environment) -> None:
+        if state.runtime is not None:
+            state.runtime.retire(state.spec, env)
 
     def _record(self, name: str, result: InvocationResult, concurrent: int) -> None:
         self.telemetry.put_metrics(

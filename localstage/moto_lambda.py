@@ -19,11 +19,12 @@ EventBridge deliveries to the stage's functions are hooked earlier, in
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import logging
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
@@ -43,6 +44,10 @@ RUNTIME = "python3.11"
 _original_invoke = LambdaFunction.invoke
 _emulators: list[LambdaEmulator] = []
 _async: dict[int, AsyncInvocations] = {}  # id(emulator) -> its event queue
+# Asked, in order, about a function no emulator owns yet; one may register it and return its emulator
+# (functions created through the Lambda API with real code: localstage.runtime).
+Claimant = Callable[[str], LambdaEmulator | None]
+_claimants: list[Claimant] = []
 
 
 class TooManyRequestsException(JsonRESTError):
@@ -78,7 +83,14 @@ def moto_config(spec: FunctionSpec, qualifier: str | None) -> LiveConfig:
         version=str(fn.version),
         asynchronous=_async_config(latest),
         active_tracing=(latest.tracing_config or {}).get("Mode") == "Active",
+        revision=revision(fn),
     )
+
+
+def revision(fn: LambdaFunction) -> str:
+    """What an execution environment is built from: a change (new code, handler, role, variables) retires it."""
+    built_from = [fn.code_sha_256, fn.handler, fn.role, fn.run_time, fn.environment_vars, fn.layers]
+    return hashlib.sha256(json.dumps(built_from, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _async_config(fn: LambdaFunction) -> AsyncConfig:
@@ -165,7 +177,22 @@ def _find_emulator(name: str) -> LambdaEmulator | None:
     for emulator in reversed(_emulators):
         if name in emulator:
             return emulator
+    for claim in list(_claimants):
+        claimed = claim(name)
+        if claimed is not None:
+            return claimed
     return None
+
+
+def add_claimant(claim: Claimant) -> None:
+    """Let ``claim`` take functions no emulator owns, on first sight (invoke, SNS, EventBridge, destinations)."""
+    if claim not in _claimants:
+        _claimants.append(claim)
+
+
+def remove_claimant(claim: Claimant) -> None:
+    if claim in _claimants:
+        _claimants.remove(claim)
 
 
 def function_name_from_arn(arn_or_name: str) -> tuple[str, str | None]:
