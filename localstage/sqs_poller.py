@@ -196,10 +196,10 @@ class SqsPoller:
 
     def poll_once(self) -> int:
         """Receive one batch and deliver it; returns how many messages were handled successfully."""
-        m = self.mapping
         batch = self.gather()
         if not batch:
             return 0
+        m = self.mapping  # read after the long poll: a mapping updated meanwhile applies to this batch
         event = {"Records": [sqs_record(message, m.queue_arn) for message in batch]}
         ids = [message["MessageId"] for message in batch]
         # Lambda continues the trace of the batch's first message that carries one.
