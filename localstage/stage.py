@@ -40,6 +40,7 @@ from localstage.iam.stage import (
 from localstage.lambdas import Environment, LambdaEmulator
 from localstage.moto_patches import cache_moto_lookups, serialise_dynamodb_writes
 from localstage.patches import Patches
+from localstage.runtime import DeployedFunctions
 from localstage.server import DEFAULT_HOST, EmbeddedAws
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
@@ -97,6 +98,7 @@ class LocalStage:
     xray_daemon: XRayDaemon | None = None
     authorizer: enforcement.Authorizer | None = None  # IAM, unless LOCAL_IAM=off
     roles: FunctionRoles | None = None
+    deployed: DeployedFunctions | None = None  # what make deploy creates here, run from its code
     _patches: Patches = field(default_factory=Patches)
     # One app container per execution environment; forgotten with the environment.
     _containers: weakref.WeakKeyDictionary[Environment, Any] = field(default_factory=weakref.WeakKeyDictionary)
@@ -148,6 +150,7 @@ class LocalStage:
         self._mark("functions", started)
         self._start_pollers()
         self._start_event_sources()
+        self._start_deployed_functions()
         self._seed()
         self._mark("seed", started)
         self._serve_http(app_module.app)
@@ -308,6 +311,17 @@ class LocalStage:
         watcher = ExecutionStatusWatcher(boto3.client("stepfunctions"), boto3.client("events"), tracing=self.tracing)
         self.background.append(watcher.start())
 
+    def _start_deployed_functions(self) -> None:
+        """Functions created through the Lambda API with code (``chalice deploy``) run from their zip."""
+        assert self.emulator is not None and self.aws is not None
+        self.deployed = DeployedFunctions(
+            self.emulator,
+            self.aws.endpoint,
+            work_dir=state_dir(self.project_dir) / "functions",
+            xray_daemon_address=self.xray_daemon.address if self.xray_daemon else None,
+            retry_visibility_s=self.options.retry_visibility_s,
+        ).start()
+
     def _seed(self) -> None:
         from chalicelib.bootstrap import container
         from localstage.seed import AdminCredentials, seed_admin, seed_catalog
@@ -339,6 +353,9 @@ class LocalStage:
         for poller in self.pollers:
             poller.stop()
         self.pollers.clear()
+        if self.deployed is not None:
+            deployed, self.deployed = self.deployed, None
+            deployed.stop()
         for worker in self.background:
             worker.stop()
         self.background.clear()
