@@ -9,6 +9,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 STAGE ?= local
 # Where make package and make deploy write (chalice deploy keeps its state under it: keep it).
 BUILD ?= build
+# make deploy's stack parameters, Name=value separated by spaces (infra/pipeline.py): PaymentWaitSeconds=5
+PARAMETERS ?=
 PYTEST_ARGS ?=
 # make bench prints every figure, the test suite's wall time included; BENCH_ARGS= leaves that one out.
 BENCH_ARGS ?= --with-test-suite
@@ -99,7 +101,7 @@ package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m infra.package --stage $(STAGE) --build $(BUILD)
 
 deploy: $(STAMP)
-	$(BIN)/python -m scripts.deploy resources --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy resources --stage $(STAGE) $(foreach p,$(PARAMETERS),--parameter $(p))
 	$(BIN)/python -m scripts.deploy prepare --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy
 	cd $(BUILD)/$(STAGE)/deploy && $(CURDIR)/$(BIN)/chalice deploy --stage $(STAGE)
 	$(BIN)/python -m scripts.deploy finish --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy

@@ -192,6 +192,7 @@ def merge_template(stage: str, functions: list[str], cors_origin: str, xray: boo
     resources = {k: v for k, v in resources.items() if "Type" in v or k in present or k == "RestAPI"}
     return {
         "Description": stage_resources["Description"],
+        "Parameters": stage_resources["Parameters"],
         "Resources": resources,
         "Outputs": named_outputs(outputs),
     }

@@ -76,6 +76,23 @@ def payment_wait_seconds(stage: str) -> int:
     return PAYMENT_WAIT_SECONDS.get(stage, DEFAULT_PAYMENT_WAIT_SECONDS)
 
 
+def pipeline_parameters(stage: str) -> Json:
+    """The stage's deploy-time settings: the payment wait, the stage's default unless set at deploy.
+
+    ``make deploy STAGE=dev PARAMETERS="PaymentWaitSeconds=5"`` (or ``--parameter-overrides`` for the
+    packaged template) shortens it for a demo; AWS's own Wait state caps a wait at a year.
+    """
+    return {
+        "PaymentWaitSeconds": {
+            "Type": "Number",
+            "Default": payment_wait_seconds(stage),
+            "MinValue": 1,
+            "MaxValue": 3600,
+            "Description": "Seconds the workflow waits before re-checking a pending payment",
+        }
+    }
+
+
 def _dlq_alarm(name: str, queue_logical_id: str) -> Json:
     """Any message in a dead-letter queue pages the operations topic."""
     return {
@@ -245,7 +262,7 @@ def pipeline_outputs(stage: str) -> Json:
         "STATE_MACHINE_ARN": {"Ref": "OrderStateMachine"},
         "ORDER_DLQ_URL": {"Ref": "OrderProcessingDLQ"},
         "NOTIFICATION_EVENTS_DLQ_URL": {"Ref": "NotificationEventsDLQ"},
-        "PAYMENT_WAIT_SECONDS": str(payment_wait_seconds(stage)),
+        "PAYMENT_WAIT_SECONDS": {"Ref": "PaymentWaitSeconds"},
     }
 
 

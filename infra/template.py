@@ -12,7 +12,7 @@ from typing import Any
 from chalicelib.domain.pipeline import REDRIVE_MAX_RECEIVE_COUNT
 from chalicelib.domain.users import PASSWORD_MIN_LENGTH
 from infra.observability import observability_resources
-from infra.pipeline import pipeline_outputs, pipeline_resources
+from infra.pipeline import pipeline_outputs, pipeline_parameters, pipeline_resources
 
 APP = "ecommerce-backend"
 EVENT_BUS = "ecommerce-events"
@@ -162,6 +162,7 @@ def stage_template(stage: str, app: str = APP) -> Json:
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"{app} stage {stage}: data, messaging, identity and storage",
+        "Parameters": pipeline_parameters(stage),
         "Resources": resources,
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }

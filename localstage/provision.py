@@ -58,8 +58,10 @@ class Provisioner:
             self._clients[service] = self._session.client(service)
         return self._clients[service]
 
-    def apply(self, template: Json) -> Provisioned:
+    def apply(self, template: Json, parameters: dict[str, str] | None = None) -> Provisioned:
         """Create every resource in dependency order (the template lists dependencies first)."""
+        for name, declared in template.get("Parameters", {}).items():  # a Ref to one is its value
+            self.result.refs[name] = str((parameters or {}).get(name, declared.get("Default", "")))
         for logical_id, resource in template["Resources"].items():
             handler = self._handlers.get(resource["Type"])
             if handler is None:

@@ -31,7 +31,7 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,12 +129,36 @@ def _template_source(stage: str, session: boto3.session.Session, body: str) -> J
     return {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{key}"}
 
 
-def deploy_resources(stage: str, session: boto3.session.Session) -> None:
-    """Create or update the stack of the stage's resources, and wait for it."""
+def parse_parameters(items: list[str], declared: Json) -> list[Json]:
+    """Every parameter the template declares: the ``Name=value`` given, else its default.
+
+    Passed explicitly, so an update means the same everywhere (CloudFormation takes the default for an
+    omitted parameter, other tools keep the previous value). An undeclared name is refused.
+    """
+    given: dict[str, str] = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or key not in declared:
+            known = ", ".join(sorted(declared))
+            raise DeployError(f"parameter {item!r}: give Name=value, where Name is one of {known}")
+        given[key] = value
+    return [
+        {"ParameterKey": name, "ParameterValue": given.get(name, str(spec.get("Default", "")))}
+        for name, spec in declared.items()
+    ]
+
+
+def deploy_resources(stage: str, session: boto3.session.Session, parameters: Sequence[str] = ()) -> None:
+    """Create or update the stack of the stage's resources, and wait for it.
+
+    ``parameters`` (``PaymentWaitSeconds=5``) set the template's parameters; the others take their
+    defaults, on an update too (a setting lasts only as long as it is given).
+    """
     cfn = session.client("cloudformation")
     template = stage_template(stage)
     template["Outputs"] = named_outputs(template["Outputs"])
-    source = _template_source(stage, session, json.dumps(template))
+    values = parse_parameters(list(parameters), template.get("Parameters", {}))
+    source = {**_template_source(stage, session, json.dumps(template)), "Parameters": values}
     name = stack_name(stage)
     capabilities = ["CAPABILITY_NAMED_IAM"]  # the workflow's role has a name
     try:
@@ -527,6 +551,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", required=True)
     parser.add_argument("--stack", help="for outputs: the stack to read (default: the resource stack)")
     parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        help="for resources: Name=value for one of the stage template's parameters (PaymentWaitSeconds=5)",
+    )
+    parser.add_argument(
         "--project",
         type=Path,
         help="for prepare, finish and outputs: chalice deploy's project (default: build/<stage>/deploy)",
@@ -538,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     session = boto3.session.Session()
     try:
         if args.step == "resources":
-            deploy_resources(args.stage, session)
+            deploy_resources(args.stage, session, args.parameter)
         elif args.step == "prepare":
             project = prepare(args.stage, session, args.project)
             print(project.relative_to(ROOT) if project.is_relative_to(ROOT) else project)

@@ -205,15 +205,35 @@ def _keep_failed_deletions(original: Any) -> Any:
     return delete_stack
 
 
+def _effective(incoming: list[Json] | None, template: Json, old_stack: Stack) -> dict[str, str]:
+    """Each parameter's value for this update, as CloudFormation settles it."""
+    given = {p["ParameterKey"]: p for p in incoming or []}
+    values = {}
+    for name, declared in template.get("Parameters", {}).items():
+        passed = given.get(name)
+        if passed is not None and passed.get("UsePreviousValue"):
+            values[name] = str(old_stack.stack_parameters.get(name))
+        elif passed is not None:
+            values[name] = str(passed.get("ParameterValue"))
+        else:
+            values[name] = str(declared.get("Default"))
+    return values
+
+
 def _no_updates_without_parameters(original: Any) -> Any:
     def _validate_different_update(
         self: CloudFormationResponse, incoming_params: list[Json] | None, stack_body: str, old_stack: Stack
     ) -> None:
         original(self, incoming_params, stack_body, old_stack)
-        # moto compares only when parameters are passed; AWS compares the template whatever was passed.
+        # moto compares only when parameters are passed; AWS compares the template and the parameters'
+        # effective values (given, else previous when asked, else the template's default) whatever was passed.
         settled = old_stack.status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
-        unparameterised = not incoming_params and not old_stack.template_dict.get("Parameters")
-        if settled and stack_body and unparameterised and Stack.parse_template(stack_body) == old_stack.template_dict:
+        if not (settled and stack_body):
+            return
+        template = Stack.parse_template(stack_body)
+        if template == old_stack.template_dict and _effective(incoming_params, template, old_stack) == {
+            k: str(v) for k, v in old_stack.stack_parameters.items()
+        }:
             raise ValidationError(old_stack.name, message="No updates are to be performed.")
 
     return _validate_different_update

@@ -592,3 +592,17 @@ def test_given_a_template_over_the_inline_limit_when_deploying_then_it_goes_thro
         destroy(STAGE, session)
         with pytest.raises(ClientError):
             s3.head_bucket(Bucket=bucket)
+
+
+def test_given_a_parameter_the_template_does_not_declare_when_deploying_then_it_is_refused_naming_the_known_ones() -> (
+    None
+):
+    with pytest.raises(DeployError, match="PaymentWaitSeconds"):
+        deploy.parse_parameters(["PaymentWait=5"], {"PaymentWaitSeconds": {}})
+    with pytest.raises(DeployError, match="Name=value"):
+        deploy.parse_parameters(["PaymentWaitSeconds"], {"PaymentWaitSeconds": {}})
+    declared = {"PaymentWaitSeconds": {"Default": 300}, "Other": {"Default": "x"}}
+    assert deploy.parse_parameters(["PaymentWaitSeconds=5"], declared) == [
+        {"ParameterKey": "PaymentWaitSeconds", "ParameterValue": "5"},
+        {"ParameterKey": "Other", "ParameterValue": "x"},
+    ]

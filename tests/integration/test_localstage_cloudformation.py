@@ -573,3 +573,22 @@ def test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it
             getattr(embedded.client("cloudformation"), call)(
                 **({"StackName": "too-big"} if call == "create_stack" else {}), TemplateBody=body
             )
+
+
+def test_given_a_parameter_when_deploying_then_it_reaches_the_outputs_and_only_a_changed_one_updates(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", embedded.aws.endpoint)
+    deploy_resources("demo", embedded.session, ["PaymentWaitSeconds=5"])
+    assert embedded.outputs("demo")["PAYMENT_WAIT_SECONDS"] == "5"
+    events = len(embedded.client("cloudformation").describe_stack_events(StackName=stack_name("demo"))["StackEvents"])
+    # WHEN deployed again with the same value: nothing to do
+    deploy_resources("demo", embedded.session, ["PaymentWaitSeconds=5"])
+    assert (
+        len(embedded.client("cloudformation").describe_stack_events(StackName=stack_name("demo"))["StackEvents"])
+        == events
+    )
+    # WHEN deployed without it: the default is back, as CloudFormation does
+    deploy_resources("demo", embedded.session)
+    assert embedded.outputs("demo")["PAYMENT_WAIT_SECONDS"] == "300"
+    destroy("demo", _EndpointSession(embedded))
