@@ -218,8 +218,27 @@ def deployed_for(api: RestAPI, stage: Stage) -> Deployed:
 def install_deployments(patches: Patches) -> None:
     """Snapshot each new deployment and keep a redeployed stage's settings (undone with ``patches``)."""
     from moto.apigateway.models import RestAPI
+    from moto.apigateway.responses import APIGatewayResponse
 
     patches.wrap("moto", RestAPI, "create_deployment", _deploying)
+    patches.wrap("moto", APIGatewayResponse, "create_deployment", _with_tracing)
+
+
+def _with_tracing(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto drops CreateDeployment's ``tracingEnabled`` (how ``chalice deploy`` turns on the API's X-Ray);
+    API Gateway sets it on the stage it creates or moves, and leaves it as it is when not given."""
+
+    @functools.wraps(original)
+    def create_deployment(self: Any) -> Any:
+        answer = original(self)
+        tracing = self._get_param("tracingEnabled")
+        name = self._get_param("stageName")
+        if tracing is not None and name:
+            api_id = self.path.replace("/restapis/", "", 1).split("/")[0]
+            self.backend.get_rest_api(api_id).stages[name].tracing_enabled = bool(tracing)
+        return answer
+
+    return create_deployment
 
 
 def _deploying(original: Callable[..., Deployment]) -> Callable[..., Deployment]:

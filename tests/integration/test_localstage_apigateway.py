@@ -482,3 +482,28 @@ def test_given_a_redeploy_with_fewer_routes_then_the_stage_serves_them_from_its_
     assert paths == {"/", "/echo"}
     assert httpx.get(deployed.url("/items/5", api_id=rest_api_id), timeout=10).status_code == 403
     assert httpx.get(deployed.url("/echo", api_id=rest_api_id), timeout=10).status_code == 200
+
+
+def test_given_create_deployment_with_tracing_then_the_stage_traces_and_a_later_deployment_keeps_it() -> None:
+    from localstage import apigateway
+    from localstage.patches import Patches
+    from localstage.server import EmbeddedAws
+
+    with Patches() as patches:
+        apigateway.install(patches)
+        aws = EmbeddedAws(port=0).start(environ={})
+        try:
+            api = boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+            ).client("apigateway", endpoint_url=aws.endpoint)
+            rest_api_id = api.create_rest_api(name="traced")["id"]
+            root = api.get_resources(restApiId=rest_api_id)["items"][0]["id"]
+            api.put_method(restApiId=rest_api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+            api.put_integration(restApiId=rest_api_id, resourceId=root, httpMethod="GET", type="MOCK")
+            # WHEN deployed as chalice deploy does, with tracing, then again without saying
+            api.create_deployment(restApiId=rest_api_id, stageName="api", tracingEnabled=True)
+            assert api.get_stage(restApiId=rest_api_id, stageName="api")["tracingEnabled"] is True
+            api.create_deployment(restApiId=rest_api_id, stageName="api")
+            assert api.get_stage(restApiId=rest_api_id, stageName="api")["tracingEnabled"] is True
+        finally:
+            aws.stop()
