@@ -1,0 +1,228 @@
+"""``make deploy STAGE=dev`` into a running embedded AWS, through the steps it runs against AWS.
+
+A fresh local stage (``make run``) is the deploy target: the resource stack through CloudFormation,
+``chalice deploy`` with the real app, ``finish`` and ``outputs``, then ``make admin``, all with
+``AWS_ENDPOINT_URL`` pointing at it and nothing else told it is not AWS. One order of each payment
+token goes through the deployed REST API (its functions run from the deployed zip, each as its own
+role), the deployed configuration is checked, compared with what ``make package`` declares, deployed a
+second time as an update, and ``make destroy`` removes it. Everything is written under a temporary
+``BUILD``, never the work tree's ``build/`` (where a real deployment keeps chalice's state).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess  # runs make, as a user does
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from tests.e2e.conftest import PROJECT_DIR, RunningStage
+from tests.e2e.stage_process import separate_stage
+
+pytestmark = pytest.mark.e2e
+
+STAGE = "dev"
+APP = "ecommerce-backend"
+ADMIN_EMAIL, ADMIN_PASSWORD = "ops@example.com", "Ops-Passw0rd-1"
+ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
+DEPLOY_TIMEOUT_S = 600
+# dev waits 300 s before re-checking a pending payment; a deploy-time parameter shortens it (as for a demo).
+PARAMETERS = "PARAMETERS=PaymentWaitSeconds=2"
+
+
+@dataclass
+class Deployed:
+    stage: RunningStage
+    build: Path
+    outputs: dict[str, str]
+    env: dict[str, str]
+    deploy_seconds: float
+
+    @property
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.outputs["api_url"].rstrip("/"), timeout=30)
+
+    def aws(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        ).client(service, endpoint_url=self.stage.aws_endpoint)
+
+
+def _make(target: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = ["make", "--no-print-directory", target, f"STAGE={STAGE}", *args]
+    done = subprocess.run(
+        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S, check=False
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    )
+    return done
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """GIVEN a running local stage, dev deployed into it with make deploy, and its first admin."""
+    with separate_stage(tmp_path_factory.mktemp("target")) as stage:
+        build = tmp_path_factory.mktemp("build")
+        # What a user has in a shell: the endpoint, any credentials (the stage's operator key), a region.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCAL_"))}
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": stage.aws_endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+        )
+        started = time.monotonic()
+        _make("deploy", env, f"BUILD={build}", PARAMETERS)
+        seconds = time.monotonic() - started
+        outputs = json.loads((build / STAGE / "stage-outputs.json").read_text())
+        _make("admin", env, f"BUILD={build}", f"EMAIL={ADMIN_EMAIL}", f"PASSWORD={ADMIN_PASSWORD}")
+        yield Deployed(stage, build, outputs, env, seconds)
+        _make("destroy", env, f"BUILD={build}")
+
+
+def _login(api: httpx.Client, email: str, password: str) -> dict[str, str]:
+    answer = api.post("/auth/login", json={"email": email, "password": password})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _settle(api: httpx.Client, order_id: str, headers: dict[str, str], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    order: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        order = api.get(f"/orders/{order_id}", headers=headers).json()
+        if order.get("status") in ("COMPLETED", "FAILED"):
+            return order
+        time.sleep(0.5)
+    raise AssertionError(f"order {order_id} still {order.get('status')} after {timeout} s")
+
+
+def test_given_dev_deployed_when_ordering_through_its_api_then_each_payment_token_ends_as_the_readme_says(
+    deployed: Deployed,
+) -> None:
+    api = deployed.api
+    assert deployed.outputs["api_url"].startswith(f"{deployed.stage.aws_endpoint}/restapis/")
+    assert api.get("/health").json() == {"status": "ok"}
+    # GIVEN the admin make admin created adds a product, and a customer registers
+    admin = _login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
+    product = api.post(
+        "/products", json={"name": "Teapot", "category": "kitchen", "price": 19.99, "stock": 50}, headers=admin
+    )
+    assert product.status_code == 201, product.text
+    email = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
+    assert api.post("/users", json={"email": email, "password": "Sup3r-secret", "name": "B"}).status_code == 201
+    buyer = _login(api, email, "Sup3r-secret")
+    # WHEN one order of each sandbox token goes through the deployed API
+    expected = {
+        "tok_success": ("COMPLETED", None),
+        "tok_declined": ("FAILED", "PAYMENT_FAILED"),
+        "tok_pending": ("COMPLETED", None),
+        "tok_gateway_timeout": ("COMPLETED", None),
+    }
+    placed = {}
+    for token in expected:
+        body = {
+            "items": [{"product_id": product.json()["product_id"], "quantity": 1}],
+            "shipping_address": ADDRESS,
+            "payment_method": {"type": "card", "token": token},
+        }
+        answer = api.post("/orders", json=body, headers=buyer)
+        assert answer.status_code == 201, answer.text
+        placed[token] = answer.json()["order_id"]
+    # THEN each ends as the README's table says
+    for token, order_id in placed.items():
+        try:
+            order = _settle(api, order_id, buyer)
+        except AssertionError as exc:
+            raise AssertionError(f"{token}: {exc}\n{_history(deployed, order_id)}") from None
+        assert (order["status"], order.get("failure_reason")) == expected[token], (token, order)
+
+
+def _history(deployed: Deployed, order_id: str) -> str:
+    """The order's execution, event by event: where a stuck order stopped."""
+    sfn = deployed.aws("stepfunctions")
+    machine = next(
+        m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == f"{APP}-order-workflow-{STAGE}"
+    )
+    execution = f"{machine['stateMachineArn'].replace(':stateMachine:', ':execution:')}:{order_id}"
+    try:
+        events = sfn.get_execution_history(executionArn=execution)["events"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return f"no execution {execution}"
+    return "\n".join(
+        f"{e['timestamp']:%H:%M:%S.%f} {e['type']} {json.dumps({k: v for k, v in e.items() if k.endswith('Details')}, default=str)[:300]}"
+        for e in events
+    )
+
+
+def test_given_dev_deployed_then_api_gateway_answers_refusals_in_the_apis_error_format(deployed: Deployed) -> None:
+    answer = deployed.api.get("/orders")
+    assert answer.status_code == 401
+    body = answer.json()
+    assert (body["error"], body["details"]) == ("unauthorized", [])
+    assert body["request_id"] and body["request_id"] != "$context.requestId"
+
+
+def test_given_dev_deployed_then_its_configuration_is_the_one_make_deploy_promises(deployed: Deployed) -> None:
+    lam, logs = deployed.aws("lambda"), deployed.aws("logs")
+    functions = [
+        f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith(f"{APP}-{STAGE}")
+    ]
+    assert f"{APP}-{STAGE}" in functions and f"{APP}-{STAGE}-jwt_auth" in functions
+    # every function that ran wrote to its own log group, with its role (and the API handler's group exists)
+    for name in (
+        f"{APP}-{STAGE}",
+        f"{APP}-{STAGE}-jwt_auth",
+        f"{APP}-{STAGE}-process_order",
+        f"{APP}-{STAGE}-complete_order",
+    ):
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        assert any(e["message"].startswith("REPORT RequestId:") for e in events), name
+    # SQS mappings report batch item failures
+    mappings = lam.list_event_source_mappings()["EventSourceMappings"]
+    mine = [m for m in mappings if f":function:{APP}-{STAGE}-" in m["FunctionArn"]]
+    assert len(mine) == 2 and all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mine)
+    # the workflow logs and traces; alarms exist
+    sfn = deployed.aws("stepfunctions")
+    machine = next(
+        m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == f"{APP}-order-workflow-{STAGE}"
+    )
+    described = sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
+    assert described["loggingConfiguration"]["level"] == "ALL" and described["tracingConfiguration"]["enabled"]
+    alarms = deployed.aws("cloudwatch").describe_alarms(AlarmNamePrefix=f"{APP}-")["MetricAlarms"]
+    assert len([a for a in alarms if a["AlarmName"].endswith(f"-{STAGE}") or f"-{STAGE}-" in a["AlarmName"]]) >= 4
+
+
+def test_given_dev_deployed_then_it_matches_what_make_package_declares_and_a_second_deploy_is_an_update(
+    deployed: Deployed,
+) -> None:
+    _make("package", deployed.env, f"BUILD={deployed.build}")
+    sam = deployed.build / STAGE / "out" / "sam.json"
+    compare = [
+        str(PROJECT_DIR / ".venv" / "bin" / "python"),
+        "-m",
+        "scripts.compare_stage",
+        "--stage",
+        STAGE,
+        "--sam",
+        str(sam),
+        "--project",
+        str(deployed.build / STAGE / "deploy"),
+    ]
+    done = subprocess.run(compare, cwd=PROJECT_DIR, env=deployed.env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # WHEN deployed again unchanged: every step is an update, and the API still answers
+    _make("deploy", deployed.env, f"BUILD={deployed.build}", PARAMETERS)
+    assert deployed.api.get("/health").status_code == 200
