@@ -26,6 +26,7 @@ As API Gateway does:
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any, TypeAlias
@@ -46,6 +47,7 @@ from localstage.apigateway.authorizer_results import (
     PolicyCache,
     raised_unauthorized,
 )
+from localstage.aws_limits import LAMBDA_SYNC_REQUEST_BYTES, api_gateway_request_refusal
 from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
 from localstage.xray import HEADER, ServiceTracing, handing_on, upstream_header
 
@@ -56,6 +58,12 @@ class LambdaIntegrationError(LocalGatewayException):
     """The API function failed: API Gateway answers 502."""
 
     CODE = 502
+
+
+class RequestTooLongError(LocalGatewayException):
+    """The proxy event is over Lambda's synchronous invoke quota: API Gateway answers 413."""
+
+    CODE = 413
 
 
 class LambdaIntegrationThrottledError(LocalGatewayException):
@@ -126,6 +134,9 @@ class EmulatedApi:
         return routed
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if _event_size(event) > LAMBDA_SYNC_REQUEST_BYTES:
+            # The proxy event (a body near 10 MB, base64 or escaped) is over Lambda's invoke quota.
+            raise RequestTooLongError(_gateway_headers(None, "BadRequestException"), b'{"message": "Request Too Long"}')
         try:
             result = self._emulator.invoke(self._api_function, event, trace_header=upstream_header())
         except LambdaThrottledError:
@@ -141,6 +152,16 @@ class EmulatedApi:
         return response
 
 
+def _event_size(event: dict[str, Any]) -> int:
+    """The proxy event's size as API Gateway sends it: Chalice's local gateway keeps a binary body as
+    bytes, which API Gateway sends base64-encoded."""
+
+    def encoded(value: Any) -> str:
+        return base64.b64encode(value).decode() if isinstance(value, bytes | bytearray) else str(value)
+
+    return len(json.dumps(event, default=encoded).encode())
+
+
 class TracedRequestHandler(ChaliceRequestHandler):
     """Chalice's request handler inside an API Gateway stage segment (set ``tracing``/``api_name`` first)."""
 
@@ -149,6 +170,12 @@ class TracedRequestHandler(ChaliceRequestHandler):
     api_stage = ""
 
     def _generic_handle(self) -> None:
+        refusal = api_gateway_request_refusal(int(self.headers.get("Content-Length") or 0))
+        if refusal is not None:  # API Gateway refuses a body over 10 MB before anything runs
+            status, headers, body = refusal
+            self.close_connection = True  # the unread body must not be taken for the next request
+            super()._send_http_response(status, headers, body)
+            return
         if self.tracing is None:
             super()._generic_handle()
             return

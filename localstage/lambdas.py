@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from localstage import output
+from localstage.aws_limits import lambda_response_error
 from localstage.faults import FaultInjector, FaultMode, FaultPlan, InjectedFault
 from localstage.functions import FunctionSpec
 from localstage.iam.principals import Acting, acting_as
@@ -488,6 +489,9 @@ class LambdaEmulator:
             body = json.dumps(
                 {"errorType": "Runtime.MarshalError", "errorMessage": f"Unable to marshal response: {exc}"}
             ).encode()
+        oversized = lambda_response_error(body)
+        if oversized is not None:  # Lambda drops an answer over its quota and reports this instead
+            function_error, body = "Unhandled", json.dumps(oversized).encode()
 
         if span is not None and self.tracing is not None:
             self.tracing.end_lambda(span, spec.name, request_id, failed=function_error is not None)

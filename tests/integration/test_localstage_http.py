@@ -112,3 +112,23 @@ def test_given_an_unknown_route_then_the_gateway_answers_without_invoking(api: t
     before = len(_reports(harness, "toyh-local"))
     assert httpx.get(f"{url}/nowhere", timeout=10).status_code == 403
     assert len(_reports(harness, "toyh-local")) == before
+
+
+def test_given_a_body_over_10_mb_then_api_gateway_answers_413_before_any_invocation(api: tuple[str, Harness]) -> None:
+    url, harness = api
+    before = len(_reports(harness, "toyh-local"))
+    answer = httpx.post(f"{url}/public", content=b"x" * (10 * 1024 * 1024 + 1), timeout=30)
+    assert answer.status_code == 413
+    assert answer.text == "HTTP content length exceeded 10485760 bytes."
+    assert len(_reports(harness, "toyh-local")) == before
+
+
+def test_given_a_body_under_10_mb_but_an_event_over_lambdas_6_mb_then_413_request_too_long(
+    api: tuple[str, Harness],
+) -> None:
+    url, harness = api
+    before = len(_reports(harness, "toyh-local"))
+    answer = httpx.post(f"{url}/public", content=b"\x00\xff" * (3_500_000), timeout=30)  # binary: base64 grows it
+    assert answer.status_code == 413
+    assert answer.json() == {"message": "Request Too Long"}
+    assert len(_reports(harness, "toyh-local")) == before

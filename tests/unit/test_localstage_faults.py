@@ -73,3 +73,13 @@ def test_given_timeout_mode_when_invoked_then_the_handler_ran_but_the_caller_see
     assert result.function_error == "Unhandled" and result.json()["errorType"] == "Sandbox.Timedout"
     assert CALLS == [{"n": 1}]  # its side effects stand
     assert emulator.faults.injected == {"app-local-charge": 1}
+
+
+def test_given_a_response_over_lambdas_quota_then_the_invocation_fails_as_lambda_reports_it() -> None:
+    emulator = LambdaEmulator(Telemetry(NullAws(), NullAws()), measure_memory=False)
+    emulator.register(FunctionSpec("app-local-big", "big", lambda event, context: "x" * 6_300_000, "app.big"))
+    # WHEN a handler answers more than 6,291,556 bytes
+    result = emulator.invoke("app-local-big", {})
+    # THEN Lambda drops the answer and reports Function.ResponseSizeTooLarge instead
+    assert result.function_error == "Unhandled"
+    assert result.json()["errorType"] == "Function.ResponseSizeTooLarge"
