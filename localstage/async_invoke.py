@@ -24,6 +24,7 @@ destinations set with ``PutFunctionEventInvokeConfig``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -138,7 +139,10 @@ class AsyncInvocations:
                 condition = "EventAgeExceeded"
                 break
             try:
-                result = self._emulator.invoke(name, event, qualifier, request_id, trace_header)
+                # Encoded again: invoke decodes its payload, and an event that is a JSON string ("abc")
+                # would otherwise be decoded a second time (and fail, or change).
+                encoded = json.dumps(event).encode()
+                result = self._emulator.invoke(name, encoded, qualifier, request_id, trace_header)
             except LambdaThrottledError:
                 log.warning("async event %s for %s throttled; it stays queued", request_id, name)
                 self._stop.wait(self.delays[-1])

@@ -1,0 +1,32 @@
+"""Lambda's asynchronous invocation on the local stage (localstage/async_invoke.py): the event as sent."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from localstage.async_invoke import AsyncInvocations
+from localstage.functions import FunctionSpec
+from localstage.lambdas import LambdaEmulator
+from localstage.telemetry import Telemetry
+from tests.unit.test_localstage_faults import NullAws
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("payload", [b'"abc"', '"abc"', b"[1, 2]", b'{"a": "1"}', b"3"])
+def test_given_any_json_payload_when_invoked_asynchronously_then_the_handler_gets_it_as_sent(payload: Any) -> None:
+    received: list[Any] = []
+    done = threading.Event()
+
+    def handler(event: Any, context: Any) -> None:
+        received.append(event)
+        done.set()
+
+    emulator = LambdaEmulator(Telemetry(NullAws(), NullAws()), measure_memory=False)
+    emulator.register(FunctionSpec("app-local-echo", "echo", handler, "app.echo"))
+    AsyncInvocations(emulator, delays=(0.01,)).submit("app-local-echo", payload)
+    assert done.wait(5), "the event was never delivered"
+    assert received == [LambdaEmulator.decode_payload(payload)]
