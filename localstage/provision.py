@@ -31,7 +31,11 @@ class Provisioned:
 
 class Provisioner:
     def __init__(self, session: boto3.session.Session | None = None, region: str = "us-east-1") -> None:
-        self._session = session or boto3.session.Session(region_name=region)
+        # boto3's default session unless given: a new one would load botocore's data again (~80 ms a client).
+        if session is None and boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        self._session = session or boto3.DEFAULT_SESSION
+        self._region = region
         self._clients: dict[str, Any] = {}
         self.result = Provisioned()
         self._handlers: dict[str, Callable[[str, Json], None]] = {
@@ -55,7 +59,7 @@ class Provisioner:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self._session.client(service)
+            self._clients[service] = self._session.client(service, region_name=self._region)
         return self._clients[service]
 
     def apply(self, template: Json, parameters: dict[str, str] | None = None) -> Provisioned:
@@ -220,7 +224,7 @@ class Provisioner:
     def _sub(self, text: str) -> str:
         """``Fn::Sub`` with the pseudo parameters (the pipeline's templates use no other variables)."""
         account = self.client("sts").get_caller_identity()["Account"]
-        pseudo = {"AWS::Region": self._session.region_name or "us-east-1", "AWS::AccountId": account}
+        pseudo = {"AWS::Region": self._region, "AWS::AccountId": account}
         for name, value in {**pseudo, "AWS::Partition": "aws"}.items():
             text = text.replace("${" + name + "}", value)
         return text

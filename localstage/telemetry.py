@@ -35,7 +35,7 @@ class Telemetry:
     def _client(self, service: str) -> Any:
         import boto3
 
-        return boto3.session.Session().client(service)
+        return boto3.client(service)  # boto3's default session: its loaded data is shared, not reloaded
 
     @property
     def logs(self) -> Any:

@@ -21,6 +21,7 @@ CLIENT_OPTIONS: dict[str, Any] = {
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
+_session: list[Any] = []  # the process's one boto3 session, made with the first client
 
 
 def client(service: str, region: str) -> Any:
@@ -36,12 +37,17 @@ def client(service: str, region: str) -> Any:
             import boto3
             from botocore.config import Config
 
-            session = boto3.session.Session()
-            _clients[key] = session.client(service, region_name=region, config=Config(**CLIENT_OPTIONS))
+            # One session for every client: each new session loads botocore's endpoint, partition
+            # and defaults data again (about 80 ms a client here); a session is not thread-safe,
+            # so clients are made under the lock.
+            if not _session:
+                _session.append(boto3.session.Session())
+            _clients[key] = _session[0].client(service, region_name=region, config=Config(**CLIENT_OPTIONS))
         return _clients[key]
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that switch endpoints or credentials)."""
+    """Forget cached clients and their session (tests that switch endpoints or credentials)."""
     with _lock:
         _clients.clear()
+        _session.clear()
