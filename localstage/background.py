@@ -28,6 +28,10 @@ class PeriodicWorker:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Ask the worker to end after its current tick, without waiting (``stop()`` waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -128,6 +128,10 @@ class SqsPoller:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Ask the poller to end after its current poll, without waiting (``stop()`` waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:

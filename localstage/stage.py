@@ -350,6 +350,10 @@ class LocalStage:
         if self._http is not None:
             self._http.shutdown()
             self._http = None
+        # Every poller and worker is told first, then each is joined: they end side by side
+        # (each within its current long-poll or tick) instead of one after another.
+        for stoppable in (*self.pollers, *self.background):
+            stoppable.request_stop()
         for poller in self.pollers:
             poller.stop()
         self.pollers.clear()

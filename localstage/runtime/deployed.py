@@ -209,6 +209,8 @@ class DeployedFunctions:
             pollers = [*self._pollers.values(), *self._stopping]
             self._pollers.clear()
             self._stopping.clear()
+        for poller in pollers:  # told first, joined after: they end side by side
+            poller.request_stop()
         for poller in pollers:
             poller.stop()
 
