@@ -58,9 +58,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # --dist loadscope: a module's tests run on one worker, so a module's own stage (tests/e2e) starts
-# once per run instead of once per worker that happens to draw one of its tests.
+# once per run instead of once per worker that happens to draw one of its tests. Modules go out in
+# the order tests/conftest.py sorts them (longest layers first), not by their number of tests.
 test: lint typecheck security $(CHECKOV_STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 # B101 (assert), B105/B106 (a literal next to a name such as "token"): name heuristics that ruff's S rules
 # already weigh (pyproject.toml); values are searched by tests/unit/test_no_secrets.py. The rest are

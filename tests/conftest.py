@@ -11,6 +11,20 @@ from chalicelib.adapters.aws import reset_clients
 from chalicelib.bootstrap import Container, use_container
 from chalicelib.config import Settings
 
+# Longest first: the layers whose modules each start a stage of their own go first, the many short
+# unit modules last, where they fill the gap while the other worker finishes (make test runs
+# `-n 2 --dist loadscope --no-loadscope-reorder`, so xdist hands out modules in this order).
+_LAYER_ORDER = ("tests/e2e/", "tests/runbooks/", "tests/integration/")
+
+
+def _layer(item: pytest.Item) -> int:
+    path = item.nodeid
+    return next((rank for rank, prefix in enumerate(_LAYER_ORDER) if path.startswith(prefix)), len(_LAYER_ORDER))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_layer)  # stable: the order within a layer stays the collection's
+
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -176,6 +176,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, and 100-continue for curl's larger posts
+    disable_nagle_algorithm = True  # headers and body are two sends: no 40 ms delayed-ACK stall between them
     server: _Server
 
     def setup(self) -> None:
