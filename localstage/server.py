@@ -13,6 +13,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from localstage import inprocess
 from localstage.apigateway.dataplane import ApiGatewayDataPlane
 from localstage.aws_limits import AwsLimitsMiddleware
 from localstage.aws_throttle import ThrottlePlan, ThrottlingMiddleware
@@ -71,6 +72,8 @@ class EmbeddedAws:
     port: int = DEFAULT_PORT
     throttle: ThrottlePlan = field(default_factory=ThrottlePlan)
     iam: Authorizer | None = None  # IAM enforced for role sessions (localstage/iam), or not at all
+    # SDK clients this process creates reach the WSGI app without a socket (localstage/inprocess.py).
+    in_process: bool = field(default_factory=lambda: os.environ.get("LOCAL_AWS_TRANSPORT", "") != "http")
     _server: object | None = field(default=None, repr=False)
     throttling: ThrottlingMiddleware | None = field(default=None, repr=False)
 
@@ -104,6 +107,9 @@ class EmbeddedAws:
         # Outside everything: a call to a deployed REST API is not an AWS API call (its throttling,
         # IAM check of the invoke and 10 MB quota are API Gateway's own, decided in the data plane).
         wsgi_server.app = ApiGatewayDataPlane(wsgi_server.app)
+        if self.in_process:
+            # Through the server's current app, so a middleware put in front later applies too.
+            inprocess.register(self.host, self.port, lambda environ, respond: wsgi_server.app(environ, respond))
         target = os.environ if environ is None else environ
         target.update(self.environment())
         return self
@@ -119,6 +125,8 @@ class EmbeddedAws:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            if self.in_process:
+                inprocess.unregister(self.host, self.port)
             server.stop()  # type: ignore[attr-defined]
 
     def __enter__(self) -> EmbeddedAws:

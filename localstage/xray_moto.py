@@ -17,6 +17,7 @@ Installed once per process by ``install``; each wrapper calls moto's own method.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -119,11 +120,13 @@ def _traced_request(original: Callable[..., Any]) -> Callable[..., Any]:
     """Keep the request's header for the deliveries moto makes while serving it."""
 
     def handle(self: Any) -> Any:
+        # Restored, not cleared: served in process, a delivery can make a call of its own on this thread.
+        outer = getattr(_request, "header", None)
         _request.header = self.headers.get(HEADER) if self.headers else None
         try:
             return original(self)
         finally:
-            _request.header = None
+            _request.header = outer
 
     return handle
 
@@ -171,9 +174,23 @@ def _client_with_header(original: Callable[..., Any]) -> Callable[..., Any]:
         if header and HEADER not in request.headers:
             request.headers[HEADER] = header
 
-    def boto_client_for(*args: Any, **kwargs: Any) -> Any:
-        client = original(*args, **kwargs)
-        client.meta.events.register("before-send.lambda.Invoke", add_header)
+    clients: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto builds a new client for every task (about 5 ms of CPU each); one per region, service and
+        # port serves them all, as a deployed function keeps its clients. Requests are signed per call
+        # with the acting execution role (localstage/iam/principals.py), not with the client's keys.
+        key = (region, service, os.environ.get("MOTO_PORT", ""))
+        if state_credentials is not None:
+            key = ("", "", "")  # credentials of the task's own: never shared
+        with lock:
+            client = clients.get(key) if key[0] else None
+            if client is None:
+                client = original(region, service, state_credentials)
+                client.meta.events.register("before-send.lambda.Invoke", add_header)
+                if key[0]:
+                    clients[key] = client
         return client
 
     return boto_client_for

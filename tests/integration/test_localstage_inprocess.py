@@ -1,0 +1,133 @@
+"""The in-process transport (localstage/inprocess.py): same answers as over HTTP, no socket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.endpoint import EndpointCreator
+from botocore.httpsession import URLLib3Session
+
+from localstage import inprocess
+from localstage.server import REGION, EmbeddedAws
+
+pytestmark = pytest.mark.integration
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    ).client(service, endpoint_url=endpoint)
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[EmbeddedAws]:
+    server = EmbeddedAws(port=0, in_process=True).start(environ={})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _over_http(service: str, endpoint: str) -> Any:
+    client = _client(service, endpoint)
+    client._endpoint.http_session = URLLib3Session()  # what a client in another process uses
+    return client
+
+
+def test_a_client_created_after_start_goes_in_process_and_others_do_not(aws: EmbeddedAws) -> None:
+    assert isinstance(_client("s3", aws.endpoint)._endpoint.http_session, inprocess.InProcessSession)
+    assert isinstance(_client("s3", f"http://localhost:{aws.port}")._endpoint.http_session, inprocess.InProcessSession)
+    assert isinstance(_client("s3", "http://127.0.0.1:1")._endpoint.http_session, URLLib3Session)
+
+
+def test_s3_objects_read_the_same_in_process_as_over_http(aws: EmbeddedAws) -> None:
+    local, remote = _client("s3", aws.endpoint), _over_http("s3", aws.endpoint)
+    local.create_bucket(Bucket="transport")
+    key = "uploads/a file+name é.txt"
+    local.put_object(Bucket="transport", Key=key, Body=b"x" * 70_000, Metadata={"my_key": "v1", "other-key": "v2"})
+
+    for client in (local, remote):
+        got = client.get_object(Bucket="transport", Key=key)
+        assert got["Body"].read() == b"x" * 70_000  # a streamed body
+        assert got["Metadata"] == {"my_key": "v1", "other-key": "v2"}  # moto keeps underscored names
+        head = client.head_object(Bucket="transport", Key=key)
+        assert head["ContentLength"] == 70_000
+        listed = client.list_objects_v2(Bucket="transport", Prefix="uploads/")
+        assert [o["Key"] for o in listed["Contents"]] == [key]
+
+
+def test_errors_arrive_with_the_same_code_and_status(aws: EmbeddedAws) -> None:
+    answers = []
+    for client in (_client("dynamodb", aws.endpoint), _over_http("dynamodb", aws.endpoint)):
+        with pytest.raises(botocore.exceptions.ClientError) as raised:
+            client.get_item(TableName="missing", Key={"pk": {"S": "x"}})
+        answers.append(
+            (raised.value.response["Error"]["Code"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"])
+        )
+    assert answers[0] == answers[1] == ("ResourceNotFoundException", 400)
+
+
+def test_a_middleware_put_in_front_later_sees_in_process_calls(aws: EmbeddedAws) -> None:
+    seen: list[str] = []
+    wsgi_server = aws._server._server  # type: ignore[attr-defined]
+    inner = wsgi_server.app
+
+    def spy(environ: dict[str, Any], respond: Any) -> Any:
+        seen.append(environ["REQUEST_METHOD"] + " " + environ["PATH_INFO"])
+        return inner(environ, respond)
+
+    wsgi_server.app = spy
+    try:
+        _client("sqs", aws.endpoint).list_queues()
+    finally:
+        wsgi_server.app = inner
+    assert seen == ["POST /"]
+
+
+def test_stages_route_their_own_port_and_the_last_one_out_restores_botocore() -> None:
+    first = EmbeddedAws(port=0, in_process=True).start(environ={})
+    second = EmbeddedAws(port=0, in_process=True).start(environ={})
+    first.stop()
+    assert isinstance(_client("s3", first.endpoint)._endpoint.http_session, URLLib3Session)
+    assert isinstance(_client("s3", second.endpoint)._endpoint.http_session, inprocess.InProcessSession)
+    second.stop()
+    assert isinstance(_client("s3", second.endpoint)._endpoint.http_session, URLLib3Session)
+    if not inprocess.routed_endpoints():  # no other stage in this process: botocore's own method is back
+        assert EndpointCreator.create_endpoint.__module__ == "botocore.endpoint"
+
+
+def test_http_only_when_asked() -> None:
+    server = EmbeddedAws(port=0, in_process=False).start(environ={})
+    try:
+        assert isinstance(_client("s3", server.endpoint)._endpoint.http_session, URLLib3Session)
+    finally:
+        server.stop()
+
+
+def test_the_request_is_served_without_the_callers_thread_state(aws: EmbeddedAws) -> None:
+    # Served on the caller's thread, moto's work for a request (a Lambda invoke's telemetry) would be
+    # signed as the caller's role and captured into the caller's log.
+    from botocore.credentials import Credentials
+
+    from localstage.iam.principals import Acting, acting_as, current
+
+    served_as: list[object] = []
+    wsgi_server = aws._server._server  # type: ignore[attr-defined]
+    inner = wsgi_server.app
+
+    def spy(environ: dict[str, Any], respond: Any) -> Any:
+        served_as.append(current())
+        return inner(environ, respond)
+
+    caller = Acting("arn:aws:iam::123456789012:role/r", "s", Credentials("AKIACALLER", "secret"))
+    wsgi_server.app = spy
+    try:
+        with acting_as(caller):
+            _client("sqs", aws.endpoint).list_queues()
+    finally:
+        wsgi_server.app = inner
+    assert served_as == [None]
