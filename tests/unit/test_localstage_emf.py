@@ -56,3 +56,31 @@ def test_given_a_metric_without_a_numeric_value_then_it_is_skipped() -> None:
         }
     )
     assert metric_data(line) == []
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[dict[str, object]]]] = []
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, object]]) -> None:
+        self.calls.append((Namespace, MetricData))
+
+
+def test_given_an_invocations_emf_lines_when_extracted_then_one_call_per_namespace_with_every_metric() -> None:
+    from localstage.telemetry import Telemetry
+
+    lines = []
+    for namespace, metric in (("ServerlessApp", "OrdersProcessed"), ("ServerlessApp", "Latency"), ("Other", "X")):
+        out = io.StringIO()
+        recorder = MetricsRecorder(namespace, {"FunctionName": "f1"}, out)
+        recorder.add(metric, 1)
+        recorder.flush()
+        lines.append(out.getvalue().strip())
+    cloudwatch = _Recording()
+
+    Telemetry(logs=object(), cloudwatch=cloudwatch).extract_metrics([*lines, "START RequestId: 1"])
+
+    assert sorted((ns, sorted(str(d["MetricName"]) for d in data)) for ns, data in cloudwatch.calls) == [
+        ("Other", ["X"]),
+        ("ServerlessApp", ["Latency", "OrdersProcessed"]),
+    ]
