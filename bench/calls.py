@@ -33,6 +33,9 @@ EMULATION: frozenset[tuple[str, str]] = frozenset(
         # The X-Ray daemon's batches (localstage/xray.py): on AWS Lambda's daemon sends them, priced per
         # trace recorded (the cost model's X-Ray line), not per call.
         ("xray", "POST /TraceSegments"),
+        # A function's role credentials: on Lambda the service assumes the role and hands the function
+        # its credentials (unbilled); the stage's emulator does it through STS (localstage/iam).
+        ("sts", "AssumeRole"),
     }
 )
 

@@ -117,6 +117,8 @@ def billable_from_counts(counts: Mapping[tuple[str, str], float]) -> ServiceCall
             billed.add(Service.SQS, _SQS[name], amount, size_bytes=ITEM_BYTES)
         elif service == "sns" and name == "Publish":
             billed.add(Service.SNS, Op.PUBLISH, amount, size_bytes=ITEM_BYTES)
+        elif service == "secretsmanager" and name == "GetSecretValue":
+            billed.add(Service.SECRETS_MANAGER, Op.GET_SECRET_VALUE, amount)
         elif service == "events" and name == "PutEvents":
             billed.add(Service.EVENTBRIDGE, Op.PUT_EVENTS_ENTRY, amount * items, size_bytes=ITEM_BYTES)
         else:

@@ -26,6 +26,7 @@ class Service(StrEnum):
     CLOUDWATCH = "cloudwatch"
     XRAY = "xray"
     S3 = "s3"
+    SECRETS_MANAGER = "secretsmanager"
 
 
 class Op:
@@ -71,6 +72,7 @@ class Op:
     GET_OBJECT = "GetObject"
     HEAD_OBJECT = "HeadObject"
     DELETE_OBJECT = "DeleteObject"  # free
+    GET_SECRET_VALUE = "GetSecretValue"  # Secrets Manager API calls (the secret-month is not per call)
 
 
 @dataclass(frozen=True, order=True)

@@ -141,6 +141,12 @@ class S3Prices:
 
 
 @dataclass(frozen=True)
+class SecretsManagerPrices:
+    api_call: Decimal  # every API call, GetSecretValue included
+    source: str
+
+
+@dataclass(frozen=True)
 class PriceBook:
     region: str
     currency: str
@@ -154,6 +160,7 @@ class PriceBook:
     cloudwatch: CloudWatchPrices
     xray: XRayPrices
     s3: S3Prices
+    secrets_manager: SecretsManagerPrices
 
 
 def _d(text: str) -> Decimal:
@@ -265,5 +272,9 @@ US_EAST_1 = PriceBook(
         put_request=_d("0.005") / PER_THOUSAND,
         get_request=_d("0.0004") / PER_THOUSAND,
         source="https://aws.amazon.com/s3/pricing/",
+    ),
+    secrets_manager=SecretsManagerPrices(
+        api_call=_d("0.05") / 10_000,
+        source="https://aws.amazon.com/secrets-manager/pricing/",
     ),
 )

@@ -215,6 +215,13 @@ def _s3(calls: Calls, book: PriceBook, free_tier: bool) -> list[LineItem]:
     ]
 
 
+def _secrets_manager(calls: Calls, book: PriceBook, free_tier: bool) -> list[LineItem]:
+    # The 30-day trial of a new secret is not a monthly free tier, so it is not applied.
+    _check(calls, {Op.GET_SECRET_VALUE})
+    requests = sum((n for _, n in calls), Decimal(0))
+    return [LineItem(Service.SECRETS_MANAGER, "API calls", requests, requests * book.secrets_manager.api_call)]
+
+
 _PRICERS: dict[Service, Pricer] = {
     Service.LAMBDA: _lambda,
     Service.STEP_FUNCTIONS: _step_functions,
@@ -225,6 +232,7 @@ _PRICERS: dict[Service, Pricer] = {
     Service.CLOUDWATCH: _cloudwatch,
     Service.XRAY: _xray,
     Service.S3: _s3,
+    Service.SECRETS_MANAGER: _secrets_manager,
 }
 
 

@@ -492,9 +492,11 @@ def test_given_counted_calls_when_priced_then_items_and_consistency_set_the_unit
             ("events", "PutEvents(ecommerce.orders)"): 1.0,
             ("lambda", "Invoke"): 7.0,  # priced as invocations, not as a call
             ("states", "StartExecution"): 1.0,
+            ("secretsmanager", "GetSecretValue"): 0.1,  # a cold authorizer now and then
         }
     )
 
+    assert billed.count(Service.SECRETS_MANAGER, Op.GET_SECRET_VALUE) == Decimal("0.1")
     assert billed.count(Service.DYNAMODB, Op.TRANSACT_WRITE_ITEM) == 2
     assert billed.count(Service.DYNAMODB, Op.GET_ITEM_CONSISTENT) == 2
     assert billed.count(Service.EVENTBRIDGE) == 1 and billed.count(Service.LAMBDA) == 0

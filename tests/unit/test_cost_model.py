@@ -420,6 +420,12 @@ def test_given_s3_requests_when_priced_then_put_and_get_prices_apply_and_deletes
     assert cost_of_calls(calls).service(Service.S3) == D("0.0054")
 
 
+def test_secrets_manager_calls_are_priced_per_call() -> None:
+    # $0.05 per 10,000 API calls: a cold authorizer's GetSecretValue is not free
+    calls = ServiceCalls().add(Service.SECRETS_MANAGER, Op.GET_SECRET_VALUE, 20_000)
+    assert cost_of_calls(calls).service(Service.SECRETS_MANAGER) == D("0.10")
+
+
 def test_given_an_unknown_operation_when_priced_then_refused() -> None:
     with pytest.raises(CostModelError):
         cost_of_calls(ServiceCalls().add(Service.SQS, "SendMessages"))
