@@ -179,18 +179,15 @@ def _client_with_header(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # moto builds a new client for every task (about 5 ms of CPU each); one per region, service and
-        # port serves them all, as a deployed function keeps its clients. Requests are signed per call
-        # with the acting execution role (localstage/iam/principals.py), not with the client's keys.
+        # port serves them all. moto 5.2.5 ignores ``state_credentials`` (fixed keys); requests are
+        # signed per call as the acting execution role instead (localstage/iam/principals.py).
         key = (region, service, os.environ.get("MOTO_PORT", ""))
-        if state_credentials is not None:
-            key = ("", "", "")  # credentials of the task's own: never shared
         with lock:
-            client = clients.get(key) if key[0] else None
+            client = clients.get(key)
             if client is None:
                 client = original(region, service, state_credentials)
                 client.meta.events.register("before-send.lambda.Invoke", add_header)
-                if key[0]:
-                    clients[key] = client
+                clients[key] = client
         return client
 
     return boto_client_for
