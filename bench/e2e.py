@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 import httpx
+import psutil
 
 from bench.calls import CallCounts, CallLogReader, by_service, per_order, scaled, split_emulation
 from bench.figures import Figure, per_second
@@ -87,6 +88,7 @@ class E2eResult:
     emulation_per_order: dict[tuple[str, str], float]
     served_per_s: float  # every call the embedded AWS served during the load window, per second
     bound_per_s: float
+    stage_cpu_s: float = float("nan")  # the stage process's CPU time over the load window (idle included)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -96,6 +98,10 @@ class E2eResult:
     @property
     def orders_per_s(self) -> float:
         return completion_rate([t.completed_at for t in self.completed if t.completed_at is not None])
+
+    @property
+    def cpu_ms_per_order(self) -> float:
+        return 1000 * self.stage_cpu_s / max(1, len(self.completed))
 
     @property
     def app_calls_per_order(self) -> float:
@@ -136,6 +142,13 @@ class E2eResult:
                 note="; ".join(f"{s} {c:.1f}" for s, c in by_service(self.calls_per_order).items())
                 + f"; plus {sum(self.emulation_per_order.values()):.1f} the stage makes to emulate what AWS does "
                 "unbilled (status events, log delivery, EMF extraction; see below)",
+            ),
+            Figure(
+                name="end to end, stage CPU per order",
+                value=f"{self.cpu_ms_per_order:.0f} ms",
+                note=f"CPU time of the stage's process (user + system) over the load window ({self.stage_cpu_s:.1f} s "
+                f"in {self.window_s + 1.0:.0f} s), divided by the {len(self.completed)} orders completed; includes "
+                "the benchmark's status polls and the stage's idle background",
             ),
             Figure(
                 name="end to end, embedded AWS bound (GetItem + SendMessage)",
@@ -207,6 +220,16 @@ class StageHandle:
     aws_endpoint: str
     state_dir: Path
     call_log: Path
+    pid: int | None = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the stage's process and its children have used so far."""
+        if self.pid is None:
+            return float("nan")
+        process = psutil.Process(self.pid)
+        times = process.cpu_times()
+        children = sum(c.cpu_times().user + c.cpu_times().system for c in process.children(recursive=True))
+        return float(times.user + times.system + children)
 
     def outputs(self) -> dict[str, str]:
         return dict(json.loads((self.state_dir / "outputs.json").read_text()))
@@ -225,7 +248,7 @@ def running_stage(project_root: Path) -> Iterator[StageHandle]:
             with stage_process(
                 state, extra, module="localstage.call_log", startup_timeout_s=STARTUP_TIMEOUT_S
             ) as stage:
-                yield StageHandle(stage.api_url, stage.aws_endpoint, state, call_log)
+                yield StageHandle(stage.api_url, stage.aws_endpoint, state, call_log, stage.pid)
         except StageStartError as exc:
             raise StageError(str(exc)) from exc
 
@@ -371,8 +394,10 @@ def measure_e2e(options: Options) -> E2eResult:
         time.sleep(IDLE_WINDOW_S)
         idle_rate = scaled(reader.since_mark(), 1 / IDLE_WINDOW_S)
 
+        cpu_before = handle.cpu_seconds()
         timings, polls, window_s = run_load(http, plan, product_id, customers)
         time.sleep(1.0)  # the last orders' trailing work (notifications) lands in the window
+        stage_cpu_s = handle.cpu_seconds() - cpu_before
         window = reader.since_mark()
         load_s = window_s + 1.0
         settled = [t for t in timings if t.status == "COMPLETED"]
@@ -393,6 +418,7 @@ def measure_e2e(options: Options) -> E2eResult:
             emulation_per_order=emulation,
             served_per_s=sum(window.values()) / load_s,
             bound_per_s=bound,
+            stage_cpu_s=stage_cpu_s,
             notes=[
                 f"median placement-to-COMPLETED {median([t.latency_s for t in settled if t.latency_s]):.2f} s; "
                 f"{polls} status polls subtracted at their measured cost; idle background "

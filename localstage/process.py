@@ -7,6 +7,7 @@ stage settings, pick free ports, start ``python -m localstage``, wait for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess  # starts our own interpreter on our own module, no shell  # nosec B404
@@ -39,6 +40,7 @@ class StageProcess:
     state_dir: Path
     admin_email: str = DEFAULT_ADMIN_EMAIL
     admin_password: str = DEFAULT_ADMIN_PASSWORD
+    pid: int | None = None  # the stage's process, once started (benchmarks read its CPU time)
 
     @property
     def aws_endpoint_url(self) -> str:
@@ -72,6 +74,7 @@ def stage_process(
         process = subprocess.Popen(  # noqa: S603 - sys.executable -m <module>, fixed argv  # nosec B603
             [sys.executable, "-m", module], cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+        stage = dataclasses.replace(stage, pid=process.pid)
         try:
             wait_healthy(stage, process, startup_timeout_s)
             yield stage
