@@ -33,16 +33,21 @@ help:
 	@echo "make destroy STAGE=dev  remove what make deploy created (on AWS, or the embedded AWS with AWS_ENDPOINT_URL)"
 
 # Creates the virtualenv when missing and reinstalls whenever a requirements file changes.
+# uv (pinned in requirements-dev.txt) installs the same pins as pip, in a third of the time; pip takes
+# over if uv cannot reach the index. --compile-bytecode: what pip does at install, so imports stay fast.
+UV_INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$(grep '^uv==' requirements-dev.txt)
+	$(UV_INSTALL) --python $(BIN)/python -r requirements-dev.txt \
+	  || $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
 # Inside .venv, so that make clean and the ignore rules cover it; infra/checks.py runs its bin/checkov.
 $(CHECKOV_STAMP): requirements-checkov.txt | $(STAMP)
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(UV_INSTALL) --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt \
+	  || $(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
 setup: $(STAMP) $(CHECKOV_STAMP)
