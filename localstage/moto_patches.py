@@ -26,6 +26,8 @@ from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 
+from localstage.patches import Patches
+
 _cached: dict[str, tuple[Any, str, Callable[..., Any]]] = {}  # name -> (owner, attribute, original)
 
 WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
@@ -90,3 +92,42 @@ def restore_moto_lookups() -> None:
     for owner, attribute, original in _cached.values():
         setattr(owner, attribute, original)
     _cached.clear()
+
+
+def _tree_cached(original: Callable[..., Any]) -> Any:
+    trees: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        with lock:
+            tree = trees.get(definition)
+        if tree is None:
+            program, tree = original(definition)  # a syntax error raises here, every time, as before
+            with lock:
+                if len(trees) >= MAX_DEFINITIONS:
+                    trees.pop(next(iter(trees)))
+                trees[definition] = tree
+            return program, tree
+        # A fresh program for each execution, from the tree antlr built once.
+        return Preprocessor().visit(tree), tree
+
+    return staticmethod(parse)
+
+
+MAX_DEFINITIONS = 64  # state machine definitions whose parse trees are kept
+
+
+def cache_asl_parse_trees(patches: Patches) -> None:
+    """Lex and parse each state machine definition once, not on every execution.
+
+    moto's ``ExecutionWorker`` calls ``AmazonStateLanguageParser.parse(definition)`` for every execution:
+    antlr's lexer and parser (pure Python, about a twentieth of the stage's CPU under load), then the
+    ``Preprocessor`` that turns the parse tree into evaluation components. The antlr tree is only read
+    afterwards, so it is kept per definition text; the components are built again for every execution,
+    as moto does, so no execution shares state with another.
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    patches.wrap("moto", AmazonStateLanguageParser, "parse", _tree_cached)

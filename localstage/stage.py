@@ -38,7 +38,7 @@ from localstage.iam.stage import (
     revoked,
 )
 from localstage.lambdas import Environment, LambdaEmulator
-from localstage.moto_patches import cache_moto_lookups, serialise_dynamodb_writes
+from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, serialise_dynamodb_writes
 from localstage.patches import Patches
 from localstage.runtime import DeployedFunctions
 from localstage.server import DEFAULT_HOST, EmbeddedAws
@@ -115,6 +115,7 @@ class LocalStage:
         output.install()
         serialise_dynamodb_writes()
         cache_moto_lookups()
+        cache_asl_parse_trees(self._patches)
         # What make deploy needs of the embedded AWS: CloudFormation for the resource stack, chalice
         # deploy's Swagger 2.0 import, API Gateway's deployment snapshots.
         cloudformation.install(self._patches)

@@ -48,3 +48,29 @@ def test_given_restore_then_moto_is_as_it_was() -> None:
     restore_moto_lookups()
     assert moto.backends.list_of_moto_modules is original
     assert json_path.parse("$.a") is not json_path.parse("$.a")
+
+
+def test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_once_and_each_run_gets_its_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    from localstage.moto_patches import cache_asl_parse_trees
+    from localstage.patches import Patches
+
+    runs: list[int] = []
+    parse_state_machine = ASLParser.state_machine
+    monkeypatch.setattr(ASLParser, "state_machine", lambda self: runs.append(1) or parse_state_machine(self))
+    definition = '{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}'
+    with Patches() as patches:
+        cache_asl_parse_trees(patches)
+        first, tree = AmazonStateLanguageParser.parse(definition)
+        second, same_tree = AmazonStateLanguageParser.parse(definition)
+        assert same_tree is tree and second is not first  # one antlr tree, a program per execution
+        assert len(runs) == 1
+        for _ in range(2):  # a broken definition is refused every time, never cached
+            with pytest.raises(ASLParserException):
+                AmazonStateLanguageParser.parse('{"StartAt": ')
+    AmazonStateLanguageParser.parse(definition)
+    assert len(runs) == 4  # undone: moto parses every time again
