@@ -33,9 +33,13 @@ help:
 	@echo "make destroy STAGE=dev  remove what make deploy created (on AWS, or the embedded AWS with AWS_ENDPOINT_URL)"
 
 # Creates the virtualenv when missing and reinstalls whenever a requirements file changes.
-# uv (pinned in requirements-dev.txt) installs the same pins as pip, in a third of the time; pip takes
-# over if uv cannot reach the index. --compile-bytecode: what pip does at install, so imports stay fast.
-UV_INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode
+# uv (pinned in requirements-dev.txt) installs the same pins as pip in a few seconds; pip takes over if
+# uv cannot reach the index. uv compiles no bytecode (pip compiles every module, 25 to 40 s here);
+# Python writes it on first import instead, so only what runs is compiled, once.
+UV_INSTALL = $(BIN)/uv pip install --quiet
+# A shell that sets PYTHONDONTWRITEBYTECODE would make every process (each test's local stage, each
+# notebook kernel) compile its imports again, about 2 s a process: not for make's commands.
+unexport PYTHONDONTWRITEBYTECODE
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$(grep '^uv==' requirements-dev.txt)
