@@ -512,3 +512,15 @@ def test_given_the_seed_design_when_itemised_then_every_invocation_publishes_two
     assert calls.count(Service.CLOUDWATCH, Op.PUT_METRIC_DATA) == 2 * runs + 2
     assert calls.count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 9
     assert as_express(calls).count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 0
+
+
+@pytest.mark.parametrize(("returncode", "seconds", "holds"), [(0, 540.0, True), (2, 300.0, False), (0, 660.0, False)])
+def test_the_test_suite_bar_holds_only_for_a_passing_make_test_under_ten_minutes(
+    returncode: int, seconds: float, holds: bool
+) -> None:
+    from bench.test_suite import TestSuiteResult
+
+    [figure] = TestSuiteResult(seconds, returncode, "1 failed").figures()
+
+    assert figure.holds is holds
+    assert ("exited 2" in figure.note) is (returncode != 0)
