@@ -80,7 +80,10 @@ def main(argv: Sequence[str] | None = None, registry: Registry = REGISTRY) -> in
     for benchmark in registry.selected(options, args.only):
         print(f"bench: {benchmark.name} ...", file=sys.stderr, flush=True)
         began = time.perf_counter()
-        sections.append(run_benchmark(benchmark, options))
+        section = run_benchmark(benchmark, options)
+        sections.append(section)
+        if section.carry is not None:
+            options = section.carry(options)
         print(f"bench: {benchmark.name} done in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     report = render_report(sections, this_machine(), commit(PROJECT_ROOT), now(), time.perf_counter() - started)
     print(report)

@@ -355,12 +355,12 @@ def measure_cost_per_order(
     billed = billable_calls(container.calls)
     billed.add(Service.LAMBDA, Op.INVOKE, duration_ms=assumptions.api_handler_ms, memory_mb=memory["api_handler"])
     billed.add(Service.LAMBDA, Op.INVOKE, duration_ms=assumptions.authorizer_ms, memory_mb=memory["jwt_auth"])
-    from bench.e2e import LAST_CALLS_PER_ORDER  # filled when the end-to-end benchmark ran in this process
-
-    counted = dict(LAST_CALLS_PER_ORDER) or MEASURED_CALLS
+    # Handed on by the harness when the end-to-end benchmark ran before this one, in the same run.
+    measured = options.e2e_calls_per_order
+    counted = dict(measured) if measured else MEASURED_CALLS
     source = (
         "the end-to-end run above (local stage call log)"
-        if LAST_CALLS_PER_ORDER
+        if measured
         else "a recorded end-to-end run (`bench.pipeline_cost.MEASURED_CALLS`; run `--only e2e` with it to recount)"
     )
     ours_calls, ours_invocations = our_calls(options.project_root, counted)

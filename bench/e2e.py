@@ -13,6 +13,7 @@ is the share of it the orders used.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import threading
@@ -38,8 +39,6 @@ from localstage.process import StageStartError, stage_process
 from localstage.seed import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 
 STARTUP_TIMEOUT_S = 90.0
-# The app's calls per order from the last run in this process, for the cost figure (bench/cost_per_order.py).
-LAST_CALLS_PER_ORDER: dict[tuple[str, str], float] = {}
 POLL_INTERVAL_S = 0.25
 SETTLE_TIMEOUT_S = 60.0
 IDLE_WINDOW_S = 3.0
@@ -98,6 +97,10 @@ class E2eResult:
     @property
     def orders_per_s(self) -> float:
         return completion_rate([t.completed_at for t in self.completed if t.completed_at is not None])
+
+    def carry(self, options: Options) -> Options:
+        """The calls per order this run counted, for the cost figure after it."""
+        return dataclasses.replace(options, e2e_calls_per_order=dict(self.calls_per_order))
 
     @property
     def cpu_ms_per_order(self) -> float:
@@ -407,8 +410,6 @@ def measure_e2e(options: Options) -> E2eResult:
         poll_calls = scaled(_a_poll(http, reader, customers[0], product_id), polls / POLL_SAMPLES)
         counted = per_order(window, len(settled), idle=scaled(idle_rate, load_s), polls=poll_calls)
         app, emulation = split_emulation(counted)
-        LAST_CALLS_PER_ORDER.clear()
-        LAST_CALLS_PER_ORDER.update(app)
         bound = embedded_aws_capacity(handle, plan.capacity_seconds)
         return E2eResult(
             plan=plan,

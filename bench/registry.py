@@ -10,7 +10,7 @@ option. A benchmark that raises becomes a failed figure; the others still run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +28,9 @@ class Options:
     e2e_seconds: float = 60.0  # load window of the end-to-end benchmark on the local stage
     e2e_rate: float = 1.5  # orders offered per second, open loop
     e2e_capacity_seconds: float = 10.0  # direct calls to the embedded AWS, for its bound
+    # Measured by an earlier benchmark of the same run and handed on by the harness (``Section.carry``):
+    # the app's AWS calls per order counted end to end, which the cost figure prices.
+    e2e_calls_per_order: Mapping[tuple[str, str], float] | None = None
 
 
 class Outcome(Protocol):
@@ -71,13 +74,14 @@ class Section:
     title: str
     figures: list[Figure]
     details: str
+    carry: Callable[[Options], Options] | None = None  # what the outcome hands the benchmarks after it
 
 
 def run_benchmark(benchmark: Benchmark, options: Options) -> Section:
     """Run one benchmark; whatever it raises becomes a failed figure instead of ending the run."""
     try:
         outcome = benchmark.run(options)
-        return Section(benchmark.title, outcome.figures(), outcome.details())
+        return Section(benchmark.title, outcome.figures(), outcome.details(), getattr(outcome, "carry", None))
     except Exception as exc:  # the harness reports a broken figure and goes on
         return Section(
             benchmark.title, [Figure.failed(benchmark.title, benchmark.bar, f"{type(exc).__name__}: {exc}")], ""

@@ -524,3 +524,42 @@ def test_the_test_suite_bar_holds_only_for_a_passing_make_test_under_ten_minutes
 
     assert figure.holds is holds
     assert ("exited 2" in figure.note) is (returncode != 0)
+
+
+def test_a_figure_measured_earlier_in_the_run_reaches_the_next_benchmark_through_the_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dataclasses import dataclass, replace
+
+    from bench.__main__ import main
+
+    seen: list[object] = []
+
+    @dataclass
+    class Counted:
+        def figures(self) -> list[Figure]:
+            return [Figure(name="counted", value="1")]
+
+        def details(self) -> str:
+            return ""
+
+        def carry(self, options: Options) -> Options:
+            return replace(options, e2e_calls_per_order={("sqs", "SendMessage"): 1.0})
+
+    @dataclass
+    class Priced(Counted):
+        def carry(self, options: Options) -> Options:
+            return options
+
+    def price(options: Options) -> Priced:
+        seen.append(options.e2e_calls_per_order)
+        return Priced()
+
+    registry = Registry([])
+    registry.register(Benchmark("count", "count", "-", lambda o: Counted()))
+    registry.register(Benchmark("price", "price", "-", price))
+
+    assert main(["--no-write", "--only", "count", "--only", "price"], registry) == 0
+    assert main(["--no-write", "--only", "price"], registry) == 0
+    assert seen == [{("sqs", "SendMessage"): 1.0}, None]  # handed on within a run, never from an earlier one
+    capsys.readouterr()
