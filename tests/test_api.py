@@ -36,14 +36,14 @@ def api(request: pytest.FixtureRequest) -> Iterator[Api]:
             yield Api(client, container)
     else:
         with mock_aws():
-            reset_clients()
+            reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
             outputs = provision_stage("test")
             container = Container(Settings.from_env({**outputs, "STAGE": "test", "AWS_REGION": "us-east-1"}))
             use_container(container)
             with Client(application.app) as client:
                 yield Api(client, container)
     use_container(None)
-    reset_clients()
+    reset_clients(keep_session=True)
 
 
 def error_fields(response: Any) -> list[str]:

@@ -86,7 +86,7 @@ class PipelineStage:
 @contextmanager
 def pipeline_stage() -> Iterator[PipelineStage]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), serialised_dynamodb_writes():
-        reset_clients()
+        reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
         outputs = provision_stage(STAGE)
         container = Container(Settings.from_env({**outputs, "STAGE": STAGE, "AWS_REGION": "us-east-1"}))
         use_container(container)
@@ -105,4 +105,4 @@ def pipeline_stage() -> Iterator[PipelineStage]:
         finally:
             uninstall_invoke_hook(emulator)
             use_container(None)
-            reset_clients()
+            reset_clients(keep_session=True)
