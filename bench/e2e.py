@@ -42,6 +42,7 @@ STARTUP_TIMEOUT_S = 90.0
 POLL_INTERVAL_S = 0.25
 SETTLE_TIMEOUT_S = 60.0
 IDLE_WINDOW_S = 3.0
+TRAILING_S = 1.0  # after the last order settles, so its trailing work (notifications) lands in the window
 POLL_SAMPLES = 20
 CAPACITY_THREADS = 4
 CUSTOMERS = 4
@@ -149,9 +150,10 @@ class E2eResult:
             Figure(
                 name="end to end, stage CPU per order",
                 value=f"{self.cpu_ms_per_order:.0f} ms",
-                note=f"CPU time of the stage's process (user + system) over the load window ({self.stage_cpu_s:.1f} s "
-                f"in {self.window_s + 1.0:.0f} s), divided by the {len(self.completed)} orders completed; includes "
-                "the benchmark's status polls and the stage's idle background",
+                note=f"CPU time of the stage's process (user + system) over the load window "
+                f"({self.stage_cpu_s:.1f} s in {self.window_s + TRAILING_S:.0f} s), divided by the "
+                f"{len(self.completed)} orders completed; includes the benchmark's status polls and the stage's "
+                "idle background",
             ),
             Figure(
                 name="end to end, embedded AWS bound (GetItem + SendMessage)",
@@ -230,9 +232,7 @@ class StageHandle:
         if self.pid is None:
             return float("nan")
         process = psutil.Process(self.pid)
-        times = process.cpu_times()
-        children = sum(c.cpu_times().user + c.cpu_times().system for c in process.children(recursive=True))
-        return float(times.user + times.system + children)
+        return float(sum(p.cpu_times().user + p.cpu_times().system for p in [process, *process.children(True)]))
 
     def outputs(self) -> dict[str, str]:
         return dict(json.loads((self.state_dir / "outputs.json").read_text()))
@@ -399,10 +399,10 @@ def measure_e2e(options: Options) -> E2eResult:
 
         cpu_before = handle.cpu_seconds()
         timings, polls, window_s = run_load(http, plan, product_id, customers)
-        time.sleep(1.0)  # the last orders' trailing work (notifications) lands in the window
+        time.sleep(TRAILING_S)
         stage_cpu_s = handle.cpu_seconds() - cpu_before
         window = reader.since_mark()
-        load_s = window_s + 1.0
+        load_s = window_s + TRAILING_S
         settled = [t for t in timings if t.status == "COMPLETED"]
         if not settled:
             raise StageError(f"no order completed: {sorted({t.status for t in timings})}")
@@ -441,6 +441,6 @@ def _a_poll(http: httpx.Client, reader: CallLogReader, customer: dict[str, str],
     while time.monotonic() < deadline and timing.status != "COMPLETED":
         time.sleep(POLL_INTERVAL_S)
         timing.status = http.get(f"/orders/{order_id}", headers=customer).json().get("status", "?")
-    time.sleep(1.0)
+    time.sleep(TRAILING_S)
     reader.mark()
     return poll_signature(http, reader, f"/orders/{order_id}", customer)

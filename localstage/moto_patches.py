@@ -94,13 +94,16 @@ def restore_moto_lookups() -> None:
     _cached.clear()
 
 
+MAX_DEFINITIONS = 64  # state machine definitions whose parse trees are kept
+
+
 def _tree_cached(original: Callable[..., Any]) -> Any:
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
     trees: dict[str, Any] = {}
     lock = threading.Lock()
 
     def parse(definition: str) -> tuple[Any, Any]:
-        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-
         with lock:
             tree = trees.get(definition)
         if tree is None:
@@ -114,9 +117,6 @@ def _tree_cached(original: Callable[..., Any]) -> Any:
         return Preprocessor().visit(tree), tree
 
     return staticmethod(parse)
-
-
-MAX_DEFINITIONS = 64  # state machine definitions whose parse trees are kept
 
 
 def cache_asl_parse_trees(patches: Patches) -> None:
