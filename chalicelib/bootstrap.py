@@ -330,7 +330,6 @@ class Container:
         return OrderIntake(
             self.order_progress,
             self.workflow_engine,
-            self.order_dead_letters,
             self.settings.payment_wait_seconds,
         )
 
@@ -338,7 +337,7 @@ class Container:
     def notification_service(self) -> NotificationService:
         from chalicelib.services.notifications import NotificationService
 
-        return NotificationService(self.order_progress, self.notification_topic, self.notification_dead_letters)
+        return NotificationService(self.order_progress, self.notification_topic)
 
     @lazy
     def cost_optimizer(self) -> CostOptimizer:

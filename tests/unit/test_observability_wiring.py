@@ -19,11 +19,11 @@ from chalicelib.adapters.pipeline_messaging import RecordingWorkflow
 from chalicelib.api.errors import server_error_type
 from chalicelib.bootstrap import Container
 from chalicelib.domain.orders import parse_order_request
+from chalicelib.entrypoints.sqs import QueueMessage
 from chalicelib.observability import invocation, tracing
 from chalicelib.observability.correlation import InvocationIds, ids_of
 from chalicelib.observability.logs import JsonFormatter, annotate, bound, current
 from chalicelib.observability.metrics import NAMESPACE
-from chalicelib.services.batches import QueueRecord
 from tests.pipeline_helpers import ADDRESS, BUYER, add_product
 
 pytestmark = pytest.mark.unit
@@ -145,9 +145,9 @@ def test_given_the_authorizer_when_invoked_then_the_middleware_observes_it_as_an
 
 
 def test_given_authorizer_middleware_registered_in_order_then_each_wraps_the_next_and_sees_the_invocation() -> None:
-    from chalicelib.api.authorizer_middleware import AuthorizerInvocation, Chalice
+    from chalicelib.api.authorizer_middleware import AuthorizerInvocation, AuthorizerMiddlewareChalice
 
-    app = Chalice(app_name="t")
+    app = AuthorizerMiddlewareChalice(app_name="t")
     seen: list[str] = []
 
     @app.authorizer_middleware
@@ -268,7 +268,7 @@ def test_given_each_event_type_when_reading_ids_then_function_request_and_correl
 
 def test_given_an_eventbridge_envelope_in_sqs_when_reading_the_record_then_its_detail_correlation_id() -> None:
     envelope = {"detail-type": "Order Completed", "detail": {"order_id": "ord_1", "correlation_id": "c-eb"}}
-    record = QueueRecord.from_lambda({"messageId": "m", "body": json.dumps(envelope)})
+    record = QueueMessage.from_record({"messageId": "m", "body": json.dumps(envelope)})
     assert record.correlation_id == "c-eb"
 
 
