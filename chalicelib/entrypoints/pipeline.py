@@ -94,15 +94,21 @@ def execution_status_change(detail: Mapping[str, Any]) -> ExecutionStatusChange:
 
 
 def _execution_order_id(detail: Mapping[str, Any]) -> str | None:
-    """The order an execution ran for: its name (executions are named after their order), else its input's."""
-    name = detail.get("name")
-    if isinstance(name, str) and name.startswith("ord_"):
-        return name
+    """The order an execution ran for: its input's ``order_id``, else its name's (``ord_...[-suffix]``).
+
+    The input says it outright; the name is the fallback for an event whose input was left out.
+    An execution is named after its order, perhaps with a suffix (a re-run), and order ids hold no ``-``.
+    """
     try:
         order_id = json.loads(detail.get("input") or "{}").get("order_id")
     except (ValueError, AttributeError, TypeError):
-        return None
-    return order_id if isinstance(order_id, str) else None
+        order_id = None
+    if isinstance(order_id, str) and order_id:
+        return order_id
+    name = detail.get("name")
+    if isinstance(name, str) and name.startswith("ord_"):
+        return name.partition("-")[0]
+    return None
 
 
 def order_queue(records: Iterable[Any], intake: OrderIntake, dead_letters: DeadLetters | None) -> BatchResponse:

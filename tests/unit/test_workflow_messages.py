@@ -160,15 +160,17 @@ def status_event(order_id: str, status: str, machine: str = MACHINE) -> Executio
 @pytest.mark.parametrize(
     ("detail", "expected"),
     [
-        ({"name": "ord_1", "input": json.dumps({"order_id": "ord_2"})}, "ord_1"),
+        ({"name": "ord_1-check2", "input": json.dumps({"order_id": "ord_1"})}, "ord_1"),
         ({"name": "manual-run", "input": json.dumps({"order_id": "ord_2"})}, "ord_2"),
+        ({"name": "ord_1-check2"}, "ord_1"),
+        ({"name": "ord_1", "input": None}, "ord_1"),
         ({"name": "manual-run", "input": "not json"}, None),
         ({"name": "manual-run", "input": json.dumps(["ord_3"])}, None),
         ({}, None),
     ],
 )
-def test_given_a_status_event_when_read_then_the_order_is_its_name_else_its_inputs(
-    detail: dict[str, str], expected: str | None
+def test_given_a_status_event_when_read_then_the_order_is_its_inputs_else_its_names(
+    detail: dict[str, str | None], expected: str | None
 ) -> None:
     change = entry.execution_status_change({"status": "FAILED", **detail})
     assert change.status == "FAILED" and change.order_id == expected
