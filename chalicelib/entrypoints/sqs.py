@@ -4,7 +4,7 @@ Lambda retries only the messages a handler lists in ``batchItemFailures`` (when 
 event source mapping has ``ReportBatchItemFailures``), so one bad message does not
 send nine good ones round again. A message failing on its last allowed receive
 (``config.MAX_RECEIVES``) is parked in the dead-letter queue by the handler itself,
-with the error's type and message as attributes. The queue's redrive policy is the
+with the error's type and message and the receive count as attributes. The queue's redrive policy is the
 backstop for a crashed or timed-out invocation, and says nothing about why: it moves
 a message one receive later (``infra.pipeline.REDRIVE_MAX_RECEIVE_COUNT``), so a
 handler that crashed on its last receive gets another and parks the message itself,
@@ -89,7 +89,7 @@ def _dead_letter(
     if dead_letters is None or message.receive_count < max_receives:
         return False
     try:
-        dead_letters.send(message.body, type(exc).__name__, str(exc))
+        dead_letters.send(message.body, type(exc).__name__, str(exc), message.receive_count)
     except Exception:  # the redrive policy will move it on the next receive instead
         log.exception("could not dead-letter message %s; leaving it to the redrive policy", message.message_id)
         return False

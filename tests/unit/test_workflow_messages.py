@@ -75,7 +75,7 @@ def test_given_a_poison_message_on_its_third_receive_when_it_fails_then_it_is_de
     assert consume(shop, record(body, receives=3)) == {"batchItemFailures": []}
     dead = shop.order_dead_letters
     assert isinstance(dead, RecordingDeadLetters)
-    assert [m[:2] for m in dead.messages] == [(body, "OrderNotFoundError")]
+    assert [(m[0], m[1], m[3]) for m in dead.messages] == [(body, "OrderNotFoundError", 3)]
 
 
 def test_given_a_workflow_that_cannot_start_when_the_message_is_given_up_then_the_order_fails(
@@ -131,7 +131,7 @@ def test_given_a_bad_event_in_a_batch_when_its_last_receive_fails_then_it_is_dea
     dead, topic = shop.notification_dead_letters, shop.notification_topic
     assert isinstance(dead, RecordingDeadLetters) and isinstance(topic, RecordingTopic)
     assert answer == {"batchItemFailures": []}
-    assert [m[:2] for m in dead.messages] == [("{not json", "ValidationError")]
+    assert [(m[0], m[1], m[3]) for m in dead.messages] == [("{not json", "ValidationError", 3)]
     assert [m["type"] for _, m in topic.messages] == ["order_confirmation"]
 
 
