@@ -80,7 +80,9 @@ def test_given_the_e2e_modules_when_listed_then_the_documented_suites_are_all_of
     # GIVEN every tests/e2e/test_*.py WHEN listed with its docstring's first line
     expected = expected_e2e_section()
     # THEN the generated section of docs/local-stage.md is exactly that list
-    assert documented_e2e_section(LOCAL_STAGE_DOC.read_text()) == expected, f"docs/local-stage.md should hold:\n{expected}"
+    assert documented_e2e_section(LOCAL_STAGE_DOC.read_text()) == expected, (
+        f"docs/local-stage.md should hold:\n{expected}"
+    )
 
 
 if __name__ == "__main__":
