@@ -377,6 +377,6 @@ def measure_cost_per_order(
             "the seed's design as written",
             seed,
             seed_invocations,
-            "`shared/seed/architecture-serverless.md` read by hand (`bench.pipeline_cost.seed_calls`)",
+            "`docs/seed-design.md` read by hand (`bench.pipeline_cost.seed_calls`)",
         ),
     )
