@@ -4,7 +4,7 @@ A separate stage with the fault switch on (``LOCAL_FAULT_*``, localstage/faults.
 pipeline's functions. Orders are placed through HTTP; then every accepted order is counted as
 ``COMPLETED``, ``FAILED`` with its reason, or dead-lettered with its reason, read through the AWS
 endpoint. The dead-lettered status events (the compensation's handler failed all its retries) are
-then redriven, as the runbook has an operator do, and the Payments table shows no order charged
+then redriven, as an operator would, and the Payments table shows no order charged
 twice and a kept charge only for a completed order (docs/security.md).
 
 Not faulted: the API and the authorizer (a failed POST is simply not accepted) and the order
@@ -108,7 +108,7 @@ def _dead_letter(message: dict[str, Any]) -> tuple[str | None, DeadLetter]:
 
 
 def _redrive(stage: RunningStage, event: dict[str, Any]) -> None:
-    """What the runbook has an operator do with a dead-lettered status event: invoke its handler again."""
+    """What an operator does with a dead-lettered status event: invoke its handler again with it."""
     functions = _aws(stage, "lambda")
     for _ in range(REDRIVE_ATTEMPTS):  # the fault switch is still on
         if "FunctionError" not in functions.invoke(FunctionName=STATUS_HANDLER, Payload=json.dumps(event)):
