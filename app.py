@@ -14,18 +14,18 @@ from chalice.app import AuthRequest, CloudWatchEvent, Request, SNSEvent, SQSEven
 
 from chalicelib.api import http
 from chalicelib.api.auth import authorize
-from chalicelib.api.authorizer_middleware import Chalice
+from chalicelib.api.authorizer_middleware import AuthorizerMiddlewareChalice
 from chalicelib.api.errors import server_error_type, translated, with_cors
 from chalicelib.bootstrap import container
 from chalicelib.config import stage_resource_name
 from chalicelib.domain.orders import parse_order_request
 from chalicelib.domain.uploads import parse_upload_request
 from chalicelib.domain.users import parse_credentials, parse_registration
+from chalicelib.entrypoints import pipeline as entry
 from chalicelib.observability.correlation import ids_of
 from chalicelib.observability.invocation import observe, set_up_once
-from chalicelib.services.batches import QueueRecord
 
-app = Chalice(app_name="ecommerce-backend")
+app = AuthorizerMiddlewareChalice(app_name="ecommerce-backend")
 
 
 def _current_request() -> Request | None:
@@ -241,17 +241,18 @@ def compensate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue=stage_resource_name("order-processing"), batch_size=10, name="process_order")
 def process_order(event: SQSEvent) -> dict[str, Any]:
-    return container().order_intake.process([QueueRecord.from_lambda(record.to_dict()) for record in event])
+    return entry.order_queue(event, container().order_intake, container().order_dead_letters)
 
 
 @app.on_sqs_message(queue=stage_resource_name("notification-events"), batch_size=10, name="route_notification_events")
 def route_notification_events(event: SQSEvent) -> dict[str, Any]:
-    return container().notification_service.process_events([QueueRecord.from_lambda(r.to_dict()) for r in event])
+    c = container()
+    return entry.notification_events(event, c.notification_service, c.notification_dead_letters)
 
 
 @app.on_sns_message(topic=stage_resource_name("notifications"), name="send_notification")
 def send_notification(event: SNSEvent) -> dict[str, Any]:
-    return {"recorded": container().notification_service.deliver(event.message)}
+    return {"recorded": container().notification_service.deliver(entry.customer_notification(event.message))}
 
 
 @app.on_cw_event(
@@ -259,7 +260,7 @@ def send_notification(event: SNSEvent) -> dict[str, Any]:
     name="handle_workflow_event",
 )
 def handle_workflow_event(event: CloudWatchEvent) -> dict[str, Any]:
-    return container().workflow_monitor.handle(event.detail)
+    return container().workflow_monitor.handle(entry.execution_status_change(event.detail))
 
 
 # -- operations -------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from chalicelib.config import ADAPTERS, ADAPTERS_AWS, NOTIFICATIONS_TOPIC_ARN, O
 from chalicelib.cost import CostBreakdown, Op, Service, ServiceCalls, cost_per_million_orders, cost_per_order
 from chalicelib.domain.catalog import Product
 from chalicelib.domain.orders import parse_order_request
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal
 
 CHECKOUT_KEY = "checkout-42"
 _SEEDED = "2026-11-27T12:00:00.000000Z"
@@ -377,6 +377,6 @@ def measure_cost_per_order(
             "the seed's design as written",
             seed,
             seed_invocations,
-            "`shared/seed/architecture-serverless.md` read by hand (`bench.pipeline_cost.seed_calls`)",
+            "`docs/seed-design.md` read by hand (`bench.pipeline_cost.seed_calls`)",
         ),
     )

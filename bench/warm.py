@@ -32,8 +32,7 @@ from bench.stats import median, ratio, spread
 from chalicelib.bootstrap import Container, use_container
 from chalicelib.config import ADAPTERS, ADAPTERS_MEMORY, STAGE, Settings
 from chalicelib.domain.orders import parse_order_request
-from chalicelib.domain.users import parse_registration
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal, parse_registration
 
 BAR = 0.75
 BARE = "bare"

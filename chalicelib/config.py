@@ -46,6 +46,23 @@ AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 ADAPTERS_AWS = "aws"
 ADAPTERS_MEMORY = "memory"
 
+# Receives a queue consumer gives a message: on the last one, a failing message is dead-lettered by
+# the handler itself, with its reason (entrypoints/sqs.py). The queues' redrive policy moves it one
+# receive later (infra/pipeline.py ``REDRIVE_MAX_RECEIVE_COUNT``), as the backstop.
+MAX_RECEIVES = 3
+
+# The stage bus's contract: event sources and detail types (the seed's names), shared by the
+# publishers (services, adapters/dispatch.py) and the rule that forwards them (infra/pipeline.py).
+SOURCE_ORDERS = "ecommerce.orders"
+SOURCE_INVENTORY = "ecommerce.inventory"
+SOURCE_PAYMENTS = "ecommerce.payments"
+ORDER_CREATED = "Order Created"
+INVENTORY_RESERVED = "Inventory Reserved"
+PAYMENT_PROCESSED = "Payment Processed"
+ORDER_COMPLETED = "Order Completed"
+ORDER_FAILED = "Order Failed"
+PIPELINE_EVENTS = (ORDER_CREATED, INVENTORY_RESERVED, PAYMENT_PROCESSED, ORDER_COMPLETED, ORDER_FAILED)
+
 
 class ConfigurationError(Exception):
     """A required setting is missing or malformed."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
-from chalicelib.domain.pipeline import PIPELINE_EVENTS, REDRIVE_MAX_RECEIVE_COUNT
+from chalicelib.config import MAX_RECEIVES, PIPELINE_EVENTS
 
 Json = dict[str, Any]
 
@@ -24,6 +24,10 @@ STATE_MACHINE_FILE = Path(__file__).resolve().parent.parent / "statemachine.json
 PAYMENT_WAIT_SECONDS = {"local": 1}  # every other stage waits the seed's 300 s
 DEFAULT_PAYMENT_WAIT_SECONDS = 300
 LOG_RETENTION_DAYS = 14  # the seed's log groups: the functions' and the workflow's
+# The queues' ``maxReceiveCount``: one receive more than the consumers give a message, the backstop.
+# SQS's redrive records no reason; with one receive in hand, a handler that crashed or timed out on
+# its last receive gets another and dead-letters the message itself, with the reason.
+REDRIVE_MAX_RECEIVE_COUNT = MAX_RECEIVES + 1
 
 # Step Functions delivers execution logs through CloudWatch Logs' vended-logs APIs, which have no
 # resource-level permissions, and writes X-Ray segments: its documented policy for both.

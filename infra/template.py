@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.pipeline import REDRIVE_MAX_RECEIVE_COUNT
 from chalicelib.domain.users import PASSWORD_MIN_LENGTH
 from infra.observability import observability_resources
-from infra.pipeline import pipeline_outputs, pipeline_parameters, pipeline_resources
+from infra.pipeline import REDRIVE_MAX_RECEIVE_COUNT, pipeline_outputs, pipeline_parameters, pipeline_resources
 
 APP = "ecommerce-backend"
 EVENT_BUS = "ecommerce-events"

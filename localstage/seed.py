@@ -14,8 +14,7 @@ from decimal import Decimal
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.errors import ConflictError
-from chalicelib.domain.users import Registration, normalise_email
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal, Registration, normalise_email
 
 log = logging.getLogger("localstage.seed")
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.orders import Order, parse_order_request
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal
 
 BUYER = Principal("u_buyer", "buyer@example.com", ("user",))
 ADMIN = Principal("u_admin", "admin@example.com", ("user", "admin"))

@@ -14,13 +14,12 @@ from typing import Any, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.config import ORDER_CREATED, SOURCE_ORDERS
 from chalicelib.domain.errors import DependencyUnavailableError
 from chalicelib.domain.ids import Clock, iso, utc_now
 from chalicelib.domain.money import to_json_number
 from chalicelib.domain.orders import Order
 
-ORDER_EVENT_SOURCE = "ecommerce.orders"
-ORDER_CREATED = "Order Created"
 ORDER_CONFIRMATION = "order_confirmation"
 
 
@@ -177,7 +176,7 @@ class AwsOrderDispatcher:
 
     def _announce(self, order: Order, correlation_id: str) -> None:
         self._publisher.publish_event(
-            source=ORDER_EVENT_SOURCE,
+            source=SOURCE_ORDERS,
             detail_type=ORDER_CREATED,
             detail={
                 "order_id": order.order_id,

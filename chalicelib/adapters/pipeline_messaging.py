@@ -55,13 +55,15 @@ class SqsDeadLetters:
         self._sqs = client
         self._url = queue_url
 
-    def send(self, body: str, error_type: str, reason: str) -> None:
+    def send(self, body: str, error_type: str, reason: str, receive_count: int) -> None:
         self._sqs.send_message(
             QueueUrl=self._url,
             MessageBody=body,
             MessageAttributes={
                 "ErrorType": {"DataType": "String", "StringValue": error_type[:256] or "Error"},
                 "ErrorMessage": {"DataType": "String", "StringValue": reason[:1024] or "no message"},
+                # The receive it was given up on: SQS's own redrive (one receive later) adds no attributes.
+                "ReceiveCount": {"DataType": "Number", "StringValue": str(receive_count)},
             },
         )
 
@@ -111,8 +113,8 @@ class RecordingEvents:
 class RecordingDeadLetters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.messages: list[tuple[str, str, str]] = []
+        self.messages: list[tuple[str, str, str, int]] = []
 
-    def send(self, body: str, error_type: str, reason: str) -> None:
+    def send(self, body: str, error_type: str, reason: str, receive_count: int) -> None:
         with self._lock:
-            self.messages.append((body, error_type, reason))
+            self.messages.append((body, error_type, reason, receive_count))

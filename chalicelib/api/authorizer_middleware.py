@@ -3,7 +3,7 @@
 Chalice runs ``@app.middleware`` for routes, event handlers and ``@app.lambda_function``, but an
 ``@app.authorizer`` is wrapped apart (``Chalice._wrap_handler`` special-cases it) and gets none:
 its log lines would carry no function or request id and it would write no EMF metrics, though it
-runs on every uncached request. ``Chalice`` here is chalice's ``Chalice`` whose authorizers run
+runs on every uncached request. ``AuthorizerMiddlewareChalice`` is chalice's ``Chalice`` whose authorizers run
 the middleware registered with ``@app.authorizer_middleware``, with an ``AuthorizerInvocation``
 as the event, so the same observability middleware serves them (``app.py``).
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalice import Chalice as _Chalice
+from chalice import Chalice
 from chalice.app import ChaliceAuthorizer
 
 Middleware = Callable[[Any, Callable[[Any], Any]], Any]
@@ -52,7 +52,7 @@ def _chained(middleware: Middleware, following: Callable[[Any], Any]) -> Callabl
     return lambda invocation: middleware(invocation, following)
 
 
-class Chalice(_Chalice):
+class AuthorizerMiddlewareChalice(Chalice):
     """Chalice, with ``@app.authorizer_middleware`` for ``@app.authorizer`` functions."""
 
     def __init__(self, app_name: str, **kwargs: Any) -> None:

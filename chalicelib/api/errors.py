@@ -50,10 +50,11 @@ def with_cors(response: Response, allow_origin: str, req_id: str) -> Response:
 
 
 def server_error_type(response: Any) -> str | None:
-    """The error code of a 5xx answer (``InternalServerError``, ``ServiceUnavailable``...), else ``None``.
+    """The error code of a 5xx answer (``internal_error``, ``service_unavailable``), else ``None``.
 
     Views answer failures instead of raising (see ``translated``), so the invocation's metrics
-    learn of a server error from the response.
+    learn of a server error from the response. ``HTTP<status>`` names a 5xx with no code in its
+    body, which the app's own answers (``chalicelib/api/http.py``) never are.
     """
     status = getattr(response, "status_code", 200)
     if status < 500:

@@ -23,7 +23,7 @@ from chalicelib.domain.errors import (
     ValidationError,
     invalid,
 )
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal
 
 logger = logging.getLogger("ecommerce.api")
 

@@ -1,4 +1,4 @@
-"""The order pipeline's vocabulary: holds, payments, notifications, events, and the processing rules.
+"""The order pipeline's vocabulary: holds, payments, notifications, and the processing rules.
 
 Step Functions matches a task's error by the exception's class name (Lambda reports
 ``errorType`` as ``type(exc).__name__``), so the errors the state machine catches or
@@ -18,25 +18,6 @@ from chalicelib.domain.orders import Order, OrderStatus
 # A card charge above this needs a manual risk review, which this shop does not do: the
 # workflow refuses it (VALIDATION_FAILED) although the API accepted a well-formed order.
 MAX_ORDER_TOTAL = Decimal("10000.00")
-
-# Receives a handler gives a message: on the last one, a failing message is dead-lettered by the
-# handler itself, with its reason (services/batches.py).
-MAX_RECEIVES = 3
-# The queues' ``maxReceiveCount`` (infra/template.py, infra/pipeline.py): one receive more, the
-# backstop. SQS's redrive records no reason; with one receive in hand, a handler that crashed or
-# timed out on its last receive gets another and dead-letters the message itself, with the reason.
-REDRIVE_MAX_RECEIVE_COUNT = MAX_RECEIVES + 1
-
-# Event sources and detail types on the stage's bus (the seed's names).
-SOURCE_ORDERS = "ecommerce.orders"
-SOURCE_INVENTORY = "ecommerce.inventory"
-SOURCE_PAYMENTS = "ecommerce.payments"
-ORDER_CREATED = "Order Created"
-INVENTORY_RESERVED = "Inventory Reserved"
-PAYMENT_PROCESSED = "Payment Processed"
-ORDER_COMPLETED = "Order Completed"
-ORDER_FAILED = "Order Failed"
-PIPELINE_EVENTS = (ORDER_CREATED, INVENTORY_RESERVED, PAYMENT_PROCESSED, ORDER_COMPLETED, ORDER_FAILED)
 
 
 class NotificationType(StrEnum):

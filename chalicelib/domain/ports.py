@@ -199,8 +199,8 @@ class WorkflowEngine(Protocol):
 
 
 class DeadLetters(Protocol):
-    def send(self, body: str, error_type: str, reason: str) -> None:
-        """Park a message that failed for good, with why, where operators (and an alarm) will see it."""
+    def send(self, body: str, error_type: str, reason: str, receive_count: int) -> None:
+        """Park a message that failed for good, with why and on which receive, where operators (and an alarm) see it."""
 
 
 # -- observability ----------------------------------------------------------------------------------

@@ -26,6 +26,19 @@ PASSWORD_MAX_LENGTH = 128
 
 
 @dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user a verified token names, as the authorizer passes it to the routes."""
+
+    user_id: str
+    email: str
+    roles: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return ROLE_ADMIN in self.roles
+
+
+@dataclass(frozen=True)
 class Registration:
     email: str
     password: str

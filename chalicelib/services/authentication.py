@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from chalicelib.domain.errors import AuthenticationError
 from chalicelib.domain.ports import UserRepository
-from chalicelib.domain.users import STATUS_ACTIVE
-from chalicelib.services.tokens import Principal, TokenService
+from chalicelib.domain.users import STATUS_ACTIVE, Principal
+from chalicelib.services.tokens import TokenService
 
 
 class Authenticator:

@@ -8,7 +8,7 @@ from chalicelib.domain.catalog import Product, new_product, parse_new_product, p
 from chalicelib.domain.errors import ForbiddenError, NotFoundError
 from chalicelib.domain.ids import Clock, IdFactory, iso, new_id, utc_now
 from chalicelib.domain.ports import Page, ProductRepository
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal
 
 
 def require_admin(caller: Principal) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.orders import FailureReason, Order, OrderStatus
-from chalicelib.domain.pipeline import (
+from chalicelib.config import (
     INVENTORY_RESERVED,
     ORDER_FAILED,
     SOURCE_INVENTORY,
     SOURCE_ORDERS,
 )
+from chalicelib.domain.orders import FailureReason, Order, OrderStatus
 from chalicelib.services.workflow import Pipeline
 
 

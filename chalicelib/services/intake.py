@@ -3,36 +3,24 @@
 The execution is named after the order, so a redelivered or duplicated message
 starts nothing new, and the order moves to ``PROCESSING`` before the execution
 starts, so the workflow never sees a ``PENDING`` order. A message naming no known
-order is poison: it fails, is retried, and is dead-lettered with its reason.
+order is poison: it fails, is retried, and is dead-lettered with its reason; the
+entry layer (``entrypoints/pipeline.py``) reads the messages and calls ``start`` and,
+for a message dead-lettered for good, ``give_up``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any, Sequence
+from typing import Any
 
-from chalicelib.domain.errors import DomainError, invalid
+from chalicelib.domain.errors import DomainError
 from chalicelib.domain.orders import FailureReason, OrderStatus
 from chalicelib.domain.pipeline import OrderNotFoundError
-from chalicelib.domain.ports import DeadLetters, OrderProgress, WorkflowEngine
+from chalicelib.domain.ports import OrderProgress, WorkflowEngine
 from chalicelib.observability.logs import annotate
 from chalicelib.observability.tracing import subsegment
-from chalicelib.services.batches import QueueRecord, process_batch
 
 log = logging.getLogger(__name__)
-
-
-def order_id_of(body: str) -> str:
-    """The ``order_id`` of an order-queue message; ``ValidationError`` for anything else."""
-    try:
-        message = json.loads(body)
-    except ValueError as exc:
-        raise invalid("body", "is not JSON") from exc
-    order_id = message.get("order_id") if isinstance(message, dict) else None
-    if not isinstance(order_id, str) or not order_id.startswith("ord_") or len(order_id) > 80:
-        raise invalid("order_id", "is missing or not an order id")
-    return order_id
 
 
 class OrderIntake:
@@ -40,17 +28,11 @@ class OrderIntake:
         self,
         progress: OrderProgress,
         workflow: WorkflowEngine,
-        dead_letters: DeadLetters | None,
         payment_wait_seconds: int,
     ) -> None:
         self._progress = progress
         self._workflow = workflow
-        self._dead_letters = dead_letters
         self._payment_wait_seconds = payment_wait_seconds
-
-    def process(self, records: Sequence[QueueRecord]) -> dict[str, list[dict[str, str]]]:
-        """Start the workflow for each message; the answer lists the messages Lambda must retry."""
-        return process_batch(records, self._start, self._dead_letters, self._give_up)
 
     def start(self, order_id: str) -> bool:
         """Start the order's execution; ``False`` when it was started before or the order is finished.
@@ -80,13 +62,9 @@ class OrderIntake:
             log.info("order %s: execution already exists; duplicate message ignored", order_id)
         return started
 
-    def _start(self, record: QueueRecord) -> None:
-        self.start(order_id_of(record.body))
-
-    def _give_up(self, record: QueueRecord, exc: Exception) -> None:
-        """A message dead-lettered for good must not leave its order waiting forever."""
+    def give_up(self, order_id: str) -> None:
+        """Its message was dead-lettered for good: the order must not be left waiting forever."""
         try:
-            order_id = order_id_of(record.body)
             self._progress.advance(order_id, OrderStatus.FAILED, FailureReason.WORKFLOW_FAILED)
-        except DomainError as why:  # not an order, no such order, or already finished
-            log.info("dead-lettered message %s changed no order: %r", record.message_id, why)
+        except DomainError as why:  # no such order, or already finished
+            log.info("dead-lettered order %s stays as it was: %r", order_id, why)

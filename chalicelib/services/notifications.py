@@ -1,8 +1,8 @@
 """Customer notifications: from domain events to the SNS topic, and from the topic to the order.
 
 Two decoupled consumers, as in the seed. ``route_event`` is the notification
-service behind the EventBridge rule's queue: it reads the EventBridge envelope from
-the SQS body and publishes the customer message. ``deliver`` is the seed's
+service behind the EventBridge rule's queue: given a bus event (the entry layer reads
+the EventBridge envelope from the SQS body), it publishes the customer message. ``deliver`` is the seed's
 ``sendNotification`` on the topic: it records each notification type once per order
 (visible on ``GET /orders/{order_id}``), so duplicates from retries, redeliveries or
 the API's own confirmation are delivered once.
@@ -10,14 +10,13 @@ the API's own confirmation are delivered once.
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from chalicelib.domain.errors import invalid
-from chalicelib.domain.pipeline import INVENTORY_RESERVED, ORDER_CREATED, PAYMENT_PROCESSED, NotificationType
-from chalicelib.domain.ports import DeadLetters, OrderProgress, TopicPublisher
-from chalicelib.services.batches import QueueRecord, process_batch
+from chalicelib.config import INVENTORY_RESERVED, ORDER_CREATED, PAYMENT_PROCESSED
+from chalicelib.domain.events import CustomerNotification, PipelineEvent
+from chalicelib.domain.pipeline import NotificationType
+from chalicelib.domain.ports import OrderProgress, TopicPublisher
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +39,14 @@ def notification_for(detail_type: str, detail: Mapping[str, Any]) -> Notificatio
 
 
 class NotificationService:
-    def __init__(self, progress: OrderProgress, topic: TopicPublisher, dead_letters: DeadLetters | None = None) -> None:
+    def __init__(self, progress: OrderProgress, topic: TopicPublisher) -> None:
         self._progress = progress
         self._topic = topic
-        self._dead_letters = dead_letters
 
-    def process_events(self, records: Sequence[QueueRecord]) -> dict[str, list[dict[str, str]]]:
-        """Route a batch from the events queue; the answer lists the messages Lambda must retry."""
-        return process_batch(records, lambda record: self.route_event(record.body), self._dead_letters)
-
-    def route_event(self, body: str) -> NotificationType | None:
-        """Publish what an EventBridge envelope (an SQS body) calls for; ``ValidationError`` if malformed."""
-        envelope = json.loads(body)
-        if not isinstance(envelope, dict) or not isinstance(envelope.get("detail"), dict):
-            raise invalid("body", "is not an EventBridge event")
-        detail = envelope["detail"]
-        kind = notification_for(str(envelope.get("detail-type", "")), detail)
+    def route_event(self, event: PipelineEvent) -> NotificationType | None:
+        """Publish the customer message a bus event calls for, if any."""
+        detail = event.detail
+        kind = notification_for(event.detail_type, detail)
         if kind is None:
             return None
         order_id = str(detail.get("order_id", ""))
@@ -64,13 +55,10 @@ class NotificationService:
         self._topic.publish(f"{SUBJECTS[kind]} - {order_id}", message)
         return kind
 
-    def deliver(self, message: str) -> bool:
-        """Record (and deliver) a topic message once per order and type; ``False`` for a duplicate."""
-        payload = json.loads(message)
-        kind = NotificationType(payload["type"])
-        order_id = str(payload["order_id"])
-        first = self._progress.record_notification(order_id, kind.value)
+    def deliver(self, note: CustomerNotification) -> bool:
+        """Record (and deliver) a notification once per order and type; ``False`` for a duplicate."""
+        first = self._progress.record_notification(note.order_id, note.kind.value)
         if first:
             # The delivery channel (e-mail, push) is out of scope; the log line is the delivery receipt.
-            log.info("notified customer %s: %s for order %s", payload.get("customer_id"), kind.value, order_id)
+            log.info("notified customer %s: %s for order %s", note.customer_id, note.kind.value, note.order_id)
         return first

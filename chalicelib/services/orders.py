@@ -16,7 +16,7 @@ from chalicelib.domain.ports import (
     Page,
     ProductRepository,
 )
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,25 +16,12 @@ import jwt
 from chalicelib.domain.errors import AuthenticationError
 from chalicelib.domain.ids import Clock, utc_now
 from chalicelib.domain.ports import SigningKeys
-from chalicelib.domain.users import UserProfile
+from chalicelib.domain.users import Principal, UserProfile
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "user_id", "email", "roles", "iat", "exp", "iss", "aud"]
 # Tokens longer than this are rejected before any parsing; real ones are ~500 bytes.
 MAX_TOKEN_LENGTH = 4096
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling, as the authorizer passes it to the routes."""
-
-    user_id: str
-    email: str
-    roles: tuple[str, ...]
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.roles
 
 
 class TokenService:

@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.domain.ids import IdFactory, new_id
 from chalicelib.domain.ports import UploadSigner
 from chalicelib.domain.uploads import MAX_UPLOAD_BYTES, UPLOAD_URL_TTL_SECONDS, UploadRequest, upload_key
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal
 
 
 class UploadService:

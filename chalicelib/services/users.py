@@ -8,8 +8,8 @@ from typing import Any
 from chalicelib.domain.errors import AuthenticationError, ConflictError, ForbiddenError, NotFoundError
 from chalicelib.domain.ids import Clock, iso, utc_now
 from chalicelib.domain.ports import IdentityProvider, UserRepository
-from chalicelib.domain.users import ROLE_ADMIN, Registration, UserProfile
-from chalicelib.services.tokens import Principal, TokenService
+from chalicelib.domain.users import ROLE_ADMIN, Principal, Registration, UserProfile
+from chalicelib.services.tokens import TokenService
 
 # One answer for an unknown email and a wrong password, so the API does not reveal who has an account.
 INVALID_CREDENTIALS = "Invalid email or password"

@@ -13,15 +13,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.ids import Clock, iso, utc_now
-from chalicelib.domain.orders import Order, OrderStatus
-from chalicelib.domain.pipeline import (
+from chalicelib.config import (
     INVENTORY_RESERVED,
     ORDER_COMPLETED,
     PAYMENT_PROCESSED,
     SOURCE_INVENTORY,
     SOURCE_ORDERS,
     SOURCE_PAYMENTS,
+)
+from chalicelib.domain.ids import Clock, iso, utc_now
+from chalicelib.domain.orders import Order, OrderStatus
+from chalicelib.domain.pipeline import (
     HoldStatus,
     InsufficientInventory,
     NotificationType,

@@ -10,10 +10,10 @@ technical failure (``WORKFLOW_FAILED``) alerts the operations topic.
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any, Mapping
+from typing import Any
 
+from chalicelib.domain.events import ExecutionStatusChange
 from chalicelib.domain.orders import FailureReason
 from chalicelib.domain.ports import TopicPublisher
 from chalicelib.services.compensation import Compensations
@@ -23,51 +23,39 @@ log = logging.getLogger(__name__)
 STOPPED = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 
 
-def execution_order_id(detail: Mapping[str, Any]) -> str | None:
-    """The order an execution ran for: its name, else its input's ``order_id``."""
-    name = detail.get("name")
-    if isinstance(name, str) and name.startswith("ord_"):
-        return name
-    try:
-        order_id = json.loads(detail.get("input") or "{}").get("order_id")
-    except (ValueError, AttributeError):
-        return None
-    return order_id if isinstance(order_id, str) else None
-
-
 class WorkflowMonitor:
     def __init__(self, compensations: Compensations, alerts: TopicPublisher, state_machine_arn: str) -> None:
         self._compensations = compensations
         self._alerts = alerts
         self._state_machine_arn = state_machine_arn
 
-    def handle(self, detail: Mapping[str, Any]) -> dict[str, Any]:
-        """React to one "Step Functions Execution Status Change" event's ``detail``."""
-        status = str(detail.get("status", ""))
-        arn = detail.get("stateMachineArn")
+    def handle(self, change: ExecutionStatusChange) -> dict[str, Any]:
+        """React to one execution's status change (the entry layer reads it from the event's ``detail``)."""
+        status = change.status
+        arn = change.state_machine_arn
         if status not in STOPPED or (self._state_machine_arn and arn and arn != self._state_machine_arn):
             return {"action": "ignored", "status": status}
-        order_id = execution_order_id(detail)
+        order_id = change.order_id
         if order_id is None:
-            self._alert(detail, None, "execution names no order")
+            self._alert(change, "execution names no order")
             return {"action": "alerted", "status": status}
         outcome = self._compensations.compensate(order_id)
         if outcome.get("failure_reason") == FailureReason.WORKFLOW_FAILED.value:
-            self._alert(detail, order_id, f"execution {status}; order failed and compensated")
+            self._alert(change, f"execution {status}; order failed and compensated")
             return {"action": "alerted", "status": status, **outcome}
         return {"action": "compensated", "status": status, **outcome}
 
-    def _alert(self, detail: Mapping[str, Any], order_id: str | None, summary: str) -> None:
-        log.warning("workflow alert for %s: %s", order_id, summary)
+    def _alert(self, change: ExecutionStatusChange, summary: str) -> None:
+        log.warning("workflow alert for %s: %s", change.order_id, summary)
         self._alerts.publish(
-            f"Order workflow {detail.get('status')} - {order_id}",
+            f"Order workflow {change.status} - {change.order_id}",
             {
                 "type": "workflow_alert",
-                "order_id": order_id,
-                "status": detail.get("status"),
-                "execution_arn": detail.get("executionArn"),
-                "error": detail.get("error"),
-                "cause": str(detail.get("cause") or "")[:1000],
+                "order_id": change.order_id,
+                "status": change.status,
+                "execution_arn": change.execution_arn,
+                "error": change.error,
+                "cause": change.cause[:1000],
                 "summary": summary,
             },
         )

@@ -13,6 +13,7 @@ import boto3
 import httpx
 import pytest
 
+from chalicelib.config import MAX_RECEIVES
 from tests.e2e.conftest import RunningStage
 
 pytestmark = pytest.mark.e2e
@@ -115,7 +116,10 @@ def test_given_an_order_placed_over_http_then_the_sqs_consumer_receives_it(local
     assert _invocations(local_stage, ORDER_CONSUMER) >= 1
 
 
-def test_given_a_poison_order_message_then_it_reaches_the_dlq_after_three_receives(local_stage: RunningStage) -> None:
+def test_given_a_poison_order_message_then_its_third_receive_dead_letters_it_with_its_reason(
+    local_stage: RunningStage,
+) -> None:
+    # GIVEN a message on the order queue that names no order
     assert ORDER_CONSUMER in _functions(local_stage)
     sqs = _aws(local_stage, "sqs")
     queue = sqs.get_queue_url(QueueName="ecommerce-backend-order-processing-local")["QueueUrl"]
@@ -124,11 +128,22 @@ def test_given_a_poison_order_message_then_it_reaches_the_dlq_after_three_receiv
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"not": "an order", "marker": marker}))
 
     def in_dlq() -> list[dict[str, Any]]:
-        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        ).get("Messages", [])
         return [m for m in messages if marker in m["Body"]]
 
+    # WHEN the consumer has given up on it
     [moved] = _wait_for(in_dlq, timeout=30)
     sqs.delete_message(QueueUrl=dlq, ReceiptHandle=moved["ReceiptHandle"])
+
+    # THEN the consumer parked it itself, with the reason (the redrive policy would add none),
+    # on its third receive (MAX_RECEIVES), not the redrive's fourth
+    attributes = {name: value["StringValue"] for name, value in moved.get("MessageAttributes", {}).items()}
+    assert attributes.get("ErrorType") == "ValidationError", moved
+    assert attributes.get("ErrorMessage") == "order_id: is missing or not an order id", attributes
+    assert attributes.get("ReceiveCount") == str(MAX_RECEIVES), attributes
+    assert json.loads(moved["Body"]) == {"not": "an order", "marker": marker}
 
 
 def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_targets_run(

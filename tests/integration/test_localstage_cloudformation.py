@@ -20,10 +20,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 import scripts.deploy as deploy
-from chalicelib.domain.pipeline import REDRIVE_MAX_RECEIVE_COUNT
 from chalicelib.domain.users import PASSWORD_MIN_LENGTH
 from infra.observability import HANDLERS
 from infra.package import named_outputs
+from infra.pipeline import REDRIVE_MAX_RECEIVE_COUNT
 from infra.template import stage_template
 from localstage.cloudformation import install
 from localstage.patches import Patches

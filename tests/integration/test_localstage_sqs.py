@@ -11,8 +11,9 @@ import pytest
 from chalice import Chalice
 
 from chalicelib.adapters.pipeline_messaging import SqsDeadLetters
-from chalicelib.domain.pipeline import MAX_RECEIVES, REDRIVE_MAX_RECEIVE_COUNT
-from chalicelib.services.batches import QueueRecord, process_batch
+from chalicelib.config import MAX_RECEIVES
+from chalicelib.entrypoints.sqs import QueueMessage, partial_batch_response, queue_messages
+from infra.pipeline import REDRIVE_MAX_RECEIVE_COUNT
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.testing import Harness, emulated
 
@@ -40,11 +41,10 @@ def crash_then_fail(event: Any) -> dict[str, Any]:
     if int(records[0]["attributes"]["ApproximateReceiveCount"]) == MAX_RECEIVES:
         raise RuntimeError("crashed before the batch was handled")
     dead_letters = SqsDeadLetters(crash_dlq["client"], crash_dlq["url"])
-    queue_records = [QueueRecord.from_lambda(r) for r in records]
-    return process_batch(queue_records, _refuse, dead_letters)
+    return partial_batch_response(queue_messages(records), _refuse, dead_letters)
 
 
-def _refuse(record: QueueRecord) -> None:
+def _refuse(record: QueueMessage) -> None:
     raise ValueError(f"cannot process {record.body}")
 
 

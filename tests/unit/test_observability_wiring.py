@@ -17,13 +17,15 @@ import app as application
 from chalicelib.adapters.metrics import InvocationMetrics, RecordingMetrics
 from chalicelib.adapters.pipeline_messaging import RecordingWorkflow
 from chalicelib.api.errors import server_error_type
+from chalicelib.api.http import error_response, internal_error_response
 from chalicelib.bootstrap import Container
+from chalicelib.domain.errors import DependencyUnavailableError
 from chalicelib.domain.orders import parse_order_request
+from chalicelib.entrypoints.sqs import QueueMessage
 from chalicelib.observability import invocation, tracing
 from chalicelib.observability.correlation import InvocationIds, ids_of
 from chalicelib.observability.logs import JsonFormatter, annotate, bound, current
 from chalicelib.observability.metrics import NAMESPACE
-from chalicelib.services.batches import QueueRecord
 from tests.pipeline_helpers import ADDRESS, BUYER, add_product
 
 pytestmark = pytest.mark.unit
@@ -105,11 +107,21 @@ def test_given_a_task_that_raises_when_invoked_then_error_metric_by_type_and_the
     assert error["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["ErrorType", "FunctionName"]]
 
 
-def test_given_an_http_500_answer_when_observed_then_function_error_named_by_the_error_code() -> None:
+@pytest.mark.parametrize(
+    ("answer", "error_type"),
+    [
+        (internal_error_response("req-1"), "internal_error"),
+        (error_response(DependencyUnavailableError("the orders table is throttling"), "req-1"), "service_unavailable"),
+    ],
+)
+def test_given_the_apps_own_5xx_answer_when_observed_then_function_error_named_by_its_error_code(
+    answer: Response, error_type: str
+) -> None:
+    # GIVEN a 5xx answer as the app builds it (chalicelib/api/http.py), WHEN observed
     out = io.StringIO()
-    answer = Response(body={"error": "InternalServerError", "message": "x"}, status_code=500)
     invocation.observe(InvocationIds("api"), lambda: answer, failure_of=server_error_type, stream=out)
-    assert metric(emf(out.getvalue()), "FunctionError")["ErrorType"] == "InternalServerError"
+    # THEN the FunctionError metric names the body's error code
+    assert metric(emf(out.getvalue()), "FunctionError")["ErrorType"] == error_type
     assert server_error_type(Response(body={}, status_code=404)) is None
 
 
@@ -145,9 +157,9 @@ def test_given_the_authorizer_when_invoked_then_the_middleware_observes_it_as_an
 
 
 def test_given_authorizer_middleware_registered_in_order_then_each_wraps_the_next_and_sees_the_invocation() -> None:
-    from chalicelib.api.authorizer_middleware import AuthorizerInvocation, Chalice
+    from chalicelib.api.authorizer_middleware import AuthorizerInvocation, AuthorizerMiddlewareChalice
 
-    app = Chalice(app_name="t")
+    app = AuthorizerMiddlewareChalice(app_name="t")
     seen: list[str] = []
 
     @app.authorizer_middleware
@@ -268,7 +280,7 @@ def test_given_each_event_type_when_reading_ids_then_function_request_and_correl
 
 def test_given_an_eventbridge_envelope_in_sqs_when_reading_the_record_then_its_detail_correlation_id() -> None:
     envelope = {"detail-type": "Order Completed", "detail": {"order_id": "ord_1", "correlation_id": "c-eb"}}
-    record = QueueRecord.from_lambda({"messageId": "m", "body": json.dumps(envelope)})
+    record = QueueMessage.from_record({"messageId": "m", "body": json.dumps(envelope)})
     assert record.correlation_id == "c-eb"
 
 

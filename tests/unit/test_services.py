@@ -14,10 +14,10 @@ from chalicelib.adapters.signing_keys import generate_signing_keys
 from chalicelib.domain.catalog import Product
 from chalicelib.domain.errors import ConflictError, DependencyUnavailableError, ForbiddenError
 from chalicelib.domain.orders import OrderRequest, OrderStatus, parse_order_request
-from chalicelib.domain.users import Registration, UserProfile
+from chalicelib.domain.users import Principal, Registration, UserProfile
 from chalicelib.services.catalog import CatalogService
 from chalicelib.services.orders import OrderService
-from chalicelib.services.tokens import Principal, TokenService
+from chalicelib.services.tokens import TokenService
 from chalicelib.services.users import UserService
 
 pytestmark = pytest.mark.unit

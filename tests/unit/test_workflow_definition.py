@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import app as application
-from chalicelib.domain.pipeline import MAX_RECEIVES
+from chalicelib.config import MAX_RECEIVES
 from infra.pipeline import (
     ASYNC_HANDLERS,
     PARTIAL_BATCH_HANDLERS,

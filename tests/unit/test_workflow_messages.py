@@ -10,8 +10,10 @@ import pytest
 from chalicelib.adapters.pipeline_messaging import RecordingDeadLetters, RecordingTopic, RecordingWorkflow
 from chalicelib.bootstrap import Container, use_container
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.events import ExecutionStatusChange
 from chalicelib.domain.orders import FailureReason, OrderStatus
-from chalicelib.services.batches import QueueRecord
+from chalicelib.entrypoints import pipeline as entry
+from chalicelib.entrypoints.sqs import BatchResponse
 from tests.conftest import memory_settings
 from tests.pipeline_helpers import add_product, place, stock
 
@@ -28,8 +30,14 @@ def shop() -> Iterator[Container]:
     use_container(None)
 
 
-def record(body: str, message_id: str = "m1", receives: int = 1) -> QueueRecord:
-    return QueueRecord(message_id, body, receives)
+def record(body: str, message_id: str = "m1", receives: int = 1) -> dict[str, object]:
+    """One entry of Lambda's SQS event, as the entry layer receives it."""
+    return {"messageId": message_id, "body": body, "attributes": {"ApproximateReceiveCount": str(receives)}}
+
+
+def consume(shop: Container, *records: dict[str, object]) -> BatchResponse:
+    """The order queue's consumer, as ``app.process_order`` runs it."""
+    return entry.order_queue(records, shop.order_intake, shop.order_dead_letters)
 
 
 def message(order_id: str) -> str:
@@ -40,8 +48,8 @@ def test_given_a_pending_order_when_its_message_arrives_twice_then_one_execution
     shop: Container,
 ) -> None:
     order = place(shop, (add_product(shop, stock=3), 1))
-    first = shop.order_intake.process([record(message(order.order_id))])
-    second = shop.order_intake.process([record(message(order.order_id), "m2")])
+    first = consume(shop, record(message(order.order_id)))
+    second = consume(shop, record(message(order.order_id), "m2"))
     workflow = shop.workflow_engine
     assert isinstance(workflow, RecordingWorkflow)
     assert first == second == {"batchItemFailures": []}
@@ -55,7 +63,7 @@ def test_given_a_batch_with_one_bad_message_when_processed_then_only_that_messag
     shop: Container,
 ) -> None:
     order = place(shop, (add_product(shop, stock=3), 1))
-    answer = shop.order_intake.process([record("{not json", "bad"), record(message(order.order_id), "good")])
+    answer = consume(shop, record("{not json", "bad"), record(message(order.order_id), "good"))
     assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
 
 
@@ -63,11 +71,11 @@ def test_given_a_poison_message_on_its_third_receive_when_it_fails_then_it_is_de
     shop: Container,
 ) -> None:
     body = message("ord_" + "0" * 32)
-    assert shop.order_intake.process([record(body, receives=2)]) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-    assert shop.order_intake.process([record(body, receives=3)]) == {"batchItemFailures": []}
+    assert consume(shop, record(body, receives=2)) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert consume(shop, record(body, receives=3)) == {"batchItemFailures": []}
     dead = shop.order_dead_letters
     assert isinstance(dead, RecordingDeadLetters)
-    assert [m[:2] for m in dead.messages] == [(body, "OrderNotFoundError")]
+    assert [(m[0], m[1], m[3]) for m in dead.messages] == [(body, "OrderNotFoundError", 3)]
 
 
 def test_given_a_workflow_that_cannot_start_when_the_message_is_given_up_then_the_order_fails(
@@ -79,7 +87,7 @@ def test_given_a_workflow_that_cannot_start_when_the_message_is_given_up_then_th
         raise RuntimeError("Step Functions is unreachable")
 
     monkeypatch.setattr(shop.workflow_engine, "start", refuse)
-    shop.order_intake.process([record(message(order.order_id), receives=3)])
+    consume(shop, record(message(order.order_id), receives=3))
     found = shop.order_progress.get(order.order_id)
     assert found is not None and (found.status, found.failure_reason) == (
         OrderStatus.FAILED,
@@ -101,29 +109,71 @@ def test_given_an_event_envelope_when_routed_then_the_seeds_notification_is_publ
     shop: Container, detail_type: str, detail: dict[str, str], expected: str | None
 ) -> None:
     envelope = {"detail-type": detail_type, "source": "ecommerce.orders", "detail": {"order_id": "ord_1", **detail}}
-    kind = shop.notification_service.route_event(json.dumps(envelope))
+    kind = shop.notification_service.route_event(entry.pipeline_event(json.dumps(envelope)))
     topic = shop.notification_topic
     assert isinstance(topic, RecordingTopic)
     assert (kind.value if kind else None) == expected
     assert [m["type"] for _, m in topic.messages] == ([expected] if expected else [])
 
 
-def test_given_a_body_that_is_no_event_when_routed_then_validation_error(shop: Container) -> None:
+@pytest.mark.parametrize("body", [json.dumps({"order_id": "ord_1"}), "{not json", "[]", json.dumps({"detail": {}})])
+def test_given_a_body_that_is_no_event_when_read_then_validation_error(body: str) -> None:
     with pytest.raises(ValidationError):
-        shop.notification_service.route_event(json.dumps({"order_id": "ord_1"}))
+        entry.pipeline_event(body)
+
+
+def test_given_a_bad_event_in_a_batch_when_its_last_receive_fails_then_it_is_dead_lettered_and_the_rest_routed(
+    shop: Container,
+) -> None:
+    good = json.dumps({"detail-type": "Order Created", "detail": {"order_id": "ord_1"}})
+    records = [record("{not json", "bad", receives=3), record(good, "good")]
+    answer = entry.notification_events(records, shop.notification_service, shop.notification_dead_letters)
+    dead, topic = shop.notification_dead_letters, shop.notification_topic
+    assert isinstance(dead, RecordingDeadLetters) and isinstance(topic, RecordingTopic)
+    assert answer == {"batchItemFailures": []}
+    assert [(m[0], m[1], m[3]) for m in dead.messages] == [("{not json", "ValidationError", 3)]
+    assert [m["type"] for _, m in topic.messages] == ["order_confirmation"]
 
 
 def test_given_a_notification_delivered_twice_when_recorded_then_the_order_shows_it_once(shop: Container) -> None:
     order = place(shop, (add_product(shop, stock=3), 1))
-    note = json.dumps({"type": "payment_notification", "order_id": order.order_id})
+    note = entry.customer_notification(json.dumps({"type": "payment_notification", "order_id": order.order_id}))
     assert shop.notification_service.deliver(note) is True
     assert shop.notification_service.deliver(note) is False
     found = shop.order_progress.get(order.order_id)
     assert found is not None and found.to_dict()["notifications"] == ["payment_notification"]
 
 
-def status_event(order_id: str, status: str, machine: str = MACHINE) -> dict[str, str]:
-    return {"name": order_id, "status": status, "stateMachineArn": machine, "executionArn": f"{machine}:{order_id}"}
+@pytest.mark.parametrize(
+    "message", ["{}", "[]", json.dumps({"type": "postcard", "order_id": "ord_1"}), json.dumps({"type": "out_of_stock"})]
+)
+def test_given_a_topic_message_naming_no_known_type_or_no_order_when_read_then_validation_error(message: str) -> None:
+    with pytest.raises(ValidationError):
+        entry.customer_notification(message)
+
+
+def status_event(order_id: str, status: str, machine: str = MACHINE) -> ExecutionStatusChange:
+    detail = {"name": order_id, "status": status, "stateMachineArn": machine, "executionArn": f"{machine}:{order_id}"}
+    return entry.execution_status_change(detail)
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        ({"name": "ord_1-check2", "input": json.dumps({"order_id": "ord_1"})}, "ord_1"),
+        ({"name": "manual-run", "input": json.dumps({"order_id": "ord_2"})}, "ord_2"),
+        ({"name": "ord_1-check2"}, "ord_1"),
+        ({"name": "ord_1", "input": None}, "ord_1"),
+        ({"name": "manual-run", "input": "not json"}, None),
+        ({"name": "manual-run", "input": json.dumps(["ord_3"])}, None),
+        ({}, None),
+    ],
+)
+def test_given_a_status_event_when_read_then_the_order_is_its_inputs_else_its_names(
+    detail: dict[str, str | None], expected: str | None
+) -> None:
+    change = entry.execution_status_change({"status": "FAILED", **detail})
+    assert change.status == "FAILED" and change.order_id == expected
 
 
 def test_given_an_aborted_execution_holding_stock_and_money_when_reported_then_compensated_and_alerted(

@@ -1,0 +1,136 @@
+"""The order pipeline's event handlers, entry side: envelopes and message bodies to domain values.
+
+What each consumer receives, and what the service is handed instead:
+
+- the order queue: SQS records whose body is ``{"order_id": ...}`` -> ``OrderIntake.start(order_id)``;
+- the notification-events queue: SQS records whose body is an EventBridge envelope
+  (``detail-type``, ``detail``) -> ``NotificationService.route_event(PipelineEvent)``;
+- the notifications topic: the SNS message ``{"type", "order_id", "customer_id"}``
+  -> ``NotificationService.deliver(CustomerNotification)``;
+- the "Step Functions Execution Status Change" event's ``detail``
+  -> ``WorkflowMonitor.handle(ExecutionStatusChange)``.
+
+A malformed body raises ``ValidationError`` inside the record handler, so the message fails
+alone and, on its last receive, is dead-lettered with that reason (``entrypoints/sqs.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from chalicelib.domain.errors import ValidationError, invalid
+from chalicelib.domain.events import CustomerNotification, ExecutionStatusChange, PipelineEvent
+from chalicelib.domain.pipeline import NotificationType
+from chalicelib.domain.ports import DeadLetters
+from chalicelib.entrypoints.sqs import BatchResponse, QueueMessage, partial_batch_response, queue_messages
+
+if TYPE_CHECKING:
+    from chalicelib.services.intake import OrderIntake
+    from chalicelib.services.notifications import NotificationService
+
+log = logging.getLogger(__name__)
+
+MAX_ORDER_ID_LENGTH = 80
+
+
+def _json_object(text: str, field: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise invalid(field, "is not JSON") from exc
+    if not isinstance(value, dict):
+        raise invalid(field, "is not a JSON object")
+    return value
+
+
+def order_id_of(body: str) -> str:
+    """The ``order_id`` of an order-queue message; ``ValidationError`` for anything else."""
+    order_id = _json_object(body, "body").get("order_id")
+    if not isinstance(order_id, str) or not order_id.startswith("ord_") or len(order_id) > MAX_ORDER_ID_LENGTH:
+        raise invalid("order_id", "is missing or not an order id")
+    return order_id
+
+
+def pipeline_event(body: str) -> PipelineEvent:
+    """The bus event an EventBridge envelope (an SQS body) carries; ``ValidationError`` if malformed."""
+    envelope = _json_object(body, "body")
+    detail = envelope.get("detail")
+    if not isinstance(detail, dict) or not isinstance(envelope.get("detail-type"), str):
+        raise invalid("body", "is not an EventBridge event")
+    return PipelineEvent(envelope["detail-type"], detail)
+
+
+def customer_notification(message: str) -> CustomerNotification:
+    """A notifications-topic message; ``ValidationError`` if it names no known type or no order."""
+    payload = _json_object(message, "message")
+    try:
+        kind = NotificationType(str(payload.get("type")))
+    except ValueError as exc:
+        raise invalid("type", "is not a notification type") from exc
+    order_id = payload.get("order_id")
+    if not isinstance(order_id, str) or not order_id:
+        raise invalid("order_id", "is missing")
+    customer_id = payload.get("customer_id")
+    return CustomerNotification(kind, order_id, customer_id if isinstance(customer_id, str) else None)
+
+
+def execution_status_change(detail: Mapping[str, Any]) -> ExecutionStatusChange:
+    """A "Step Functions Execution Status Change" event's ``detail`` as the monitor needs it."""
+
+    def text(key: str) -> str | None:
+        value = detail.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return ExecutionStatusChange(
+        status=text("status") or "",
+        order_id=_execution_order_id(detail),
+        state_machine_arn=text("stateMachineArn"),
+        execution_arn=text("executionArn"),
+        error=text("error"),
+        cause=str(detail.get("cause") or ""),
+    )
+
+
+def _execution_order_id(detail: Mapping[str, Any]) -> str | None:
+    """The order an execution ran for: its input's ``order_id``, else its name's (``ord_...[-suffix]``).
+
+    The input says it outright; the name is the fallback for an event whose input was left out.
+    An execution is named after its order, perhaps with a suffix (a re-run), and order ids hold no ``-``.
+    """
+    try:
+        order_id = json.loads(detail.get("input") or "{}").get("order_id")
+    except (ValueError, AttributeError, TypeError):
+        order_id = None
+    if isinstance(order_id, str) and order_id:
+        return order_id
+    name = detail.get("name")
+    if isinstance(name, str) and name.startswith("ord_"):
+        return name.partition("-")[0]
+    return None
+
+
+def order_queue(records: Iterable[Any], intake: OrderIntake, dead_letters: DeadLetters | None) -> BatchResponse:
+    """The order queue's batch: one workflow execution per order, a failed order for a dead letter."""
+
+    def give_up(message: QueueMessage) -> None:
+        try:
+            order_id = order_id_of(message.body)
+        except ValidationError as why:  # not an order message: there is no order to fail
+            log.info("dead-lettered message %s names no order: %r", message.message_id, why)
+            return
+        intake.give_up(order_id)
+
+    return partial_batch_response(
+        queue_messages(records), lambda message: intake.start(order_id_of(message.body)), dead_letters, give_up
+    )
+
+
+def notification_events(
+    records: Iterable[Any], notifications: NotificationService, dead_letters: DeadLetters | None
+) -> BatchResponse:
+    """The notification-events queue's batch: each bus event routed to the customer message it calls for."""
+    return partial_batch_response(
+        queue_messages(records), lambda message: notifications.route_event(pipeline_event(message.body)), dead_letters
+    )
