@@ -1,18 +1,23 @@
-"""Cold start: a fresh interpreter that imports the app and answers its first request.
+"""Cold start: a fresh interpreter that imports the app and answers its first request, as deployed.
 
 Each child times itself from the first line of its script to the response (``perf_counter``), and
 the parent times the whole process (interpreter start-up included). The floor is what any Chalice
 function with boto3 pays before doing anything: ``import chalice, boto3`` and one DynamoDB client.
 Variants run interleaved, rotating their order, so a noisy moment hurts all of them alike.
-No data is seeded: ``GET /health`` answers 200 and ``GET /products/{id}`` answers 404 from an
-empty in-memory catalog, which still builds the container, the catalog service and its repository.
+
+Every child, the floor's included, runs what Lambda runs (``bench.deployed``): the unpacked deployment
+package of the dev stage (``make package``'s zip, ``vendor/`` included), on a path holding only that,
+the standard library and the runtime's boto3/botocore (``python -S``: no virtualenv package is
+importable, so PyJWT does not find ``cryptography`` and no dev package loads). The app uses its AWS
+adapters against a stub endpoint (``AWS_ENDPOINT_URL``): ``GET /products/{id}`` builds its DynamoDB
+client and makes its ``GetItem`` (answered "no item", so 404), and the benchmark checks that the call
+was made. ``GET /health`` makes no call.
 
 Every child has ``LAMBDA_TASK_ROOT``, as in Lambda. The app runs as deployed on dev and prod, with
 active tracing: Lambda's X-Ray variables (``bench.environment.active_tracing``) make its first
-invocation import the SDK and patch botocore, in Lambda mode. The daemon is a UDP port this process
-holds and never reads. One variant runs with tracing off, so the SDK's share shows. The SDK comes
-from the virtualenv: the same pinned versions ``vendor/`` holds (requirements-vendor.txt). In
-Lambda mode the SDK touches ``/tmp/.aws-xray/initialized``, as it does there.
+invocation import the SDK (from the package's ``vendor/``) and patch botocore, in Lambda mode. The
+daemon is a UDP port this process holds and never reads. One variant runs with tracing off, so the
+SDK's share shows. In Lambda mode the SDK touches ``/tmp/.aws-xray/initialized``, as it does there.
 """
 
 from __future__ import annotations
@@ -22,21 +27,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from bench.deployed import DeployedTree, StubAws, deployed_tree, stub_aws
 from bench.environment import LAMBDA_TASK_ROOT, active_tracing, child_environment
 from bench.events import ApiRequest
 from bench.figures import Figure, milliseconds, times
 from bench.importtime import ImportEntry, measure_importtime, render_imports, top_cumulative
 from bench.registry import Options
 from bench.stats import median, ratio, spread
+from chalicelib.config import ADAPTERS, ADAPTERS_AWS, STAGE
 
 BAR = 1.25
 FLOOR = "floor"
+# The stage whose package the children run (built as make package builds it).
+DEPLOYED_STAGE = "dev"
 
 # Each child prints ``BENCH <ms> <status> <1 if the X-Ray SDK was imported, else 0>``.
 FLOOR_SCRIPT = """\
@@ -78,10 +88,20 @@ class Variant:
     script: str
     expected_status: int
     traced: bool = False  # with Lambda's active-tracing variables: the SDK must be imported, else not
+    # The AWS calls the child must make on the stub endpoint, by X-Amz-Target: what its first request
+    # does on Lambda (a route whose client or call went missing would be timed doing less).
+    aws_calls: tuple[tuple[str, int], ...] = ()
 
 
-def app_variant(name: str, label: str, request: ApiRequest, expected_status: int, traced: bool = True) -> Variant:
-    return Variant(name, label, APP_SCRIPT.format(event=request.proxy_event()), expected_status, traced)
+def app_variant(
+    name: str,
+    label: str,
+    request: ApiRequest,
+    expected_status: int,
+    traced: bool = True,
+    aws_calls: tuple[tuple[str, int], ...] = (),
+) -> Variant:
+    return Variant(name, label, APP_SCRIPT.format(event=request.proxy_event()), expected_status, traced, aws_calls)
 
 
 HEALTH = ApiRequest("GET", "/health")
@@ -93,6 +113,7 @@ VARIANTS = (
         "GET /products/{id} (404), tracing on as deployed",
         ApiRequest("GET", "/products/{product_id}", {"product_id": "prod_0123456789abcdef0123456789abcdef"}),
         404,
+        aws_calls=(("DynamoDB_20120810.GetItem", 1),),
     ),
     app_variant("health-untraced", "GET /health (200), tracing off", HEALTH, 200, traced=False),
 )
@@ -123,10 +144,22 @@ def parse_child_output(stdout: str) -> ChildReport:
     raise ValueError(f"no BENCH line in child output: {stdout[-500:]!r}")
 
 
-def run_child(variant: Variant, project_root: Path, env: dict[str, str]) -> Sample:
+def run_child(
+    variant: Variant,
+    project_root: Path,
+    env: dict[str, str],
+    python_args: tuple[str, ...] = (),
+    stub: StubAws | None = None,
+) -> Sample:
+    before = stub.snapshot()[0] if stub is not None else Counter[str]()
     started = time.perf_counter()
     done = subprocess.run(  # noqa: S603 - our own interpreter running our own script
-        [sys.executable, "-c", variant.script], cwd=project_root, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *python_args, "-c", variant.script],
+        cwd=project_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     wall_ms = (time.perf_counter() - started) * 1000
     if done.returncode != 0:
@@ -138,6 +171,13 @@ def run_child(variant: Variant, project_root: Path, env: dict[str, str]) -> Samp
         # A traced figure without the SDK (or the reverse) would measure something else than it says.
         loaded = "imported" if report.sdk_loaded else "did not import"
         raise RuntimeError(f"{variant.name} child {loaded} the X-Ray SDK (tracing {'on' if variant.traced else 'off'})")
+    if stub is not None:
+        calls, refused = stub.snapshot()
+        made = dict(calls - before)
+        if made != dict(variant.aws_calls) or refused:
+            expected = dict(variant.aws_calls)
+            refusals = dict(refused)
+            raise RuntimeError(f"{variant.name} child made AWS calls {made}, expected {expected}; refused {refusals}")
     return Sample(report.ms, wall_ms)
 
 
@@ -217,7 +257,7 @@ class ColdStartResult:
             sections.append(
                 "### What `import app` spends its time on\n\n"
                 'Top 10 of `python -X importtime -c "import app"` by cumulative time '
-                "(one run, `ADAPTERS=memory`; nested modules count inside their parents):\n\n"
+                "(one run, from the unpacked package; nested modules count inside their parents):\n\n"
                 + render_imports(top_cumulative(self.imports))
             )
         if self.tracing_imports:
@@ -238,25 +278,49 @@ def imported_after(entries: list[ImportEntry], module: str = "app") -> list[Impo
     raise ValueError(f"{module} was not imported at top level")
 
 
+def deployed_environment(tree: DeployedTree, endpoint: str, pycache: str) -> dict[str, str]:
+    """A deployed function's environment: the AWS adapters against ``endpoint``, the dev stage's names."""
+    env = child_environment(PYTHONPYCACHEPREFIX=pycache)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("VIRTUAL_ENV", None)
+    env.update(
+        {
+            ADAPTERS: ADAPTERS_AWS,
+            "AWS_ENDPOINT_URL": endpoint,
+            STAGE: DEPLOYED_STAGE,
+            "PYTHONPATH": tree.python_path,
+            LAMBDA_TASK_ROOT: str(tree.task),  # /var/task on Lambda
+        }
+    )
+    return env
+
+
 def measure_cold_start(options: Options, variants: tuple[Variant, ...] = VARIANTS) -> ColdStartResult:
     result = ColdStartResult(runs=options.runs, labels={v.name: v.label for v in variants})
-    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache, unread_udp_address() as daemon:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache,
+        unread_udp_address() as daemon,
+        deployed_tree(options.project_root, DEPLOYED_STAGE) as tree,
+        stub_aws() as (stub, endpoint),
+    ):
         # Bytecode goes to a private cache that the warm-up run fills: every timed child then loads
-        # every module from bytecode, whatever __pycache__ the tree has, and the tree stays untouched.
-        env = child_environment(PYTHONPYCACHEPREFIX=pycache)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env[LAMBDA_TASK_ROOT] = str(options.project_root)  # the code's directory, /var/task on Lambda
+        # every module from bytecode (as Lambda's zip would if it held it), and the tree stays untouched.
+        env = deployed_environment(tree, endpoint, pycache)
         traced_env = {**env, **active_tracing(daemon)}
         env_of = {v.name: traced_env if v.traced else env for v in variants}
+        args = tuple(tree.child_args())
+
+        def child(variant: Variant) -> Sample:
+            return run_child(variant, tree.task, env_of[variant.name], args, stub)
+
         for variant in variants:  # warm-up, discarded
-            run_child(variant, options.project_root, env_of[variant.name])
+            child(variant)
         for index in range(options.runs):
             shift = index % len(variants)
             for variant in variants[shift:] + variants[:shift]:
-                sample = run_child(variant, options.project_root, env_of[variant.name])
-                result.samples.setdefault(variant.name, []).append(sample)
-        result.imports = measure_importtime(options.project_root, env)
+                result.samples.setdefault(variant.name, []).append(child(variant))
+        result.imports = measure_importtime(tree.task, env, python_args=args)
         if any(v.traced for v in variants):
-            setup = measure_importtime(options.project_root, traced_env, TRACING_SETUP)
+            setup = measure_importtime(tree.task, traced_env, TRACING_SETUP, python_args=args)
             result.tracing_imports = imported_after(setup)
     return result
