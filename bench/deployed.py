@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -34,6 +35,9 @@ from bench.package import build_package
 
 # What the Lambda Python 3.11 runtime has on its path besides the standard library: boto3 and what it needs.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# What the Powertools layer adds (its dependencies that the runtime lacks): the peer's /opt/python.
+PEER_LAYER_PACKAGES = ("aws_lambda_powertools", "typing_extensions")
+PEER_SOURCE = Path(__file__).with_name("peer") / "powertools_app.py"
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 
 
@@ -45,6 +49,7 @@ class DeployedTreeError(RuntimeError):
 class DeployedTree:
     task: Path  # the unpacked zip: /var/task
     runtime: Path  # boto3, botocore and their dependencies: the runtime's own packages
+    layer: Path  # Powertools, for the peer only: /opt/python
 
     @property
     def python_path(self) -> str:
@@ -61,15 +66,19 @@ def link_runtime_packages(target: Path, packages: tuple[str, ...] = RUNTIME_PACK
     for name in packages:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
-            raise DeployedTreeError(f"{name} is not installed in this interpreter; the Lambda runtime provides it")
+            raise DeployedTreeError(f"{name} is not installed in this interpreter (requirements-dev.txt pins it)")
         origin = Path(spec.origin)
         source = origin.parent if origin.name == "__init__.py" else origin
         (target / source.name).symlink_to(source, target_is_directory=source.is_dir())
 
 
 @contextmanager
-def deployed_tree(project_root: Path, stage: str = "dev") -> Iterator[DeployedTree]:
-    """The package built from ``project_root`` and unpacked, with the runtime's packages beside it."""
+def deployed_tree(project_root: Path, stage: str = "dev", peer_module: str = "") -> Iterator[DeployedTree]:
+    """The package built from ``project_root`` and unpacked, with the runtime's packages beside it.
+
+    With ``peer_module``, the Powertools peer is copied into the package under that name, and its
+    layer (Powertools) laid out beside: the same package, two handlers.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-deployed-") as workdir:
         root = Path(workdir)
         zip_path = build_package(project_root, stage, root)
@@ -78,7 +87,11 @@ def deployed_tree(project_root: Path, stage: str = "dev") -> Iterator[DeployedTr
             archive.extractall(task)
         runtime = root / "runtime"
         link_runtime_packages(runtime)
-        yield DeployedTree(task, runtime)
+        layer = root / "layer"
+        link_runtime_packages(layer, PEER_LAYER_PACKAGES if peer_module else ())
+        if peer_module:
+            shutil.copy2(PEER_SOURCE, task / f"{peer_module}.py")
+        yield DeployedTree(task, runtime, layer)
 
 
 @dataclass

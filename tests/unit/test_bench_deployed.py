@@ -49,7 +49,7 @@ def test_given_the_runtime_directory_when_a_child_runs_without_site_then_only_bo
 ) -> None:
     # GIVEN the runtime's packages linked into a directory, as /var/runtime holds them
     link_runtime_packages(tmp_path / "runtime")
-    tree = DeployedTree(task=tmp_path / "task", runtime=tmp_path / "runtime")
+    tree = DeployedTree(task=tmp_path / "task", runtime=tmp_path / "runtime", layer=tmp_path / "layer")
     (tmp_path / "task").mkdir()
     env = child_environment(PYTHONPATH=tree.python_path)
     script = (
