@@ -25,12 +25,19 @@ def parse_args(argv: Sequence[str] | None, registry: Registry) -> argparse.Names
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds of warm timing (default 7)")
     parser.add_argument("--round-seconds", type=float, default=2.0, help="seconds per warm round (default 2)")
     parser.add_argument("--with-test-suite", action="store_true", help="also time one `make test` (slow)")
-    parser.add_argument("--e2e-seconds", type=float, default=60.0, help="end-to-end load window (default 60)")
     parser.add_argument(
-        "--e2e-rate", type=float, default=1.5, help="orders offered per second end to end (default 1.5)"
+        "--e2e-seconds", type=float, default=30.0, help="end-to-end load window of each rate step (default 30)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="short runs for a smoke test: 10 s end to end, 3 warm rounds, 5 processes"
+        "--e2e-rate",
+        type=float,
+        default=1.0,
+        help="orders per second of the first end-to-end step; each next step offers 1.5 times more (default 1)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short runs for a smoke test: 10 s end-to-end steps, 3 warm rounds, 5 processes",
     )
     parser.add_argument(
         "--only",

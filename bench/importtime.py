@@ -43,10 +43,13 @@ def top_cumulative(entries: list[ImportEntry], count: int = 10) -> list[ImportEn
 
 
 def measure_importtime(
-    project_root: Path, env: dict[str, str] | None = None, statement: str = "import app"
+    project_root: Path,
+    env: dict[str, str] | None = None,
+    statement: str = "import app",
+    python_args: tuple[str, ...] = (),
 ) -> list[ImportEntry]:
     done = subprocess.run(  # noqa: S603 - our own interpreter on a fixed statement
-        [sys.executable, "-X", "importtime", "-c", statement],
+        [sys.executable, *python_args, "-X", "importtime", "-c", statement],
         cwd=project_root,
         env=child_environment() if env is None else env,
         capture_output=True,

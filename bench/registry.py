@@ -25,8 +25,8 @@ class Options:
     rounds: int = 7  # interleaved timing rounds for the warm rates
     round_seconds: float = 2.0
     with_test_suite: bool = False
-    e2e_seconds: float = 60.0  # load window of the end-to-end benchmark on the local stage
-    e2e_rate: float = 1.5  # orders offered per second, open loop
+    e2e_seconds: float = 30.0  # load window of each rate step of the end-to-end benchmark on the local stage
+    e2e_rate: float = 1.0  # orders offered per second at the first step, open loop (bench/e2e.py steps it up)
     e2e_capacity_seconds: float = 10.0  # direct calls to the embedded AWS, for its bound
     # Measured by an earlier benchmark of the same run and handed on by the harness (``Section.carry``):
     # the app's AWS calls per order counted end to end, which the cost figure prices.

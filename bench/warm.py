@@ -51,6 +51,10 @@ ORDER_BODY = {
 }
 
 Call = Callable[[], int]  # one request; returns its HTTP status
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]  # a Lambda handler: the Chalice app, or the peer's
+PEER_BAR = 1.0
+# Our scenario -> the same request on the Powertools peer (bench/peer/powertools_app.py).
+PEER_OF = {"product": "peer-product", "order-cached": "peer-order-cached"}
 
 
 class UnexpectedStatusError(RuntimeError):
@@ -82,11 +86,11 @@ def bare_app() -> Chalice:
     return bare
 
 
-def direct_call(app: Chalice, event: dict[str, Any], context: FakeLambdaContext) -> Call:
+def direct_call(app: Handler, event: dict[str, Any], context: FakeLambdaContext) -> Call:
     return lambda: int(app(event, context)["statusCode"])
 
 
-def authorized_call(app: Chalice, authorizer: Any, request: ApiRequest, context: FakeLambdaContext) -> Call:
+def authorized_call(app: Handler, authorizer: Any, request: ApiRequest, context: FakeLambdaContext) -> Call:
     """Authorizer, then handler with the authorizer's context, as API Gateway chains them."""
     token_event = request.token_event()
     event = request.proxy_event(authorizer={})
@@ -127,7 +131,7 @@ class PolicyCache:
 
 
 def cached_authorized_call(
-    app: Chalice, authorizer: Any, request: ApiRequest, context: FakeLambdaContext, cache: PolicyCache
+    app: Handler, authorizer: Any, request: ApiRequest, context: FakeLambdaContext, cache: PolicyCache
 ) -> Call:
     """``authorized_call`` behind API Gateway's policy cache: the authorizer runs on a miss only."""
     token_event = request.token_event()
@@ -180,8 +184,22 @@ def app_scenarios(app_module: Any, container: Container, context: FakeLambdaCont
     order_request = ApiRequest(
         "GET", "/orders/{order_id}", {"order_id": order.order_id}, headers={"Authorization": f"Bearer {token}"}
     )
+    peer = importlib.import_module("bench.peer.powertools_app").handler
+    peer_cache = PolicyCache(ttl)
     return [
         Scenario("product", "GET /products/{id} (public)", direct_call(app_module.app, product_event, context)),
+        Scenario(
+            "peer-product",
+            "Powertools peer, GET /products/{id} (public)",
+            direct_call(peer, product_event, context),
+            judged=False,
+        ),
+        Scenario(
+            "peer-order-cached",
+            f"Powertools peer, GET /orders/{{id}}, authorizer cached per token for {ttl} s",
+            cached_authorized_call(peer, app_module.jwt_auth, order_request, context, peer_cache),
+            judged=False,
+        ),
         Scenario(
             "order",
             "GET /orders/{id}, authorizer on every request (uncached)",
@@ -240,10 +258,29 @@ class WarmResult:
                     ratio=times(ratio(rate, bare)),
                     bar=f">= {BAR}x bare" if judged else "-",
                     holds=ratio(rate, bare) >= BAR if judged else None,
-                    note=note if judged else f"{note}; {UNCACHED_NOTE}",
+                    note=note if judged or name in PEER_OF.values() else f"{note}; {UNCACHED_NOTE}",
                 )
             )
+        for ours, peer in PEER_OF.items():
+            if ours in self.rates and peer in self.rates:
+                rows.append(self._against_peer(ours, peer))
         return rows
+
+    def _against_peer(self, ours: str, peer: str) -> Figure:
+        per_round = [o / p for o, p in zip(self.rates[ours], self.rates[peer], strict=True)]
+        low, high = spread(per_round)
+        held = ratio(median(self.rates[ours]), median(self.rates[peer]))
+        return Figure(
+            name=f"warm rate against the Powertools peer, {self.labels[ours]}",
+            value=per_second(median(self.rates[ours])),
+            baseline=per_second(median(self.rates[peer])),
+            ratio=times(held),
+            bar=f">= {PEER_BAR}x peer",
+            holds=held >= PEER_BAR,
+            note=f"same request, same services and in-memory adapters; peer = Logger, Metrics (one EMF document "
+            f"per invocation), Tracer and APIGatewayRestResolver as Powertools documents them; per-round ratios "
+            f"{low:.2f} to {high:.2f}",
+        )
 
     def details(self) -> str:
         return ""

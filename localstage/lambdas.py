@@ -53,7 +53,7 @@ from localstage.faults import FaultInjector, FaultMode, FaultPlan, InjectedFault
 from localstage.functions import FunctionSpec
 from localstage.iam.principals import Acting, acting_as
 from localstage.server import ACCOUNT_ID, REGION
-from localstage.telemetry import Telemetry
+from localstage.telemetry import TELEMETRY_BATCH_S, Telemetry
 from localstage.xray import ServiceTracing, invocation_header
 
 log = logging.getLogger("localstage.lambdas")
@@ -264,7 +264,8 @@ class LambdaEmulator:
         principals: Mapping[str, Acting] | None = None,
         environment_scope: EnvironmentScope | None = None,
     ) -> None:
-        self.telemetry = telemetry or Telemetry()
+        # Batched off the invocation's thread, as Lambda delivers them (localstage/telemetry.py).
+        self.telemetry = telemetry or Telemetry(batch_window_s=TELEMETRY_BATCH_S)
         self.tracing = tracing
         # The role session each function runs with (IAM enforced); without one, it acts as the stage.
         self.principals: Mapping[str, Acting] = principals or {}
@@ -515,10 +516,9 @@ class LambdaEmulator:
                 state.idle.append(env)
         # Written with the function's role, as Lambda does: without logs:PutLogEvents on its group
         # the lines (and the EMF metrics in them) are lost, on AWS and here.
+        # CloudWatch Logs then extracts the EMF metrics from what reached the group, as itself.
         with acting_as(self.principals.get(spec.name)):
-            written = self.telemetry.put_log_lines(self.log_group(spec.name), env.stream, lines)
-        if written:  # CloudWatch Logs extracts EMF metrics from what reached the group, as itself
-            self.telemetry.extract_metrics(lines)
+            self.telemetry.write_log(self.log_group(spec.name), env.stream, lines)
         return InvocationResult(
             request_id=request_id,
             payload=body,

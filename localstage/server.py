@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from localstage import inprocess
 from localstage.apigateway.dataplane import ApiGatewayDataPlane
@@ -19,6 +19,7 @@ from localstage.aws_limits import AwsLimitsMiddleware
 from localstage.aws_throttle import ThrottlePlan, ThrottlingMiddleware
 from localstage.iam.enforcement import Authorizer, IamEnforcement
 from localstage.s3_post_policy import PostPolicyMiddleware
+from localstage.telemetry import Telemetry, flush_before_reads
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -74,6 +75,8 @@ class EmbeddedAws:
     iam: Authorizer | None = None  # IAM enforced for role sessions (localstage/iam), or not at all
     # SDK clients this process creates reach the WSGI app without a socket (localstage/inprocess.py).
     in_process: bool = field(default_factory=lambda: os.environ.get("LOCAL_AWS_TRANSPORT", "") != "http")
+    # The Lambda emulator's telemetry, once the stage has one: reads of CloudWatch flush it first.
+    telemetry: Callable[[], Telemetry | None] = field(default=lambda: None, repr=False)
     _server: object | None = field(default=None, repr=False)
     throttling: ThrottlingMiddleware | None = field(default=None, repr=False)
 
@@ -97,6 +100,7 @@ class EmbeddedAws:
         # quotas (validated once authorised: an unauthorised oversized call is AccessDenied); moto.
         wsgi_server = server._server
         assert wsgi_server is not None
+        wsgi_server.app = flush_before_reads(wsgi_server.app, lambda: self.telemetry())
         wsgi_server.app = AwsLimitsMiddleware(wsgi_server.app)
         if self.iam is not None:
             wsgi_server.app = IamEnforcement(wsgi_server.app, self.iam)

@@ -194,6 +194,9 @@ class LocalStage:
             tracing=self.tracing,
             environment_scope=self._environment_container,
         )
+        if self.aws is not None:
+            emulator = self.emulator
+            self.aws.telemetry = lambda: emulator.telemetry
         if self.options.faults.enabled:
             log.warning("fault switch on: %s", self.options.faults)
         if self.options.iam.enforce:
@@ -368,6 +371,7 @@ class LocalStage:
             from localstage.moto_lambda import async_invocations
 
             async_invocations(self.emulator).stop()
+            self.emulator.telemetry.close()  # the last invocations' logs and metrics, before AWS stops
         if self.xray_daemon is not None:
             from localstage import xray_moto
 

@@ -16,6 +16,7 @@ import pytest
 from bench.calls import CallLogReader, by_service, per_order, split_emulation
 from bench.coldstart import (
     FLOOR,
+    PEER_OF,
     SDK_SHARE,
     VARIANTS,
     ColdStartResult,
@@ -25,7 +26,8 @@ from bench.coldstart import (
     unread_udp_address,
 )
 from bench.cost_per_order import RecordedCall, attribute_size, billable_calls, item_size
-from bench.e2e import LoadPlan, completion_rate, percentile
+from bench.e2e import completion_rate, percentile
+from bench.e2e_load import LoadPlan
 from bench.environment import active_tracing
 from bench.events import ApiRequest, FakeLambdaContext, authorizer_context, fill_path
 from bench.figures import Figure, render_notes, render_table
@@ -201,12 +203,17 @@ def test_given_the_cold_start_variants_then_the_app_runs_traced_as_deployed_and_
     by_name = {v.name: v for v in VARIANTS}
     # GIVEN the floor, which is not an app, and the app's variants
     assert not by_name[FLOOR].traced
-    apps = [v for v in VARIANTS if v.name != FLOOR]
+    ours = [v for v in VARIANTS if v.name != FLOOR and not v.peer]
     # THEN every request is measured with tracing on, and the SDK's share against the same request off
     traced, untraced = SDK_SHARE
     assert by_name[traced].traced and not by_name[untraced].traced
     assert by_name[traced].script == by_name[untraced].script
-    assert [v.name for v in apps if not v.traced] == [untraced]
+    assert [v.name for v in ours if not v.traced] == [untraced, "product-untraced"]
+    # AND each peer variant is the same request, tracing as named, on the Powertools handler
+    for mine, peer in PEER_OF.items():
+        assert by_name[peer].peer and by_name[peer].traced == by_name[mine].traced
+        assert by_name[peer].aws_calls == by_name[mine].aws_calls
+        assert "peer_app.handler" in by_name[peer].script and "app.app(" in by_name[mine].script
 
 
 def test_given_samples_traced_and_not_when_reported_then_the_sdk_share_is_the_difference_of_the_medians() -> None:
@@ -333,8 +340,15 @@ def test_given_a_health_event_when_the_app_is_called_directly_then_it_answers_20
 def test_given_seeded_data_when_each_scenario_runs_then_the_app_answers_200(memory_container: Container) -> None:
     scenarios = app_scenarios(import_app(ROOT), memory_container, FakeLambdaContext())
 
-    assert {s.name: s.call() for s in scenarios} == {"product": 200, "order": 200, "order-cached": 200}
-    assert [s.name for s in scenarios if not s.judged] == ["order"]  # the bar is judged on the cached route
+    assert {s.name: s.call() for s in scenarios} == {
+        "product": 200,
+        "order": 200,
+        "order-cached": 200,
+        "peer-product": 200,
+        "peer-order-cached": 200,
+    }
+    # the bare bar is judged on our cached route; the peer is compared with ours, not judged on the bare route
+    assert [s.name for s in scenarios if not s.judged] == ["peer-product", "peer-order-cached", "order"]
 
 
 def test_given_a_policy_cache_when_one_token_repeats_then_the_authorizer_runs_once_per_ttl() -> None:
@@ -472,7 +486,7 @@ def test_given_completions_and_latencies_when_summarised_then_rate_and_percentil
     assert completion_rate([3.0]) == 0.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
-    assert LoadPlan(seconds=2, rate=1.5, capacity_seconds=1).offsets() == [0.0, 2 / 3, 4 / 3]
+    assert LoadPlan(seconds=2, rate=1.5).offsets() == [0.0, 2 / 3, 4 / 3]
 
 
 def test_given_the_workflow_when_the_happy_path_is_walked_then_ten_states_are_entered() -> None:
