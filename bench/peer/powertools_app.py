@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chalicelib.bootstrap import container
 from chalicelib.domain.errors import AuthenticationError, DomainError, NotFoundError
-from chalicelib.services.tokens import Principal
+from chalicelib.domain.users import Principal
 
 SERVICE = "ecommerce-backend"
 logger = Logger(service=SERVICE)

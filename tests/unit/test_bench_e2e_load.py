@@ -55,7 +55,7 @@ def test_given_a_backlog_when_watched_then_the_polls_per_second_stay_within_the_
 
 def test_given_pending_orders_when_watched_then_each_is_looked_at_in_turn_and_latency_is_the_orders_own() -> None:
     http, looks = _stage(completes_after_polls=2)
-    watcher = StatusWatcher(http, polls_per_s=200.0)
+    watcher = StatusWatcher(http, polls_per_s=200.0, settle_timeout_s=1e9)  # sent "long ago" on purpose
     sent = epoch(COMPLETED_AT) - 1.25
     timings = [OrderTiming(sent_at=0.0, sent_epoch=sent) for _ in range(3)]
     for index, timing in enumerate(timings):
