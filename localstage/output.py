@@ -6,10 +6,15 @@ replaced once by a tee that also copies what a thread writes into the buffer of
 the invocation that thread is running. Install it before the app is imported:
 Chalice's ``app.log`` handler binds ``sys.stdout`` when the app is created.
 Threads a handler starts itself are not attributed to the invocation.
+
+Logging handlers made before the tee (``logging.basicConfig`` in ``python -m localstage`` binds the
+real stderr) are pointed at it too: on AWS a function's ``logging`` lines reach its log group like
+its prints, and here they would otherwise go to the console only.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from contextlib import contextmanager
@@ -47,12 +52,23 @@ _install_lock = threading.Lock()
 
 
 def install() -> None:
-    """Route stdout/stderr through the tee (idempotent)."""
+    """Route stdout/stderr, and the root logger's handlers that write to them, through the tee (idempotent)."""
     with _install_lock:
+        tees: dict[int, _Tee] = {}
         if not isinstance(sys.stdout, _Tee):
-            sys.stdout = _Tee(sys.stdout, _captures)
+            tees[id(sys.stdout)] = sys.stdout = _Tee(sys.stdout, _captures)
         if not isinstance(sys.stderr, _Tee):
-            sys.stderr = _Tee(sys.stderr, _captures)
+            tees[id(sys.stderr)] = sys.stderr = _Tee(sys.stderr, _captures)
+        rebind(logging.getLogger().handlers, tees)
+
+
+def rebind(handlers: list[logging.Handler], tees: dict[int, _Tee]) -> None:
+    """Point each stream handler that writes to a raw stream (by ``id``) at the tee that wraps it."""
+    for handler in handlers:
+        if isinstance(handler, logging.StreamHandler):
+            tee = tees.get(id(handler.stream))
+            if tee is not None:
+                handler.setStream(tee)
 
 
 @contextmanager
