@@ -57,11 +57,33 @@ class Outputs:
         self.written.append(target.name)
         return target
 
-    def figure(self, name: str, figure: Any) -> Path:
+    def figure(self, name: str, figure: Any, *, show: bool = True) -> Path:
+        """Save ``figure`` as a PNG and, inside a kernel, show that PNG inline.
+
+        Showing the saved file (not the Figure object) puts exactly one ``image/png`` output per
+        figure in the notebook, whatever matplotlib backend the kernel runs, so the HTML report and
+        JupyterLab show what the folder holds.
+        """
         target = self.path(name)
         figure.savefig(target, dpi=100, bbox_inches="tight")
         self.written.append(target.name)
+        if show:
+            _show_png(target)
         return target
+
+    @property
+    def figures(self) -> list[str]:
+        return [name for name in self.written if name.endswith(".png")]
+
+
+def _show_png(path: Path) -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # the analysis library also runs outside a kernel (unit tests, scripts)
+        return
+    if get_ipython() is not None:
+        display(Image(filename=str(path)))
 
 
 class ThresholdError(AssertionError):
