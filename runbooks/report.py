@@ -89,6 +89,10 @@ def cell(column: str, value: Any) -> str:
         return NO_DATA
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(cell(column, v) for v in value) if value else "none"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {cell(str(k), v)}" for k, v in value.items()) if value else "none"
     if column.endswith("_usd") or column.startswith("cost_per") or column.endswith("_cost"):
         return usd(value)
     if column.endswith("_ms"):
@@ -99,10 +103,6 @@ def cell(column: str, value: Any) -> str:
         return megabytes(value)
     if _number(value) is not None:
         return plain(value)
-    if isinstance(value, list | tuple):
-        return ", ".join(cell(column, v) for v in value) if value else "none"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}: {cell(str(k), v)}" for k, v in value.items()) if value else "none"
     text = str(value)
     return text if text else "-"
 

@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runbooks.execute import RunbookFailedError
+from runbooks.execute import PROJECT_DIR, RunbookFailedError, write_html
 from runbooks.shop import OrderFate
 from runbooks.specs import SPECS
+from tests.e2e.conftest import RunningStage
 
 pytestmark = pytest.mark.runbooks
 
-INLINE_IMAGE = '<img src="data:image/png;base64,'
+INLINE_IMAGE = re.compile(r'<img [^>]*src="data:image/png;base64,')
 
 
-def assert_readable_report(out: Path, name: str) -> None:
-    """The HTML an operator opens: verdict first, every figure inline, no code, traceback, stderr, NaN or secret."""
-    html = (out / f"{name}.html").read_text()
+def assert_readable_report(out: Path, name: str, notebook: Path | None = None) -> None:
+    """The HTML an operator opens: verdict first, every figure inline, no code, traceback, stderr, NaN or secret.
+
+    ``out`` holds the PNGs the run wrote; the executed notebook and its HTML are ``out/<name>.ipynb``
+    (``make runbooks``) or ``notebook`` (a papermill command's output path).
+    """
+    notebook = notebook or out / f"{name}.ipynb"
+    html = notebook.with_suffix(".html").read_text()
     figures = sorted(out.glob("*.png"))
     assert figures, "the notebook drew no figure"
-    assert html.count(INLINE_IMAGE) >= len(figures), (len(figures), html.count(INLINE_IMAGE))
-    assert "Verdict: PASS" in html and html.index("Verdict: PASS") < html.index(INLINE_IMAGE)
+    images = [m.start() for m in INLINE_IMAGE.finditer(html)]
+    assert len(images) >= len(figures), (len(figures), len(images))
+    assert "Verdict: PASS" in html and html.index("Verdict: PASS") < images[0]
     assert "Traceback" not in html and "application/vnd.jupyter.stderr" not in html
     assert not re.search(r"\bNaN\b", html) and not re.search(r"\d[eE]-\d", _text(html))
     assert "jp-InputArea" not in html and "params.validate" not in html  # the code stays in the .ipynb
     for key, param in SPECS[name].items():
         if param.secret and param.default:
             assert str(param.default) not in html, key
-            assert str(param.default) not in (out / f"{name}.ipynb").read_text(), key
+            assert str(param.default) not in notebook.read_text(), key
 
 
 def _text(html: str) -> str:
@@ -73,20 +83,91 @@ def test_given_a_small_open_model_load_when_run_then_slos_hold_and_no_order_is_l
     assert_readable_report(tmp_path / "load_test", "load_test")
 
 
-def test_given_the_authorizer_when_tuning_memory_then_choices_are_saved_and_memory_restored(
-    run_runbook: Any, tmp_path: Path
+# -- the commands the README and docs/runbooks.md give, run as written ---------------------------------
+
+
+def documented_commands(doc: str, start: str) -> list[str]:
+    """Every command in ``doc``'s ``sh`` blocks that starts with ``start``, continuation lines joined."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", (PROJECT_DIR / doc).read_text(), flags=re.S):
+        lines = block.splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith(start):
+                command, rest = line, iter(lines[index + 1 :])
+                while command.rstrip().endswith("\\"):
+                    command = command.rstrip()[:-1] + " " + next(rest).strip()
+                commands.append(command)
+    return commands
+
+
+def run_documented(command: str, stage: RunningStage, cwd: Path, timeout_s: float = 300) -> str:
+    """``command`` from a fresh clone's root, as typed, except that it targets the test's stage.
+
+    The checkout's paths become absolute so that the outputs land in ``cwd`` (not in the work tree),
+    with the checkout on PYTHONPATH as when it is typed at the root; the stage's ports are given as
+    the parameters a person would add (``make run`` listens on 8000/4566, this stage on free ports).
+    """
+    command = command.replace(".venv/bin/", f"{PROJECT_DIR}/.venv/bin/").replace(
+        " notebooks/", f" {PROJECT_DIR}/notebooks/"
+    )
+    if "papermill" in command:
+        command += f" -p api_url {stage.api_url} -p aws_endpoint_url {stage.aws_endpoint}"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_given_the_readmes_memory_tuning_command_then_the_order_consumer_is_tuned_with_a_real_order(
+    seeded_orders: list[OrderFate], local_stage: RunningStage, tmp_path: Path
 ) -> None:
-    result = run_runbook("memory_tuning")
-    assert result["function"].endswith("-jwt_auth")
+    # GIVEN the README's papermill line (process_order, sizes as a -p list) and finished orders
+    [command] = documented_commands("README.md", "mkdir -p out && .venv/bin/papermill notebooks/memory_tuning")
+    # WHEN it runs as typed, THEN every invocation handled the SQS batch and the result was saved
+    run_documented(command, local_stage, tmp_path)
+    out = tmp_path / "out" / "memory_tuning"
+    result = json.loads((out / "result.json").read_text())
+    assert result["ok"] and result["function"].endswith("-process_order")
     assert result["restored"] and not result["applied"]
     assert [s["memory_mb"] for s in result["sizes"]] == [128, 512, 1024]
     assert all(s["invocations"] == 5 and s["cold"] == 1 for s in result["sizes"])  # a size change discards environments
     assert all(s["cost_per_invocation"] >= 2e-7 for s in result["sizes"])  # the request charge is included
-    assert set(result["choices"]) == {"cost", "speed", "balanced"}
+    assert set(result["choices"]) == {"cost", "speed", "balanced"} and result["strategy"] == "cost"
     assert result["local_cpu_model"] is True
-    assert result["saved_to"].endswith("memory-tuning/ecommerce-backend-local-jwt_auth/latest.json")
+    assert result["saved_to"].endswith("memory-tuning/ecommerce-backend-local-process_order/latest.json")
     assert result["optimizer_document"]["results"][0]["billed_ms_avg"] > 0
-    assert_readable_report(tmp_path / "memory_tuning", "memory_tuning")
+    # AND its report, rendered as make runbooks renders it, reads as one
+    write_html(tmp_path / "out" / "memory_tuning.ipynb")
+    assert_readable_report(out, "memory_tuning", tmp_path / "out" / "memory_tuning.ipynb")
+
+
+def test_given_the_runbook_pages_papermill_command_then_it_runs_with_a_mapping_given_by_p(
+    local_stage: RunningStage, tmp_path: Path
+) -> None:
+    [command] = documented_commands("docs/runbooks.md", "mkdir -p out && .venv/bin/papermill")
+    run_documented(command, local_stage, tmp_path)
+    result = json.loads((tmp_path / "out" / "load_test" / "result.json").read_text())
+    assert result["ok"], result["slo"]
+    assert result["plan"]["mix"] == {"browse": 1} and result["requests"] > 0
+
+
+def test_given_the_readmes_curl_walkthrough_then_every_step_answers_as_it_says(
+    local_stage: RunningStage, tmp_path: Path
+) -> None:
+    # GIVEN the README's curl blocks, from "Try it with curl" to the card tokens, against this stage
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme[readme.index("### Try it with curl") : readme.index("Card tokens are sandbox tokens")]
+    script = "\n".join(re.findall(r"```sh\n(.*?)```", section, flags=re.S))
+    assert "API=http://127.0.0.1:8000" in script
+    script = script.replace("API=http://127.0.0.1:8000", f"API={local_stage.api_url.rstrip('/')}")
+    # WHEN it runs in bash, stopping at the first failing command
+    output = run_documented(script, local_stage, tmp_path, timeout_s=180)
+    # THEN the seeded category lists products, the upload is stored, and the big order hit the limit
+    assert '"category":"gear"' in output.replace(" ", "") and "\n204\n" in output
+    assert '"failure_reason":"VALIDATION_FAILED"' in output.replace(" ", "")
+    assert '"stock":40' in output.replace(" ", "")  # the admin's PATCH
 
 
 def test_given_a_stage_with_traffic_when_analysing_cost_then_figures_agree_with_the_optimizer(
