@@ -12,7 +12,8 @@ report reads the same way, in JupyterLab and in the HTML that ``runbooks.execute
   headless (``RUNBOOKS_PROGRESS=final``, set by ``runbooks.execute``).
 
 Column kinds come from the names the runbooks already use: ``*_usd`` and ``cost_per_invocation`` are
-US dollars, ``*_ms`` milliseconds, ``*_s`` seconds, ``*_mb`` megabytes.
+US dollars, ``*_ms`` (and ``*_ms_*``) milliseconds, ``*_s`` seconds, ``*_mb`` megabytes, ``*_share`` and
+``*_rate`` percentages.
 """
 
 from __future__ import annotations
@@ -95,8 +96,10 @@ def cell(column: str, value: Any) -> str:
         return ", ".join(f"{k}: {cell(str(k), v)}" for k, v in value.items()) if value else "none"
     if column.endswith("_usd") or column.startswith("cost_per") or column.endswith("_cost"):
         return usd(value)
-    if column.endswith("_ms"):
+    if column.endswith("_ms") or "_ms_" in column:  # duration_ms_p50, duration_ms_trimmed_mean
         return ms(value)
+    if column.endswith(("_share", "_rate")) and _number(value) is not None:
+        return f"{plain(100 * float(value), 1)} %"
     if column.endswith("_s"):
         return seconds(value)
     if column.endswith("_mb"):

@@ -38,6 +38,8 @@ def test_given_table_cells_then_kinds_follow_the_column_names_and_nothing_reads_
     assert report.cell("gb_seconds", Decimal("2E-7")) == "0.0000002"
     assert report.cell("p50_ms", math.nan) == "no data"
     assert report.cell("agrees", True) == "yes"
+    assert report.cell("duration_ms_trimmed_mean", 24.14) == "24 ms"
+    assert report.cell("memory_used_share", 0.304) == "30.4 %"
 
 
 def test_given_rows_when_rendered_then_the_table_scrolls_and_an_empty_one_says_why() -> None:
