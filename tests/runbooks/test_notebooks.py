@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from runbooks.execute import PROJECT_DIR, RunbookFailedError, write_html
+from runbooks.report import PROGRESS_ENV
 from runbooks.shop import OrderFate
 from runbooks.specs import SPECS
 from tests.e2e.conftest import RunningStage
@@ -120,6 +121,7 @@ def run_documented(
     if "papermill" in command:
         command += f" -p api_url {stage.api_url} -p aws_endpoint_url {stage.aws_endpoint}"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR), **(env or {})}
+    env.pop(PROGRESS_ENV, None)  # as typed: tqdm.auto's bar, not the one line runbooks.execute asks for
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s
     )
