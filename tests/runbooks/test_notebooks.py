@@ -70,25 +70,6 @@ def test_given_orders_when_inspecting_the_workflow_then_statuses_timeline_retrie
     assert_readable_report(out, "workflow_inspection")
 
 
-def test_given_a_small_open_model_load_when_run_then_slos_hold_and_no_order_is_lost(
-    run_runbook: Any, tmp_path: Path
-) -> None:
-    password = SPECS["load_test"]["admin_password"].default  # given as a person would: a secret to keep
-    result = run_runbook("load_test", slo_p95_ms=10_000, slo_error_rate=0.0, admin_password=password)
-    assert result["ok"], result["slo"]
-    assert result["generator"]["kept_up"]
-    assert result["requests"] == sum(result["outcomes"].values()) == 15  # 2 rps for 8 s with a 1 s ramp
-    latency = result["latency"]["latency_ms"]
-    assert latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
-    pipeline = result["pipeline"]
-    assert pipeline["ok"] and pipeline["accepted"] == pipeline["terminal"] > 0 and not pipeline["lost"]
-    assert (tmp_path / "load_test" / "latency_over_time.png").is_file()
-    assert_readable_report(tmp_path / "load_test", "load_test")
-    executed = json.loads((tmp_path / "load_test" / "load_test.ipynb").read_text())
-    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
-    assert injected and all(password not in "".join(c["source"]) for c in injected)
-
-
 # -- the commands the README and docs/runbooks.md give, run as written ---------------------------------
 
 
@@ -152,14 +133,26 @@ def test_given_the_readmes_memory_tuning_command_then_the_order_consumer_is_tune
     assert_readable_report(out, "memory_tuning", tmp_path / "out" / "memory_tuning.ipynb")
 
 
-def test_given_the_runbook_pages_papermill_command_then_it_runs_with_a_mapping_given_by_p(
+def test_given_the_runbook_pages_small_open_model_load_then_slos_hold_and_no_order_is_lost(
     local_stage: RunningStage, tmp_path: Path
 ) -> None:
+    # GIVEN docs/runbooks.md's papermill line (its mix given with -p as text)
     [command] = documented_commands("docs/runbooks.md", "mkdir -p out && .venv/bin/papermill")
+    # WHEN it runs as typed against the stage
     run_documented(command, local_stage, tmp_path)
-    result = json.loads((tmp_path / "out" / "load_test" / "result.json").read_text())
+    # THEN the generator kept up, the SLOs held, and every accepted order ended, none lost
+    out = tmp_path / "out" / "load_test"
+    result = json.loads((out / "result.json").read_text())
     assert result["ok"], result["slo"]
-    assert result["plan"]["mix"] == {"browse": 1} and result["requests"] > 0
+    assert result["plan"]["mix"] == {"browse": 3, "order": 1} and result["generator"]["kept_up"]
+    assert result["requests"] == sum(result["outcomes"].values()) == 15  # 2 rps for 8 s with a 1 s ramp
+    latency = result["latency"]["latency_ms"]
+    assert latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    pipeline = result["pipeline"]
+    assert pipeline["ok"] and pipeline["accepted"] == pipeline["terminal"] > 0 and not pipeline["lost"]
+    # AND its report, rendered as make runbooks renders it, reads as one
+    write_html(tmp_path / "out" / "load_test.ipynb")
+    assert_readable_report(out, "load_test", tmp_path / "out" / "load_test.ipynb")
 
 
 def test_given_the_readmes_curl_walkthrough_then_every_step_answers_as_it_says(
@@ -198,11 +191,17 @@ def test_given_an_unknown_parameter_then_the_run_fails_naming_it(run_runbook: An
 
 
 def test_given_an_slo_the_system_cannot_meet_then_the_run_fails_saying_which(run_runbook: Any, tmp_path: Path) -> None:
+    password = SPECS["load_test"]["admin_password"].default  # given as a person would: a secret to keep
     with pytest.raises(RunbookFailedError, match=r"ThresholdError: .*p95 latency \d+ ms > SLO 1 ms"):
-        run_runbook("load_test", duration_s=2.0, ramp_s=0.0, mix={"browse": 1}, slo_p95_ms=1)
-    assert (tmp_path / "load_test" / "result.json").is_file()  # the results are written before it fails
-    html = (tmp_path / "load_test" / "load_test.html").read_text()
-    assert "Verdict: FAILED" in html and "Traceback" not in html  # the broken threshold, as one line
+        run_runbook("load_test", duration_s=2.0, ramp_s=0.0, mix={"browse": 1}, slo_p95_ms=1, admin_password=password)
+    out = tmp_path / "load_test"
+    assert (out / "result.json").is_file()  # the results are written before it fails
+    text = _text((out / "load_test.html").read_text())
+    assert "Verdict: FAILED" in text and "p95 latency" in text
+    assert "Traceback" not in text and password not in text  # the broken threshold as one line; no secret
+    executed = json.loads((out / "load_test.ipynb").read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and all(password not in "".join(c["source"]) for c in injected)
 
 
 def test_given_the_stages_environment_when_the_readmes_awslocal_runs_then_it_reaches_the_embedded_aws(
