@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
 from dataclasses import asdict, is_dataclass
@@ -68,7 +70,8 @@ class Outputs:
         figure.savefig(target, dpi=100, bbox_inches="tight")
         self.written.append(target.name)
         if show:
-            _show_png(target)
+            titles = [ax.get_title() for ax in getattr(figure, "axes", []) if ax.get_title()]
+            _show_png(target, "; ".join(titles) or target.stem.replace("_", " "))
         return target
 
     @property
@@ -76,14 +79,18 @@ class Outputs:
         return [name for name in self.written if name.endswith(".png")]
 
 
-def _show_png(path: Path) -> None:
+def _show_png(path: Path, alt: str) -> None:
+    """The PNG inline: ``image/png`` for any front end, and an ``<img>`` with alternative text for HTML ones."""
     try:
         from IPython import get_ipython
-        from IPython.display import Image, display
+        from IPython.display import display
     except ImportError:  # the analysis library also runs outside a kernel (unit tests, scripts)
         return
-    if get_ipython() is not None:
-        display(Image(filename=str(path)))
+    if get_ipython() is None:
+        return
+    data = base64.b64encode(path.read_bytes()).decode()
+    tag = f'<img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}"/>'
+    display({"image/png": data, "text/html": tag, "text/plain": f"<figure: {alt}>"}, raw=True)
 
 
 class ThresholdError(AssertionError):

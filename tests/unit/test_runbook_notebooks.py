@@ -8,6 +8,7 @@ changed without the other, or when a parameters cell and ``runbooks.specs`` disa
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import jupytext
@@ -82,3 +83,25 @@ def test_given_an_injected_secret_when_redacted_then_the_executed_notebook_no_lo
     text = path.read_text()
     assert "Hunter-2-secret" not in text
     assert "http://127.0.0.1:8000" in text and "admin_password" in text
+
+
+def test_given_a_kernel_when_a_runbook_draws_a_figure_then_it_shows_inline_once_with_alt_text(tmp_path: Path) -> None:
+    # GIVEN a cell as the runbooks write it, run by a kernel as JupyterLab or papermill runs it
+    from nbclient import NotebookClient
+
+    source = (
+        "from runbooks import plots\nfrom runbooks.outputs import Outputs\n"
+        "out = Outputs('figs')\nout.figure('counts.png', plots.status_counts({'SUCCEEDED': 3, 'FAILED': 1}, 'By status'))"
+    )
+    document = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    document.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    # WHEN it runs (the kernel's default matplotlib backend, whatever it is)
+    NotebookClient(
+        document, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute(env={**os.environ, "PYTHONPATH": str(NOTEBOOKS.parent)})
+    # THEN the figure is one inline image, saved too, with its title as alternative text, and no stderr
+    outputs = document.cells[0].outputs
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1 and (tmp_path / "figs" / "counts.png").is_file()
+    assert 'alt="By status"' in images[0]["data"]["text/html"]
+    assert not [o for o in outputs if o.get("name") == "stderr" or o["output_type"] == "error"], outputs
