@@ -16,8 +16,9 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?= --with-test-suite
 API_URL ?=
 AWS_ENDPOINT ?=
+LAB_PORT ?= 8888
 
-.PHONY: help setup run test lint typecheck unit integration e2e bench lock admin clean package deploy destroy runbooks security fuzz
+.PHONY: help setup run test lint typecheck unit integration e2e bench lock admin clean package deploy destroy runbooks lab security fuzz
 
 help:
 	@echo "make run     start the local stage (embedded AWS + every event source + HTTP API)"
@@ -28,6 +29,7 @@ help:
 	@echo "make admin   create or promote the first admin of a stage (EMAIL=, PASSWORD=)"
 	@echo "make lock    re-pin requirements-dev.txt from requirements-dev.in"
 	@echo "make runbooks  run the four notebooks with papermill (a local stage, unless API_URL= is given) into build/runbooks"
+	@echo "make lab     JupyterLab on notebooks/, parameters pointing at make run's stage (LAB_PORT=8888)"
 	@echo "make package STAGE=dev  one SAM template (functions, API, every resource) in build/dev/out, cfn-linted"
 	@echo "make deploy  STAGE=dev  the chalice deploy path: resource stack, chalice deploy, then what it cannot set"
 	@echo "make destroy STAGE=dev  remove what make deploy created (on AWS, or the embedded AWS with AWS_ENDPOINT_URL)"
@@ -132,3 +134,10 @@ destroy: $(STAMP)
 # make runbooks API_URL=https://... STAGE=dev RUNBOOK_ARGS=--full (AWS credentials from your usual profile)
 runbooks: $(STAMP)
 	$(BIN)/python -m runbooks.execute --stage $(STAGE) --api-url "$(API_URL)" --aws-endpoint-url "$(AWS_ENDPOINT)" $(RUNBOOK_ARGS)
+
+# The notebooks' parameters default to make run's stage (127.0.0.1:8000 and :4566): start it first.
+# jupytext (pinned) keeps each notebooks/<name>.py in step when the .ipynb is saved; loopback only.
+# Jupyter refuses root unless told: these machines (and containers) run as root, and it listens on loopback.
+lab: $(STAMP)
+	cd notebooks && PYTHONPATH=$(CURDIR) $(CURDIR)/$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 \
+		--ServerApp.port=$(LAB_PORT) $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True) $(LAB_ARGS)

@@ -31,6 +31,8 @@ DEMO_CATALOG: list[dict[str, object]] = [
     {"name": "Base Layer Top", "category": "apparel", "price": Decimal("39.95"), "stock": 80},
     {"name": "Ultralight Tent", "category": "gear", "price": Decimal("349.00"), "stock": 8},
     {"name": "Insulated Water Bottle", "category": "gear", "price": Decimal("24.00"), "stock": 120},
+    # Three of these pass the order-value limit (10,000.00): the README's VALIDATION_FAILED example.
+    {"name": "Expedition Basecamp Dome", "category": "gear", "price": Decimal("3400.00"), "stock": 50},
 ]
 
 

@@ -5,6 +5,11 @@ given by ``--api-url``/``--aws-endpoint-url``, or else starts a local stage on f
 few orders, and runs them there with the small CI-sized parameters of ``QUICK``. Each runbook gets
 its own folder: the executed ``.ipynb``, its ``.html``, and the ``result.json``, CSVs and PNGs it
 wrote next to it.
+
+The HTML is the report an operator reads: the code is left out (the executed ``.ipynb`` keeps it),
+the cell tagged ``verdict`` comes first, right under the title, and a threshold or parameter failure
+shows as its one-line message, not a traceback. A secret parameter's value (``Param.secret``) is
+replaced in the executed notebook's injected-parameters cell, so neither file carries it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from runbooks.params import Param
+from runbooks.report import PROGRESS_ENV
+from runbooks.specs import SPECS
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 NOTEBOOKS = PROJECT_DIR / "notebooks"
@@ -51,6 +60,7 @@ def run_notebook(
     path = os.environ.get("PYTHONPATH", "")
     if str(PROJECT_DIR) not in path.split(os.pathsep):  # the kernel imports runbooks from this checkout
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_DIR), path) if p)
+    os.environ.setdefault(PROGRESS_ENV, "final")  # the kernel inherits it: one line per loop, no bar
     try:
         papermill.execute_notebook(
             str(NOTEBOOKS / f"{name}.ipynb"),
@@ -64,15 +74,58 @@ def run_notebook(
     except papermill.PapermillExecutionError as exc:
         raise RunbookFailedError(f"{name}: {exc.ename}: {exc.evalue}") from exc
     finally:
-        if html and executed.exists():
-            write_html(executed)
+        if executed.exists():
+            redact_secrets(executed, SPECS[name])
+            if html:
+                write_html(executed)
     return dict(json.loads((out_dir / "result.json").read_text()))
 
 
+def redact_secrets(notebook: Path, spec: Mapping[str, Param]) -> None:
+    """Replace each secret parameter's value in papermill's injected-parameters cell."""
+    import nbformat
+
+    secrets = [name for name, param in spec.items() if param.secret]
+    document = nbformat.read(str(notebook), as_version=4)
+    changed = False
+    for cell in document.cells:
+        if "injected-parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        lines = cell.source.splitlines()
+        for index, line in enumerate(lines):
+            if any(line.startswith(f"{secret} = ") for secret in secrets):
+                lines[index] = line.split(" = ", 1)[0] + ' = "(redacted)"'
+                changed = True
+        cell.source = "\n".join(lines)
+    if changed:
+        nbformat.write(document, str(notebook))
+
+
+# Errors whose message is the whole story for an operator: shown as one line, without a traceback.
+OPERATOR_ERRORS = ("ThresholdError", "ParameterError")
+
+
+def report_notebook(document: Any) -> Any:
+    """The executed notebook as the report shows it: the verdict cell first, operator errors in one line."""
+    cells = list(document.cells)
+    verdicts = [c for c in cells if "verdict" in c.get("metadata", {}).get("tags", [])]
+    rest = [c for c in cells if c not in verdicts]
+    title = next((i for i, c in enumerate(rest) if c.cell_type == "markdown" and c.source.startswith("# ")), -1)
+    document.cells = rest[: title + 1] + verdicts + rest[title + 1 :]
+    for cell in document.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") in OPERATOR_ERRORS:
+                output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
+    return document
+
+
 def write_html(notebook: Path) -> Path:
+    """``<notebook>.html``: no code, no prompts, the verdict under the title (``report_notebook``)."""
+    import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_filename(str(notebook))
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(report_notebook(nbformat.read(str(notebook), as_version=4)))
     target = notebook.with_suffix(".html")
     target.write_text(body)
     return target

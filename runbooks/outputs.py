@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
 from dataclasses import asdict, is_dataclass
@@ -57,11 +59,38 @@ class Outputs:
         self.written.append(target.name)
         return target
 
-    def figure(self, name: str, figure: Any) -> Path:
+    def figure(self, name: str, figure: Any, *, show: bool = True) -> Path:
+        """Save ``figure`` as a PNG and, inside a kernel, show that PNG inline.
+
+        Showing the saved file (not the Figure object) puts exactly one ``image/png`` output per
+        figure in the notebook, whatever matplotlib backend the kernel runs, so the HTML report and
+        JupyterLab show what the folder holds.
+        """
         target = self.path(name)
         figure.savefig(target, dpi=100, bbox_inches="tight")
         self.written.append(target.name)
+        if show:
+            titles = [ax.get_title() for ax in getattr(figure, "axes", []) if ax.get_title()]
+            _show_png(target, "; ".join(titles) or target.stem.replace("_", " "))
         return target
+
+    @property
+    def figures(self) -> list[str]:
+        return [name for name in self.written if name.endswith(".png")]
+
+
+def _show_png(path: Path, alt: str) -> None:
+    """The PNG inline: ``image/png`` for any front end, and an ``<img>`` with alternative text for HTML ones."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # the analysis library also runs outside a kernel (unit tests, scripts)
+        return
+    if get_ipython() is None:
+        return
+    data = base64.b64encode(path.read_bytes()).decode()
+    tag = f'<img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}"/>'
+    display({"image/png": data, "text/html": tag, "text/plain": f"<figure: {alt}>"}, raw=True)
 
 
 class ThresholdError(AssertionError):

@@ -8,11 +8,18 @@ must not silently ignore::
     _before = snapshot(globals())          # cell before "parameters"
     # parameters cell, then papermill's injected cell
     P = validate(globals(), _before, SPEC) # raises ParameterError naming every problem
+
+Papermill's ``-p name value`` turns only numbers and booleans into Python values; a list or a mapping
+arrives as its text (``-p memory_sizes "[128, 256]"``). A parameter whose default is not a string is
+therefore read back from such text (JSON or a Python literal) before it is checked, so ``-p`` works as
+papermill users type it, and ``-y`` (YAML) as well.
 """
 
 from __future__ import annotations
 
+import ast
 import ipaddress
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +37,21 @@ class Param:
     default: Any
     check: Check
     help: str
+    secret: bool = False  # a password or token: its value is never printed, in errors or in reports
+
+
+def coerce(value: Any, default: Any) -> Any:
+    """``value`` as papermill's ``-p`` gave it, read as a list, mapping or number where the default is one."""
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return value  # the check names the problem with the text as given
 
 
 def snapshot(namespace: Mapping[str, Any]) -> frozenset[str]:
@@ -42,20 +64,16 @@ def validate(namespace: Mapping[str, Any], before: Iterable[str], spec: Mapping[
     new = [name for name in namespace if name not in known and not name.startswith("_")]
     problems = [f"unknown parameter {name!r} (known: {', '.join(sorted(spec))})" for name in new if name not in spec]
     problems += [f"parameter {name!r} is missing" for name in spec if name not in namespace]
+    values = {name: coerce(namespace[name], param.default) for name, param in spec.items() if name in namespace}
     for name, param in spec.items():
-        if name in namespace:
-            problem = param.check(namespace[name])
+        if name in values:
+            problem = param.check(values[name])
             if problem:
-                problems.append(f"parameter {name!r} = {namespace[name]!r}: {problem} ({param.help})")
+                shown = "(secret)" if param.secret else repr(values[name])
+                problems.append(f"parameter {name!r} = {shown}: {problem} ({param.help})")
     if problems:
         raise ParameterError("; ".join(problems))
-    return {name: namespace[name] for name in spec}
-
-
-def describe(spec: Mapping[str, Param]) -> str:
-    """A Markdown table of the parameters, for the notebook's introduction."""
-    rows = [f"| `{name}` | {param.help} |" for name, param in spec.items()]
-    return "\n".join(["| parameter | meaning |", "|---|---|", *rows])
+    return values
 
 
 # Checks, each returning a problem or None.

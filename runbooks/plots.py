@@ -1,23 +1,30 @@
-"""The runbooks' figures. Each function returns a matplotlib Figure; the notebook shows it and saves a PNG."""
+"""The runbooks' figures. Each function returns a matplotlib Figure; ``Outputs.figure`` saves and shows it.
+
+Figures are built with matplotlib's object API (``Figure``), not pyplot: nothing here selects a
+backend (``matplotlib.use("Agg")`` would turn JupyterLab's inline output off for the whole kernel), and
+no figure lingers in pyplot's registry to be shown a second time at the end of a cell.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless under papermill; JupyterLab's inline backend still displays the figures
-import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 LANE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 OUTCOME_COLOURS = {"2xx": "tab:green", "4xx": "tab:orange", "429": "tab:purple", "5xx": "tab:red"}
 
 
+def _axes(width: float, height: float) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
 def latency_over_time(rows: Sequence[Mapping[str, Any]], slo_p95_ms: float) -> Figure:
     """Each request's latency (from its scheduled time) at its scheduled time, coloured by outcome."""
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = _axes(9, 3.6)
     for outcome in sorted({r["outcome"] for r in rows}):
         points = [r for r in rows if r["outcome"] == outcome]
         ax.scatter(
@@ -35,7 +42,7 @@ def latency_over_time(rows: Sequence[Mapping[str, Any]], slo_p95_ms: float) -> F
 
 
 def latency_histogram(latencies: Sequence[float], marks: Mapping[str, float]) -> Figure:
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig, ax = _axes(9, 3.2)
     ax.hist(latencies, bins=40, color="tab:blue", alpha=0.8)
     for index, (label, value) in enumerate(marks.items()):
         ax.axvline(value, color=f"C{index + 1}", linestyle="--", linewidth=1, label=f"{label} {value:.0f} ms")
@@ -45,7 +52,7 @@ def latency_histogram(latencies: Sequence[float], marks: Mapping[str, float]) ->
 
 
 def achieved_rate(rows: Sequence[Mapping[str, Any]]) -> Figure:
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig, ax = _axes(9, 3.2)
     seconds = [r["second"] for r in rows]
     ax.plot(seconds, [r["target"] for r in rows], label="target (scheduled)", color="black", linestyle="--")
     ax.plot(seconds, [r["sent"] for r in rows], label="sent", color="tab:blue")
@@ -57,7 +64,7 @@ def achieved_rate(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 
 def status_counts(counts: Mapping[str, int], title: str) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = _axes(6, 3)
     ax.bar(list(counts), list(counts.values()), color=[f"C{i}" for i in range(len(counts))])
     ax.set(title=title, ylabel="count")
     for index, value in enumerate(counts.values()):
@@ -69,7 +76,7 @@ def timeline(spans: Sequence[Mapping[str, Any]], title: str) -> Figure:
     """A Gantt chart of one execution: one row per state instance, grouped by lane (Parallel branches apart)."""
     start = min(s["entered"] for s in spans)
     lanes = sorted({s["lane"] for s in spans}, key=lambda lane: (lane != "main", lane))
-    fig, ax = plt.subplots(figsize=(10, 0.35 * len(spans) + 1.5))
+    fig, ax = _axes(10, 0.35 * len(spans) + 1.5)
     labels = []
     for row, span in enumerate(spans):
         end = span["exited"] or max(s["exited"] or s["entered"] for s in spans)
@@ -89,7 +96,7 @@ def timeline(spans: Sequence[Mapping[str, Any]], title: str) -> Figure:
 
 
 def state_durations(rows: Sequence[Mapping[str, Any]]) -> Figure:
-    fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.5))
+    fig, ax = _axes(9, 0.3 * len(rows) + 1.5)
     names = [r["state"] for r in rows]
     ax.barh(names, [r["p95_ms"] for r in rows], color="tab:orange", label="p95")
     ax.barh(names, [r["p50_ms"] for r in rows], color="tab:blue", label="p50")
@@ -101,7 +108,7 @@ def state_durations(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 def cost_curve(rows: Sequence[Mapping[str, Any]], choices: Mapping[str, int], title: str) -> Figure:
     """Cost per invocation against duration, one point per memory size, each strategy's choice marked."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = _axes(8, 4.2)
     durations = [r["duration_ms_trimmed_mean"] for r in rows]
     costs = [float(r["cost_per_invocation"]) * 1e6 for r in rows]
     ax.plot(durations, costs, marker="o", color="tab:blue")
@@ -129,7 +136,8 @@ def cost_curve(rows: Sequence[Mapping[str, Any]], choices: Mapping[str, int], ti
 
 def duration_by_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """p50/p90/p99 with their bootstrap 95 % intervals, and Max Memory Used against the size."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    left, right = fig.subplots(1, 2)
     sizes = [str(r["memory_mb"]) for r in rows]
     for index, p in enumerate((50, 90, 99)):
         values = [r[f"duration_ms_p{p}"] for r in rows]
@@ -148,7 +156,7 @@ def duration_by_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 def cost_by_function(rows: Sequence[Mapping[str, Any]]) -> Figure:
     shown = [r for r in rows if r["invocations"]]
-    fig, ax = plt.subplots(figsize=(9, 0.32 * max(len(shown), 1) + 1.5))
+    fig, ax = _axes(9, 0.32 * max(len(shown), 1) + 1.5)
     names = [r["function"].split("-")[-1] for r in shown]
     requests = [float(r["request_cost_usd"]) * 1e6 for r in shown]
     duration = [float(r["duration_cost_usd"]) * 1e6 for r in shown]
@@ -161,7 +169,7 @@ def cost_by_function(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 
 def bars(values: Mapping[str, float], title: str, xlabel: str) -> Figure:
-    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(values), 1) + 1.5))
+    fig, ax = _axes(8, 0.35 * max(len(values), 1) + 1.5)
     ax.barh(list(values), list(values.values()), color="tab:green")
     ax.invert_yaxis()
     ax.set(xlabel=xlabel, title=title)

@@ -1,7 +1,8 @@
 """Each runbook's parameters: default (targets the local stage), check and meaning.
 
-``build_notebooks.py`` writes each notebook's ``parameters`` cell from these defaults, and the
-notebook validates what papermill injected against the same spec, so the two cannot drift.
+Each notebook's ``parameters`` cell (``notebooks/<name>.py``) holds these defaults, written out so
+that JupyterLab users see and edit them; ``tests/unit/test_runbook_notebooks.py`` fails when the cell
+and this spec differ, and the notebook validates what papermill injected against the same spec.
 """
 
 from __future__ import annotations
@@ -24,18 +25,25 @@ from runbooks.tuning import MAX_MEMORY_MB, MIN_MEMORY_MB, STRATEGIES
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "Admin-Passw0rd"  # the local stage's sandbox admin
 
-COMMON = {
-    "api_url": Param("http://127.0.0.1:8000", is_url, "the stage's HTTP API"),
-    "aws_endpoint_url": Param("http://127.0.0.1:4566", is_optional(is_url), "AWS endpoint; empty string for real AWS"),
-    "region": Param("us-east-1", is_nonempty_str, "AWS region of the stage"),
-    "stage": Param("local", is_nonempty_str, "stage name: functions are ecommerce-backend-<stage>[-<handler>]"),
-    "output_dir": Param("out", is_nonempty_str, "where result.json, CSVs and PNGs go (relative to the notebook)"),
-}
+
+def _common(name: str) -> dict[str, Param]:
+    """The parameters every runbook takes; each writes into a folder of its own (made if missing)."""
+    return {
+        "api_url": Param("http://127.0.0.1:8000", is_url, "the stage's HTTP API (make run's by default)"),
+        "aws_endpoint_url": Param(
+            "http://127.0.0.1:4566", is_optional(is_url), "AWS endpoint (make run's); empty string for real AWS"
+        ),
+        "region": Param("us-east-1", is_nonempty_str, "AWS region of the stage"),
+        "stage": Param("local", is_nonempty_str, "stage name: functions are ecommerce-backend-STAGE-HANDLER"),
+        "output_dir": Param(
+            f"out/{name}", is_nonempty_str, "where result.json, CSVs and PNGs go (relative to the working directory)"
+        ),
+    }
 
 
 def _is_payloads(value: object) -> str | None:
-    if not isinstance(value, list) or not value:
-        return "must be a non-empty list of {'payload': ..., 'weight': number}"
+    if not isinstance(value, list):
+        return "must be a list of {'payload': ..., 'weight': number}"
     for entry in value:
         if not isinstance(entry, dict) or "payload" not in entry or set(entry) - {"payload", "weight"}:
             return "each entry must be {'payload': ..., 'weight': number}"
@@ -45,15 +53,9 @@ def _is_payloads(value: object) -> str | None:
     return None
 
 
-TOKEN_EVENT = {
-    "type": "TOKEN",
-    "authorizationToken": "Bearer not-a-valid-token",
-    "methodArn": "arn:aws:execute-api:us-east-1:123456789012:api/api/GET/orders",
-}
-
 WORKFLOW_INSPECTION = {
-    **COMMON,
-    "state_machine": Param("", is_str, "name or ARN; empty: ecommerce-backend-order-workflow-<stage>"),
+    **_common("workflow_inspection"),
+    "state_machine": Param("", is_str, "name or ARN; empty: ecommerce-backend-order-workflow-STAGE"),
     "window_minutes": Param(60, is_number(1, 60 * 24 * 90), "look at executions started this many minutes back"),
     "execution_arn": Param("", is_str, "inspect this execution; empty: the latest failed one, else the latest"),
     "max_executions": Param(20, is_int(1, 1000), "how many executions to analyse (newest first)"),
@@ -62,7 +64,7 @@ WORKFLOW_INSPECTION = {
 }
 
 LOAD_TEST = {
-    **COMMON,
+    **_common("load_test"),
     "rate_rps": Param(2.0, is_number(0.1, 1000), "target rate, requests per second (after the ramp)"),
     "duration_s": Param(20.0, is_number(1, 3600), "length of the run, ramp included"),
     "ramp_s": Param(2.0, is_number(0, 3600), "linear ramp from 0 to the target rate"),
@@ -75,13 +77,13 @@ LOAD_TEST = {
     "generator_lag_tolerance_ms": Param(100.0, is_number(1), "a request sent later than this is late"),
     "pipeline_bound_s": Param(60.0, is_number(1, 3600), "every accepted order must be terminal within this"),
     "admin_email": Param(ADMIN_EMAIL, is_str, "admin who creates the load-test product; empty: use the catalog"),
-    "admin_password": Param(ADMIN_PASSWORD, is_str, "that admin's password (local sandbox default)"),
+    "admin_password": Param(ADMIN_PASSWORD, is_str, "that admin's password (local sandbox default)", secret=True),
     "allow_remote": Param(False, is_bool, "must be True to load a non-loopback API (a deployed stage)"),
     "seed": Param(0, is_int(0), "seed of the scenario draw"),
 }
 
 COST_ANALYSIS = {
-    **COMMON,
+    **_common("cost_analysis"),
     "window_days": Param(1, is_int(1, 455), "look-back window in days, as the optimizer's"),
     "functions": Param([], is_list_of(is_nonempty_str, 0), "function names; empty: every function of the stage"),
     "monthly_orders": Param(100_000, is_int(1), "order volume for the monthly projection"),
@@ -92,13 +94,15 @@ COST_ANALYSIS = {
 }
 
 MEMORY_TUNING = {
-    **COMMON,
-    "function": Param("", is_str, "function to tune; empty: ecommerce-backend-<stage>-jwt_auth"),
+    **_common("memory_tuning"),
+    "function": Param("", is_str, "function to tune; empty: ecommerce-backend-STAGE-jwt_auth"),
     "memory_sizes": Param(
         [128, 256, 512, 1024], is_list_of(is_int(MIN_MEMORY_MB, MAX_MEMORY_MB), 1, 50), "sizes to measure, MB"
     ),
     "invocations": Param(10, is_int(2, 1000), "invocations per size"),
-    "payloads": Param([{"payload": TOKEN_EVENT, "weight": 1}], _is_payloads, "payloads and their weights"),
+    "payloads": Param(
+        [], _is_payloads, "payloads and weights; empty: a realistic one for the function (runbooks.payloads)"
+    ),
     "strategy": Param("balanced", one_of(*STRATEGIES), "what to optimise: cost, speed or balanced"),
     "balanced_weight": Param(0.5, is_number(0, 1), "balanced: 1 = only cost, 0 = only speed"),
     "architectures": Param(
