@@ -47,15 +47,16 @@ from infra.package import (
     STAGE_DEPLOYMENTS,
     PackageError,
     app_functions,
-    error_body,
     named_outputs,
     policy_file,
     write_project,
 )
 from infra.pipeline import ASYNC_HANDLERS, PARTIAL_BATCH_HANDLERS
 from infra.policies import concrete, function_name, policy_document
+from infra.stage_settings import StageSettings, StageSettingsError, load_stage_settings
 from infra.template import APP, stage_template
 from infra.vendor import VendorError, stage_architecture, vendor_packages
+from scripts.deploy_edge import EdgeError, access_log_operations, put_gateway_responses, upsert_domain_record
 
 Json = dict[str, Any]
 
@@ -148,14 +149,16 @@ def parse_parameters(items: list[str], declared: Json) -> list[Json]:
     ]
 
 
-def deploy_resources(stage: str, session: boto3.session.Session, parameters: Sequence[str] = ()) -> None:
+def deploy_resources(
+    stage: str, session: boto3.session.Session, parameters: Sequence[str] = (), settings_file: Path | None = None
+) -> None:
     """Create or update the stack of the stage's resources, and wait for it.
 
     ``parameters`` (``PaymentWaitSeconds=5``) set the template's parameters; the others take their
     defaults, on an update too (a setting lasts only as long as it is given).
     """
     cfn = session.client("cloudformation")
-    template = stage_template(stage)
+    template = stage_template(stage, settings=load_stage_settings(stage, settings_file))
     template["Outputs"] = named_outputs(template["Outputs"])
     values = parse_parameters(list(parameters), template.get("Parameters", {}))
     source = {**_template_source(stage, session, json.dumps(template)), "Parameters": values}
@@ -217,7 +220,9 @@ def stack_outputs(stack: str, session: boto3.session.Session) -> dict[str, str]:
     return outputs
 
 
-def prepare(stage: str, session: boto3.session.Session, project: Path | None = None) -> Path:
+def prepare(
+    stage: str, session: boto3.session.Session, project: Path | None = None, settings_file: Path | None = None
+) -> Path:
     """Write ``project`` (default ``build/<stage>/deploy``) for ``chalice deploy``: concrete policies,
     the stack's outputs and the X-Ray SDK in ``vendor/`` (``infra.vendor``); create the API handler's
     log group, so that it exists before the function does."""
@@ -233,8 +238,9 @@ def prepare(stage: str, session: boto3.session.Session, project: Path | None = N
         shutil.rmtree(kept, ignore_errors=True)
         shutil.move(str(state), kept)
     functions = app_functions()
-    template = stage_template(stage)
-    settings = write_project(stage, project, functions, template)
+    stage_settings = load_stage_settings(stage, settings_file)
+    template = stage_template(stage, settings=stage_settings)
+    settings = write_project(stage, project, functions, template, stage_settings)
     if kept.exists():
         shutil.move(str(kept), state)
     vendor_packages(project, stage_architecture(project, stage))
@@ -317,7 +323,9 @@ class DeployedState:
         return found
 
 
-def finish(stage: str, session: boto3.session.Session, project: Path | None = None) -> None:
+def finish(
+    stage: str, session: boto3.session.Session, project: Path | None = None, settings_file: Path | None = None
+) -> None:
     """Configure what ``chalice deploy`` cannot, on what it recorded it made in ``project``'s state.
 
     Safe to run again (every call sets a value). Anything it cannot find stops it with a
@@ -345,7 +353,11 @@ def finish(stage: str, session: boto3.session.Session, project: Path | None = No
                 MaximumRetryAttempts=2,
                 DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
             )
-    _configure_api(stage, session, state)
+    settings = load_stage_settings(stage, settings_file)
+    _configure_api(stage, session, state, settings)
+    if settings.domain is not None:
+        domain = state.resources.get("api_gateway_custom_domain")
+        upsert_domain_record(stage, settings, domain, session)
 
 
 def _function_arn(lam: Any, name: str) -> str:
@@ -428,7 +440,7 @@ def _async_invoke_dlq_arn(stage: str, session: boto3.session.Session) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
-def _configure_api(stage: str, session: boto3.session.Session, state: DeployedState) -> None:
+def _configure_api(stage: str, session: boto3.session.Session, state: DeployedState, settings: StageSettings) -> None:
     api = session.client("apigateway")
     # chalice deploy names the REST API after the app alone, so stages sharing an account share the
     # name: the id it recorded is the only sure way to this stage's API.
@@ -441,19 +453,7 @@ def _configure_api(stage: str, session: boto3.session.Session, state: DeployedSt
         ) from exc
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
     api_stage = config.get("api_gateway_stage", "api")
-    origin = config["environment_variables"].get("CORS_ALLOW_ORIGIN", "*")
-    for kind, status, code, message in (
-        ("UNAUTHORIZED", "401", "unauthorized", "A valid bearer token is required"),
-        ("ACCESS_DENIED", "403", "forbidden", "The token was refused"),
-        ("THROTTLED", "429", "throttled", "Too many requests; retry with backoff"),
-    ):
-        api.put_gateway_response(
-            restApiId=rest_api_id,
-            responseType=kind,
-            statusCode=status,
-            responseParameters={"gatewayresponse.header.Access-Control-Allow-Origin": f"'{origin}'"},
-            responseTemplates={"application/json": error_body(code, message)},
-        )
+    put_gateway_responses(api, rest_api_id, settings.cors_origin)  # infra.gateway, as make package writes them
     # Gateway responses take effect with the next deployment of the stage; stage settings at once.
     # So the stage is updated after the deployment: moto's create_deployment replaces an existing
     # stage and its settings (AWS keeps them), and this order is right on both.
@@ -466,6 +466,7 @@ def _configure_api(stage: str, session: boto3.session.Session, state: DeployedSt
             {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(deployment.throttle_rate)},
             {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(deployment.throttle_burst)},
             {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"},
+            *access_log_operations(stage, session),
         ],
     )
 
@@ -556,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="for resources: Name=value for one of the stage template's parameters (PaymentWaitSeconds=5)",
     )
+    parser.add_argument("--settings", type=Path, help="stage settings over the config's (docs/deploy.md)")
     parser.add_argument(
         "--project",
         type=Path,
@@ -568,18 +570,18 @@ def main(argv: list[str] | None = None) -> int:
     session = boto3.session.Session()
     try:
         if args.step == "resources":
-            deploy_resources(args.stage, session, args.parameter)
+            deploy_resources(args.stage, session, args.parameter, args.settings)
         elif args.step == "prepare":
-            project = prepare(args.stage, session, args.project)
+            project = prepare(args.stage, session, args.project, args.settings)
             print(project.relative_to(ROOT) if project.is_relative_to(ROOT) else project)
         elif args.step == "finish":
-            finish(args.stage, session, args.project)
+            finish(args.stage, session, args.project, args.settings)
         elif args.step == "destroy":
             destroy(args.stage, session)
         else:
             print(json.dumps(outputs(args.stage, session, args.stack, args.project), indent=2))
     # Ours name what is missing; AWS's own refusals (credentials, permissions) name the call and the reason.
-    except (DeployError, PackageError, VendorError, ClientError, BotoCoreError) as exc:
+    except (DeployError, EdgeError, StageSettingsError, PackageError, VendorError, ClientError, BotoCoreError) as exc:
         print(f"{args.step} --stage {args.stage}: {exc}", file=sys.stderr)
         return 1
     return 0
