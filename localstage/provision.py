@@ -18,6 +18,8 @@ from typing import Any, Callable
 import boto3
 from botocore.exceptions import ClientError
 
+from localstage.cloudformation.data import lifecycle_api_rules
+
 Json = dict[str, Any]
 
 
@@ -182,16 +184,7 @@ class Provisioner:
         )
         if "CorsConfiguration" in props:
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": props["CorsConfiguration"]["CorsRules"]})
-        rules = [
-            {
-                "ID": rule["Id"],
-                "Status": rule["Status"],
-                "Filter": {"Prefix": rule.get("Prefix", "")},
-                "Expiration": {"Days": rule["ExpirationInDays"]},
-                "AbortIncompleteMultipartUpload": rule["AbortIncompleteMultipartUpload"],
-            }
-            for rule in props.get("LifecycleConfiguration", {}).get("Rules", [])
-        ]
+        rules = lifecycle_api_rules(props.get("LifecycleConfiguration", {}))
         if rules:
             s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
         self.result.refs[logical_id] = name

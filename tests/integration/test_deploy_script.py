@@ -26,8 +26,11 @@ from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
 from moto import mock_aws
 
 import scripts.deploy as deploy
+from infra.gateway import ACCESS_LOG_FORMAT
 from infra.package import LOG_RETENTION_DAYS
+from infra.template import access_log_group_name
 from scripts.deploy import DeployError, deploy_resources, destroy, finish, invoke_url, main, outputs, prepare
+from scripts.deploy_edge import EdgeError
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +110,7 @@ def chalice_deploy(session: boto3.session.Session, project: Path) -> ChaliceDepl
         {"name": handler, "resource_type": "lambda_function", "lambda_arn": arn} for handler, arn in arns.items()
     ]
     sqs.create_queue(QueueName=ASYNC_INVOKE_DLQ)
+    session.client("logs").create_log_group(logGroupName=access_log_group_name(STAGE))  # the resource stack's
     mappings = {}
     for handler, queue in QUEUES.items():
         url = sqs.create_queue(QueueName=queue)["QueueUrl"]
@@ -219,6 +223,72 @@ def test_given_a_chalice_deployed_stage_when_finishing_then_async_functions_fail
         config = lam.get_function_event_invoke_config(FunctionName=function)
         assert config["DestinationConfig"] == {"OnFailure": {"Destination": dlq_arn}}, function
         assert config["MaximumRetryAttempts"] == 2
+
+
+def test_given_a_chalice_deployed_stage_when_finishing_then_access_logs_and_refusals_carry_cors_and_the_request_id(
+    deployed: ChaliceDeployed,
+) -> None:
+    # GIVEN the stage's access log group (the resource stack's) and the API chalice deploy made
+    api = deployed.session.client("apigateway")
+    # WHEN finish runs
+    finish(STAGE, deployed.session, deployed.project)
+    # THEN the stage writes one JSON line per request to that group
+    settings = api.get_stage(restApiId=deployed.rest_api_id, stageName="api")["accessLogSettings"]
+    assert settings["destinationArn"].endswith(f":log-group:{access_log_group_name(STAGE)}")
+    assert settings["format"] == ACCESS_LOG_FORMAT and json.loads(settings["format"])["requestId"]
+    # AND the gateway's own refusals carry dev's CORS origin and the request id in X-Request-Id
+    for kind in ("UNAUTHORIZED", "ACCESS_DENIED", "THROTTLED"):
+        parameters = api.get_gateway_response(restApiId=deployed.rest_api_id, responseType=kind)["responseParameters"]
+        assert parameters == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+            "gatewayresponse.header.X-Request-Id": "context.requestId",
+        }
+
+
+def _domain_settings(tmp_path: Path) -> tuple[Path, str]:
+    """A settings file with a custom domain, and the id of the hosted zone it names."""
+    zone = boto3.client("route53", region_name="us-east-1").create_hosted_zone(Name="example.com", CallerReference="t")
+    zone_id = zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    path = tmp_path / "dev-settings.json"
+    path.write_text(json.dumps({"domain": "example.com", "certificate_arn": certificate, "hosted_zone_id": zone_id}))
+    return path, zone_id
+
+
+def test_given_a_custom_domain_when_finishing_then_route53_points_api_dev_at_the_domain_chalice_made(
+    deployed: ChaliceDeployed, tmp_path: Path
+) -> None:
+    # GIVEN a domain in the stage settings, and the domain name chalice deploy recorded it made
+    settings, zone_id = _domain_settings(tmp_path)
+    deployed.state["resources"].append(
+        {
+            "name": "api_gateway_custom_domain",
+            "resource_type": "domain_name",
+            "domain_name": "api.dev.example.com",
+            "hosted_zone_id": "Z2FDTNDATAQYW2",
+            "alias_domain_name": "d111111abcdef8.cloudfront.net",
+        }
+    )
+    deployed.write_state()
+    # WHEN finish runs, twice (an UPSERT: the same record)
+    for _ in range(2):
+        assert main(["finish", "--stage", STAGE, "--project", str(deployed.project), "--settings", str(settings)]) == 0
+    # THEN the zone has one alias A record of api.dev.example.com to it
+    records = deployed.session.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    [record] = [r for r in records if r["Type"] == "A"]
+    assert record["Name"].rstrip(".") == "api.dev.example.com"
+    assert record["AliasTarget"]["DNSName"].rstrip(".") == "d111111abcdef8.cloudfront.net"
+    assert record["AliasTarget"]["HostedZoneId"] == "Z2FDTNDATAQYW2"
+
+
+def test_given_a_custom_domain_chalice_did_not_make_when_finishing_then_it_stops_naming_it(
+    deployed: ChaliceDeployed, tmp_path: Path
+) -> None:
+    # GIVEN a domain in the settings but none in chalice deploy's state (prepare ran without it)
+    settings, _ = _domain_settings(tmp_path)
+    # WHEN finish runs THEN it refuses, naming the domain and what to run
+    with pytest.raises(EdgeError, match=r"no custom domain api\.dev\.example\.com.*prepare"):
+        finish(STAGE, deployed.session, deployed.project, settings)
 
 
 def test_given_a_finished_stage_when_finishing_again_then_it_succeeds_and_the_configuration_is_unchanged(
