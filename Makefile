@@ -128,7 +128,7 @@ deploy: $(STAMP)
 destroy: $(STAMP)
 	test ! -f $(BUILD)/$(STAGE)/deploy/.chalice/deployed/$(STAGE).json || \
 		(cd $(BUILD)/$(STAGE)/deploy && $(CURDIR)/$(BIN)/chalice delete --stage $(STAGE))
-	$(BIN)/python -m scripts.deploy destroy --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy destroy --stage $(STAGE) $(SETTINGS_ARG)
 	rm -f $(BUILD)/$(STAGE)/stage-outputs.json
 
 # Without API_URL it starts a local stage on free ports for the run. Against a deployed stage:

@@ -56,7 +56,13 @@ from infra.policies import concrete, function_name, policy_document
 from infra.stage_settings import StageSettings, StageSettingsError, load_stage_settings
 from infra.template import APP, stage_template
 from infra.vendor import VendorError, stage_architecture, vendor_packages
-from scripts.deploy_edge import EdgeError, access_log_operations, put_gateway_responses, upsert_domain_record
+from scripts.deploy_edge import (
+    EdgeError,
+    access_log_operations,
+    delete_domain_record,
+    put_gateway_responses,
+    upsert_domain_record,
+)
 
 Json = dict[str, Any]
 
@@ -510,9 +516,11 @@ def outputs(
     return {**found, "api_url": invoke_url(session, rest_api_id, api_stage)}
 
 
-def destroy(stage: str, session: boto3.session.Session) -> None:
-    """Remove what ``resources``, ``prepare`` and ``finish`` made (``chalice delete`` removes the rest):
-    the resource stack, then the API handler's log group. Absent things count as removed."""
+def destroy(stage: str, session: boto3.session.Session, settings_file: Path | None = None) -> None:
+    """Remove what ``resources``, ``prepare`` and ``finish`` made (``chalice delete`` removes the rest,
+    the custom domain name included): the domain's record, the resource stack, then the API handler's
+    log group. Absent things count as removed."""
+    delete_domain_record(stage, load_stage_settings(stage, settings_file), session)
     cfn = session.client("cloudformation")
     name = stack_name(stage)
     try:
@@ -577,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.step == "finish":
             finish(args.stage, session, args.project, args.settings)
         elif args.step == "destroy":
-            destroy(args.stage, session)
+            destroy(args.stage, session, args.settings)
         else:
             print(json.dumps(outputs(args.stage, session, args.stack, args.project), indent=2))
     # Ours name what is missing; AWS's own refusals (credentials, permissions) name the call and the reason.

@@ -90,3 +90,18 @@ def upsert_domain_record(stage: str, settings: StageSettings, domain_state: Json
             ],
         },
     )
+
+
+def delete_domain_record(stage: str, settings: StageSettings, session: Any) -> None:
+    """Remove the alias record ``upsert_domain_record`` made (``make destroy``); none is no error."""
+    if settings.domain is None:
+        return
+    route53 = session.client("route53")
+    name = settings.domain.name(stage)
+    zone = settings.domain.hosted_zone_id
+    found = route53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=name, StartRecordType="A")
+    for record in found["ResourceRecordSets"]:
+        if record["Name"].rstrip(".") == name and record["Type"] == "A":
+            route53.change_resource_record_sets(
+                HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}
+            )

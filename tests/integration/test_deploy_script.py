@@ -279,6 +279,11 @@ def test_given_a_custom_domain_when_finishing_then_route53_points_api_dev_at_the
     assert record["Name"].rstrip(".") == "api.dev.example.com"
     assert record["AliasTarget"]["DNSName"].rstrip(".") == "d111111abcdef8.cloudfront.net"
     assert record["AliasTarget"]["HostedZoneId"] == "Z2FDTNDATAQYW2"
+    # AND destroy removes it again (twice: nothing left is no error)
+    for _ in range(2):
+        destroy(STAGE, deployed.session, settings)
+    records = deployed.session.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    assert not [r for r in records if r["Type"] == "A"]
 
 
 def test_given_a_custom_domain_chalice_did_not_make_when_finishing_then_it_stops_naming_it(
