@@ -612,3 +612,29 @@ def test_given_a_parameter_when_deploying_then_it_reaches_the_outputs_and_only_a
     deploy_resources("demo", embedded.session)
     assert embedded.outputs("demo")["PAYMENT_WAIT_SECONDS"] == "300"
     destroy("demo", _EndpointSession(embedded))
+
+
+def test_given_alert_subscribers_when_deploying_then_each_subscribes_and_destroy_unsubscribes(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stage with an alerts topic and two subscribers (infra.template.alert_subscriptions)
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "alerts-subscribed"}}
+    resources = {"AlertsTopic": topic}
+    for number, (protocol, endpoint) in enumerate(
+        (("email", "oncall@example.com"), ("https", "https://h.example/a")), 1
+    ):
+        resources[f"AlertsSubscription{number}"] = {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {"TopicArn": {"Ref": "AlertsTopic"}, "Protocol": protocol, "Endpoint": endpoint},
+        }
+    _with_template(monkeypatch, _small(resources))
+    # WHEN it is deployed
+    embedded.deploy("subscribed", monkeypatch)
+    sns = embedded.client("sns")
+    arn = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":alerts-subscribed"))
+    # THEN the topic has both subscriptions
+    found = {(s["Protocol"], s["Endpoint"]) for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]}
+    assert found == {("email", "oncall@example.com"), ("https", "https://h.example/a")}
+    # WHEN the stage is destroyed THEN no subscription is left behind
+    destroy("subscribed", _EndpointSession(embedded))
+    assert not [s for s in sns.list_subscriptions()["Subscriptions"] if s["TopicArn"] == arn]
