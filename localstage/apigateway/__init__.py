@@ -4,7 +4,7 @@ Two parts:
 
 - the control plane's gaps in moto, filled through ``localstage.patches`` by ``install(patches)``:
   Swagger 2.0 imports (``importer``, ``swagger``) and deployments that snapshot what a stage serves
-  (``deployments``), and ``UpdateDomainName`` for a stage with a custom domain (``domain_names``);
+  (``deployments``);
 - the data plane, ``dataplane.ApiGatewayDataPlane``: WSGI middleware answering
   ``/restapis/<api id>/<stage>/_user_request_/<path>`` through the deployed functions and authorizers.
 
@@ -20,9 +20,7 @@ from localstage.patches import Patches
 def install(patches: Patches) -> None:
     """Swagger 2.0 ImportRestApi/PutRestApi and deployment snapshots, undone with ``patches.undo()``."""
     from localstage.apigateway.deployments import install_deployments
-    from localstage.apigateway.domain_names import install_domain_names
     from localstage.apigateway.importer import install_import
 
     install_import(patches)
     install_deployments(patches)
-    install_domain_names(patches)  # chalice deploy's UpdateDomainName, for a stage with a custom domain

@@ -512,22 +512,3 @@ def test_given_create_deployment_with_tracing_then_the_stage_traces_and_a_later_
             assert api.get_stage(restApiId=rest_api_id, stageName="api")["tracingEnabled"] is True
         finally:
             aws.stop()
-
-
-def test_given_a_custom_domain_when_chalice_deploy_updates_it_then_the_certificate_changes_and_bad_ops_are_refused(
-    deployed: Deployed,
-) -> None:
-    # GIVEN a domain name, as chalice deploy creates it for a stage with a domain
-    api = deployed.harness.client("apigateway")
-    api.create_domain_name(domainName="api.qa.example.com", certificateArn="arn:aws:acm:us-east-1:1:certificate/a")
-    # WHEN a later deploy patches it, as chalice's _update_domain_name does (moto alone answers 500)
-    replace = [{"op": "replace", "path": "/certificateArn", "value": "arn:aws:acm:us-east-1:1:certificate/b"}]
-    updated = api.update_domain_name(domainName="api.qa.example.com", patchOperations=replace)
-    # THEN the domain has the new certificate, as GetDomainName then answers too
-    assert updated["certificateArn"] == "arn:aws:acm:us-east-1:1:certificate/b"
-    assert api.get_domain_name(domainName="api.qa.example.com")["certificateArn"].endswith("/b")
-    # AND an operation API Gateway would refuse is refused, naming it
-    with pytest.raises(api.exceptions.BadRequestException, match="/domainName"):
-        api.update_domain_name(
-            domainName="api.qa.example.com", patchOperations=[{"op": "replace", "path": "/domainName", "value": "x"}]
-        )
