@@ -126,6 +126,7 @@ deploy: $(STAMP)
 
 # Removes what make deploy created, in reverse: chalice's functions, roles and API, then the resource stack.
 destroy: $(STAMP)
+	$(BIN)/python -m scripts.deploy unmap --stage $(STAGE) $(SETTINGS_ARG)
 	test ! -f $(BUILD)/$(STAGE)/deploy/.chalice/deployed/$(STAGE).json || \
 		(cd $(BUILD)/$(STAGE)/deploy && $(CURDIR)/$(BIN)/chalice delete --stage $(STAGE))
 	$(BIN)/python -m scripts.deploy destroy --stage $(STAGE) $(SETTINGS_ARG)

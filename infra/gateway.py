@@ -11,8 +11,9 @@ access logs, the custom domain's DNS record.
 - **Access logs**: one JSON line per request to the stage's access log group
   (``infra.template.access_log_group_name``), with API Gateway's own request id, so a client's
   ``X-Request-Id`` finds its line.
-- **The custom domain's record**: an alias ``A`` record to the API's domain name; Chalice creates
-  the domain name and its base path mapping itself (``api_gateway_custom_domain``).
+- **The custom domain's record** (``make package``): an alias ``A`` record to the API's domain name,
+  which ``chalice package`` writes with its base path mapping (``api_gateway_custom_domain``).
+  ``make deploy`` makes all three through the API (``scripts/deploy_edge.py``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Step 2 also creates the API handler's log group (``chalice deploy`` would name i
 function, not the deployed one). Step 4 works from what ``chalice deploy`` recorded it made
 (``build/<stage>/deploy/.chalice/deployed/<stage>.json``): it sets ``ReportBatchItemFailures`` on the
 SQS mappings, the on-failure destination of the asynchronously invoked functions, the API stage's
-throttling and its 401/403/429 error bodies. Every step can run again, and stops with a one-line
+throttling, access logs and 401/403/429 error bodies, and the custom domain (``scripts/deploy_edge.py``;
+``unmap`` removes it before ``chalice delete``). Every step can run again, and stops with a one-line
 message naming what it could not find (``DeployError``), never half done in silence.
 Provisioned concurrency needs an alias that API Gateway invokes: only the packaged template has it.
 ``chalice deploy`` keeps its state in ``build/<stage>/deploy/.chalice/deployed``; ``prepare`` keeps it.
@@ -59,9 +60,9 @@ from infra.vendor import VendorError, stage_architecture, vendor_packages
 from scripts.deploy_edge import (
     EdgeError,
     access_log_operations,
-    delete_domain_record,
+    ensure_custom_domain,
     put_gateway_responses,
-    upsert_domain_record,
+    remove_custom_domain,
 )
 
 Json = dict[str, Any]
@@ -246,7 +247,8 @@ def prepare(
     functions = app_functions()
     stage_settings = load_stage_settings(stage, settings_file)
     template = stage_template(stage, settings=stage_settings)
-    settings = write_project(stage, project, functions, template, stage_settings)
+    # No api_gateway_custom_domain for chalice deploy: finish makes the domain (scripts/deploy_edge.py).
+    settings = write_project(stage, project, functions, template)
     if kept.exists():
         shutil.move(str(kept), state)
     vendor_packages(project, stage_architecture(project, stage))
@@ -361,9 +363,6 @@ def finish(
             )
     settings = load_stage_settings(stage, settings_file)
     _configure_api(stage, session, state, settings)
-    if settings.domain is not None:
-        domain = state.resources.get("api_gateway_custom_domain")
-        upsert_domain_record(stage, settings, domain, session)
 
 
 def _function_arn(lam: Any, name: str) -> str:
@@ -475,6 +474,8 @@ def _configure_api(stage: str, session: boto3.session.Session, state: DeployedSt
             *access_log_operations(stage, session),
         ],
     )
+    endpoint_type = str(config.get("api_gateway_endpoint_type", "EDGE"))
+    ensure_custom_domain(stage, settings, rest_api_id, api_stage, endpoint_type, session)
 
 
 def invoke_url(session: boto3.session.Session, rest_api_id: str, api_stage: str) -> str:
@@ -517,10 +518,10 @@ def outputs(
 
 
 def destroy(stage: str, session: boto3.session.Session, settings_file: Path | None = None) -> None:
-    """Remove what ``resources``, ``prepare`` and ``finish`` made (``chalice delete`` removes the rest,
-    the custom domain name included): the domain's record, the resource stack, then the API handler's
-    log group. Absent things count as removed."""
-    delete_domain_record(stage, load_stage_settings(stage, settings_file), session)
+    """Remove what ``resources``, ``prepare`` and ``finish`` made (``chalice delete`` removes the rest):
+    the custom domain (if ``unmap`` did not already), the resource stack, then the API handler's log
+    group. Absent things count as removed."""
+    remove_custom_domain(stage, load_stage_settings(stage, settings_file), session)
     cfn = session.client("cloudformation")
     name = stack_name(stage)
     try:
@@ -556,7 +557,7 @@ def _delete_templates(stage: str, session: boto3.session.Session) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["resources", "prepare", "finish", "outputs", "destroy"])
+    parser.add_argument("step", choices=["resources", "prepare", "finish", "outputs", "unmap", "destroy"])
     parser.add_argument("--stage", required=True)
     parser.add_argument("--stack", help="for outputs: the stack to read (default: the resource stack)")
     parser.add_argument(
@@ -584,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
             print(project.relative_to(ROOT) if project.is_relative_to(ROOT) else project)
         elif args.step == "finish":
             finish(args.stage, session, args.project, args.settings)
+        elif args.step == "unmap":  # make destroy, before chalice delete: the domain that maps the API
+            remove_custom_domain(args.stage, load_stage_settings(args.stage, args.settings), session)
         elif args.step == "destroy":
             destroy(args.stage, session, args.settings)
         else:

@@ -1,15 +1,14 @@
 """``make deploy``'s finish step for the API's edge: gateway responses, access logs, the domain's record.
 
-``chalice deploy`` makes the REST API, and with ``api_gateway_custom_domain`` in the stage's config
-(``infra.package.chalice_config``) its custom domain name and base path mapping. What it cannot do,
-``scripts/deploy.py finish`` does here, from the same definitions ``make package`` writes into the
-SAM template (``infra.gateway``):
+``chalice deploy`` makes the REST API. What it cannot do, ``scripts/deploy.py finish`` does here,
+from the same definitions ``make package`` writes into the SAM template (``infra.gateway``):
 
 - the 401/403/429 gateway responses, in the API's error format with the stage's CORS origin and
   the request id;
 - access logs of the stage ``api`` to the log group the resource stack made (``ApiAccessLogGroup``);
-- the Route 53 alias record of ``api.<stage>.<domain>`` to the domain name Chalice recorded
-  (``UPSERT``: running it again sets the same record).
+- with a ``domain`` in the stage settings, the custom domain name ``api.<stage>.<domain>``, its base
+  path mapping ``v1`` and the Route 53 alias record (``ensure_custom_domain``; running it again
+  changes nothing), removed again by ``make destroy`` before ``chalice delete``.
 
 API Gateway writes access logs with the account's CloudWatch role (``aws apigateway get-account``),
 one per account and region, which this step neither makes nor changes (docs/deploy.md).
@@ -29,7 +28,7 @@ Json = dict[str, Any]
 
 
 class EdgeError(Exception):
-    """Something the edge's configuration needs is missing (a log group, the domain's state)."""
+    """Something the edge's configuration needs is missing (the access log group)."""
 
 
 def put_gateway_responses(api: Any, rest_api_id: str, cors_origin: str) -> None:
@@ -60,40 +59,63 @@ def access_log_operations(stage: str, session: boto3.session.Session) -> list[Js
     ]
 
 
-def upsert_domain_record(stage: str, settings: StageSettings, domain_state: Json | None, session: Any) -> None:
-    """The alias record of the stage's domain to what ``chalice deploy`` recorded for its domain name."""
+def ensure_custom_domain(
+    stage: str, settings: StageSettings, rest_api_id: str, api_stage: str, endpoint_type: str, session: Any
+) -> None:
+    """The stage's custom domain name, its base path mapping to ``rest_api_id``'s ``api_stage``, and
+    its Route 53 alias record: made when missing, corrected when different, left alone otherwise.
+
+    ``make package`` has CloudFormation make the same three (Chalice's ``api_gateway_custom_domain``
+    and ``infra.gateway.domain_record``). Here they are made through the API rather than by ``chalice
+    deploy``: its update of an existing domain goes through calls (``UpdateDomainName`` on every deploy,
+    API Gateway v2 tags of a v1 domain) that would make every redeploy depend on more of API Gateway
+    than the domain needs.
+    """
     if settings.domain is None:
         return
-    name = settings.domain.name(stage)
-    if domain_state is None or not domain_state.get("alias_domain_name"):
-        raise EdgeError(
-            f"chalice deploy recorded no custom domain {name}: run `python -m scripts.deploy prepare --stage {stage}` "
-            "(it writes api_gateway_custom_domain), then chalice deploy"
+    api = session.client("apigateway")
+    name, certificate = settings.domain.name(stage), settings.domain.certificate_arn
+    key = "certificateArn" if endpoint_type == "EDGE" else "regionalCertificateArn"
+    base_path = settings.domain.base_path
+    try:
+        domain = api.get_domain_name(domainName=name)
+    except api.exceptions.NotFoundException:
+        domain = api.create_domain_name(
+            domainName=name,
+            endpointConfiguration={"types": [endpoint_type]},
+            securityPolicy="TLS_1_2",
+            **{key: certificate},
         )
+        mappings = []  # a new domain has none (and moto 5.2.5 fails listing a domain that never had one)
+    else:
+        if domain.get(key) != certificate:  # a renewed or replaced certificate
+            patch = [{"op": "replace", "path": f"/{key}", "value": certificate}]
+            domain = api.update_domain_name(domainName=name, patchOperations=patch)
+        mappings = api.get_base_path_mappings(domainName=name).get("items", [])
+    mapped = [m for m in mappings if m["basePath"].strip("/") == base_path]
+    if mapped and (mapped[0]["restApiId"], mapped[0].get("stage")) != (rest_api_id, api_stage):
+        api.delete_base_path_mapping(domainName=name, basePath=base_path)  # the stage's API was replaced
+        mapped = []
+    if not mapped:
+        api.create_base_path_mapping(domainName=name, basePath=base_path, restApiId=rest_api_id, stage=api_stage)
+    edge = endpoint_type == "EDGE"
+    target = {
+        "HostedZoneId": domain["distributionHostedZoneId" if edge else "regionalHostedZoneId"],
+        "DNSName": domain["distributionDomainName" if edge else "regionalDomainName"],
+        "EvaluateTargetHealth": False,
+    }
     session.client("route53").change_resource_record_sets(
         HostedZoneId=settings.domain.hosted_zone_id,
         ChangeBatch={
             "Comment": f"{name}: the API's custom domain (scripts/deploy_edge.py)",
-            "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": name,
-                        "Type": "A",
-                        "AliasTarget": {
-                            "HostedZoneId": domain_state["hosted_zone_id"],
-                            "DNSName": domain_state["alias_domain_name"],
-                            "EvaluateTargetHealth": False,
-                        },
-                    },
-                }
-            ],
+            "Changes": [{"Action": "UPSERT", "ResourceRecordSet": {"Name": name, "Type": "A", "AliasTarget": target}}],
         },
     )
 
 
-def delete_domain_record(stage: str, settings: StageSettings, session: Any) -> None:
-    """Remove the alias record ``upsert_domain_record`` made (``make destroy``); none is no error."""
+def remove_custom_domain(stage: str, settings: StageSettings, session: Any) -> None:
+    """Remove what ``ensure_custom_domain`` made: the record, then the domain name with its mappings
+    (before the REST API goes: API Gateway refuses to delete an API a domain still maps). Absent is no error."""
     if settings.domain is None:
         return
     route53 = session.client("route53")
@@ -105,3 +127,10 @@ def delete_domain_record(stage: str, settings: StageSettings, session: Any) -> N
             route53.change_resource_record_sets(
                 HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}
             )
+    api = session.client("apigateway")
+    try:
+        for mapping in api.get_base_path_mappings(domainName=name).get("items", []):
+            api.delete_base_path_mapping(domainName=name, basePath=mapping["basePath"])
+        api.delete_domain_name(domainName=name)
+    except api.exceptions.NotFoundException:
+        return

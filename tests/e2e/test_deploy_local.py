@@ -114,6 +114,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         _make("destroy", env, f"BUILD={build}", f"SETTINGS={settings}")
         records = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
         assert not [r for r in records if r["Type"] == "A"], "make destroy left the domain's record"
+        apigateway = boto3.client("apigateway", endpoint_url=stage.aws_endpoint, **_CREDENTIALS)
+        assert apigateway.get_domain_names().get("items", []) == [], "make destroy left the domain name"
 
 
 def _login(api: httpx.Client, email: str, password: str) -> dict[str, str]:
@@ -210,7 +212,7 @@ def test_given_dev_deployed_with_a_domain_then_api_dev_example_com_maps_v1_to_th
     assert domain["certificateArn"] == CERTIFICATE and domain["securityPolicy"] == "TLS_1_2"
     [mapping] = apigateway.get_base_path_mappings(domainName=f"api.{STAGE}.{DOMAIN}")["items"]
     rest_api_id = deployed.outputs["api_url"].split("/restapis/")[1].split("/")[0]
-    assert (mapping["basePath"], mapping["restApiId"], mapping["stage"]) == ("v1", rest_api_id, "api")
+    assert (mapping["basePath"].strip("/"), mapping["restApiId"], mapping["stage"]) == ("v1", rest_api_id, "api")
     records = route53.list_resource_record_sets(HostedZoneId=deployed.hosted_zone_id)["ResourceRecordSets"]
     [record] = [r for r in records if r["Type"] == "A"]
     assert record["Name"].rstrip(".") == f"api.{STAGE}.{DOMAIN}"

@@ -30,7 +30,6 @@ from infra.gateway import ACCESS_LOG_FORMAT
 from infra.package import LOG_RETENTION_DAYS
 from infra.template import access_log_group_name
 from scripts.deploy import DeployError, deploy_resources, destroy, finish, invoke_url, main, outputs, prepare
-from scripts.deploy_edge import EdgeError
 
 pytestmark = pytest.mark.integration
 
@@ -255,45 +254,46 @@ def _domain_settings(tmp_path: Path) -> tuple[Path, str]:
     return path, zone_id
 
 
-def test_given_a_custom_domain_when_finishing_then_route53_points_api_dev_at_the_domain_chalice_made(
+def test_given_a_custom_domain_when_finishing_then_api_dev_maps_v1_to_the_api_and_route53_points_at_it(
     deployed: ChaliceDeployed, tmp_path: Path
 ) -> None:
-    # GIVEN a domain in the stage settings, and the domain name chalice deploy recorded it made
+    # GIVEN a domain in the stage settings, its hosted zone, and the API chalice deploy made
     settings, zone_id = _domain_settings(tmp_path)
-    deployed.state["resources"].append(
-        {
-            "name": "api_gateway_custom_domain",
-            "resource_type": "domain_name",
-            "domain_name": "api.dev.example.com",
-            "hosted_zone_id": "Z2FDTNDATAQYW2",
-            "alias_domain_name": "d111111abcdef8.cloudfront.net",
-        }
-    )
-    deployed.write_state()
-    # WHEN finish runs, twice (an UPSERT: the same record)
+    api, route53 = deployed.session.client("apigateway"), deployed.session.client("route53")
+    # WHEN finish runs, twice (nothing changes the second time)
     for _ in range(2):
         assert main(["finish", "--stage", STAGE, "--project", str(deployed.project), "--settings", str(settings)]) == 0
-    # THEN the zone has one alias A record of api.dev.example.com to it
-    records = deployed.session.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    # THEN api.dev.example.com exists with the certificate, edge-optimized, TLS 1.2
+    domain = api.get_domain_name(domainName="api.dev.example.com")
+    assert domain["certificateArn"] == "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    assert domain["securityPolicy"] == "TLS_1_2"
+    # AND its base path v1 maps to the stage api of the API chalice deploy recorded, once
+    [mapping] = api.get_base_path_mappings(domainName="api.dev.example.com")["items"]
+    assert (mapping["basePath"].strip("/"), mapping["restApiId"], mapping["stage"]) == (
+        "v1",
+        deployed.rest_api_id,
+        "api",
+    )
+    # AND the zone has one alias A record of the name to the domain's distribution
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
     [record] = [r for r in records if r["Type"] == "A"]
     assert record["Name"].rstrip(".") == "api.dev.example.com"
-    assert record["AliasTarget"]["DNSName"].rstrip(".") == "d111111abcdef8.cloudfront.net"
-    assert record["AliasTarget"]["HostedZoneId"] == "Z2FDTNDATAQYW2"
-    # AND destroy removes it again (twice: nothing left is no error)
+    assert record["AliasTarget"]["DNSName"].rstrip(".") == domain["distributionDomainName"]
+    assert record["AliasTarget"]["HostedZoneId"] == domain["distributionHostedZoneId"]
+    # WHEN make destroy unmaps it (before chalice delete), twice: nothing left is no error
     for _ in range(2):
-        destroy(STAGE, deployed.session, settings)
-    records = deployed.session.client("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
-    assert not [r for r in records if r["Type"] == "A"]
+        assert main(["unmap", "--stage", STAGE, "--settings", str(settings)]) == 0
+    # THEN the record and the domain are gone
+    assert not [
+        r for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"] if r["Type"] == "A"
+    ]
+    with pytest.raises(ClientError, match="NotFound"):
+        api.get_domain_name(domainName="api.dev.example.com")
 
 
-def test_given_a_custom_domain_chalice_did_not_make_when_finishing_then_it_stops_naming_it(
-    deployed: ChaliceDeployed, tmp_path: Path
-) -> None:
-    # GIVEN a domain in the settings but none in chalice deploy's state (prepare ran without it)
-    settings, _ = _domain_settings(tmp_path)
-    # WHEN finish runs THEN it refuses, naming the domain and what to run
-    with pytest.raises(EdgeError, match=r"no custom domain api\.dev\.example\.com.*prepare"):
-        finish(STAGE, deployed.session, deployed.project, settings)
+def test_given_no_domain_when_finishing_then_no_domain_name_or_record_is_made(deployed: ChaliceDeployed) -> None:
+    finish(STAGE, deployed.session, deployed.project)
+    assert deployed.session.client("apigateway").get_domain_names().get("items", []) == []
 
 
 def test_given_a_finished_stage_when_finishing_again_then_it_succeeds_and_the_configuration_is_unchanged(
