@@ -26,6 +26,7 @@ from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
 from moto import mock_aws
 
 import scripts.deploy as deploy
+import scripts.deploy_finish as deploy_finish
 from infra.gateway import ACCESS_LOG_FORMAT
 from infra.package import LOG_RETENTION_DAYS
 from infra.template import access_log_group_name
@@ -595,7 +596,7 @@ class _SettlingLambda:
 def test_given_a_mapping_still_being_created_when_waiting_then_it_polls_until_lambda_accepts_updates() -> None:
     lam, slept = _SettlingLambda(["Creating", "Enabled"]), list[float]()
 
-    deploy._wait_until_settled(lam, {"UUID": "u", "State": "Creating"}, slept.append)
+    deploy_finish._wait_until_settled(lam, {"UUID": "u", "State": "Creating"}, slept.append)
 
     assert (slept, lam.states) == ([5, 5], [])
 
@@ -604,7 +605,7 @@ def test_given_a_mapping_that_never_settles_when_waiting_then_it_gives_up_naming
     lam = _SettlingLambda(["Updating"] * 100)
 
     with pytest.raises(DeployError, match=r"event source mapping u still Updating after 120 s"):
-        deploy._wait_until_settled(lam, {"UUID": "u", "State": "Updating"}, lambda seconds: None)
+        deploy_finish._wait_until_settled(lam, {"UUID": "u", "State": "Updating"}, lambda seconds: None)
 
 
 # -- outputs and destroy ---------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from localstage.iam import enforcement
 from localstage.patches import Patches
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.testing import Harness, emulated
-from scripts.deploy import DeployedState, _configure_api
+from scripts.deploy import DeployedState
+from scripts.deploy_finish import _configure_api
 
 pytestmark = pytest.mark.integration
 
