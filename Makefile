@@ -11,6 +11,9 @@ STAGE ?= local
 BUILD ?= build
 # make deploy's stack parameters, Name=value separated by spaces (infra/pipeline.py): PaymentWaitSeconds=5
 PARAMETERS ?=
+# make package/deploy's stage settings laid over .chalice/config.json's (infra/stage_settings.py): SETTINGS=ops/prod.json
+SETTINGS ?=
+SETTINGS_ARG = $(if $(SETTINGS),--settings $(abspath $(SETTINGS)))
 PYTEST_ARGS ?=
 # make bench prints every figure, the test suite's wall time included; BENCH_ARGS= leaves that one out.
 BENCH_ARGS ?= --with-test-suite
@@ -112,22 +115,23 @@ clean:
 
 # AWS_DEFAULT_REGION: chalice package needs one, even offline. See docs/deploy.md.
 package: $(STAMP)
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m infra.package --stage $(STAGE) --build $(BUILD)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m infra.package --stage $(STAGE) --build $(BUILD) $(SETTINGS_ARG)
 
 deploy: $(STAMP)
-	$(BIN)/python -m scripts.deploy resources --stage $(STAGE) $(foreach p,$(PARAMETERS),--parameter $(p))
-	$(BIN)/python -m scripts.deploy prepare --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy
+	$(BIN)/python -m scripts.deploy resources --stage $(STAGE) $(SETTINGS_ARG) $(foreach p,$(PARAMETERS),--parameter $(p))
+	$(BIN)/python -m scripts.deploy prepare --stage $(STAGE) $(SETTINGS_ARG) --project $(BUILD)/$(STAGE)/deploy
 	cd $(BUILD)/$(STAGE)/deploy && $(CURDIR)/$(BIN)/chalice deploy --stage $(STAGE)
-	$(BIN)/python -m scripts.deploy finish --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy
+	$(BIN)/python -m scripts.deploy finish --stage $(STAGE) $(SETTINGS_ARG) --project $(BUILD)/$(STAGE)/deploy
 	$(BIN)/python -m scripts.deploy outputs --stage $(STAGE) --project $(BUILD)/$(STAGE)/deploy > $(BUILD)/$(STAGE)/stage-outputs.json.tmp
 	mv $(BUILD)/$(STAGE)/stage-outputs.json.tmp $(BUILD)/$(STAGE)/stage-outputs.json
 	@echo "deployed $(STAGE): $(BUILD)/$(STAGE)/stage-outputs.json (api_url, and the functions' environment)"
 
 # Removes what make deploy created, in reverse: chalice's functions, roles and API, then the resource stack.
 destroy: $(STAMP)
+	$(BIN)/python -m scripts.deploy unmap --stage $(STAGE) $(SETTINGS_ARG)
 	test ! -f $(BUILD)/$(STAGE)/deploy/.chalice/deployed/$(STAGE).json || \
 		(cd $(BUILD)/$(STAGE)/deploy && $(CURDIR)/$(BIN)/chalice delete --stage $(STAGE))
-	$(BIN)/python -m scripts.deploy destroy --stage $(STAGE)
+	$(BIN)/python -m scripts.deploy destroy --stage $(STAGE) $(SETTINGS_ARG)
 	rm -f $(BUILD)/$(STAGE)/stage-outputs.json
 
 # Without API_URL it starts a local stage on free ports for the run. Against a deployed stage:

@@ -133,16 +133,29 @@ def _queue(name: str, dlq: str | None = None) -> Json:
     return {"Type": "AWS::SQS::Queue", "Properties": props}
 
 
-def _events_may_send(*queues: str) -> Json:
+def _events_may_send(rule: str, *queues: str) -> Json:
+    """The queues' policy: EventBridge may send, for ``rule`` of this account only.
+
+    Without the ``aws:SourceArn``/``aws:SourceAccount`` conditions any rule of any account could send
+    (the confused-deputy case AWS's EventBridge guide warns of).
+    """
     statement = {
+        "Sid": "RuleDeliversToQueue",
         "Effect": "Allow",
         "Principal": {"Service": "events.amazonaws.com"},
         "Action": "sqs:SendMessage",
         "Resource": [{"Fn::GetAtt": [q, "Arn"]} for q in queues],
+        "Condition": {
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule, "Arn"]}},
+            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        },
     }
     return {
         "Type": "AWS::SQS::QueuePolicy",
-        "Properties": {"Queues": [{"Ref": q} for q in queues], "PolicyDocument": {"Statement": [statement]}},
+        "Properties": {
+            "Queues": [{"Ref": q} for q in queues],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+        },
     }
 
 
@@ -169,7 +182,6 @@ def pipeline_resources(stage: str, app: str) -> Json:
         "NotificationEventsQueue": _queue(n("notification-events"), "NotificationEventsDLQ"),
         "EventDeliveryDLQ": _queue(n("event-delivery-dlq")),
         "AsyncInvokeDLQ": _queue(n("async-invoke-dlq")),
-        "NotificationEventsQueuePolicy": _events_may_send("NotificationEventsQueue", "EventDeliveryDLQ"),
         "NotificationEventsRule": {
             "Type": "AWS::Events::Rule",
             "Properties": {
@@ -188,6 +200,10 @@ def pipeline_resources(stage: str, app: str) -> Json:
                 ],
             },
         },
+        # After the rule: its ARN is the policy's condition (the local provisioner creates in this order).
+        "NotificationEventsQueuePolicy": _events_may_send(
+            "NotificationEventsRule", "NotificationEventsQueue", "EventDeliveryDLQ"
+        ),
         "OrderWorkflowRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
@@ -199,6 +215,16 @@ def pipeline_resources(stage: str, app: str) -> Json:
                             "Effect": "Allow",
                             "Principal": {"Service": "states.amazonaws.com"},
                             "Action": "sts:AssumeRole",
+                            # Only this stage's machine, by its ARN as text (a GetAtt would be a cycle).
+                            "Condition": {
+                                "ArnLike": {
+                                    "aws:SourceArn": {
+                                        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+                                        f":stateMachine:{n('order-workflow')}"
+                                    }
+                                },
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                            },
                         }
                     ],
                 },

@@ -12,10 +12,15 @@ from typing import Any
 from chalicelib.domain.users import PASSWORD_MIN_LENGTH
 from infra.observability import observability_resources
 from infra.pipeline import REDRIVE_MAX_RECEIVE_COUNT, pipeline_outputs, pipeline_parameters, pipeline_resources
+from infra.stage_settings import StageSettings, load_stage_settings
 
 APP = "ecommerce-backend"
 EVENT_BUS = "ecommerce-events"
 RETENTION_14_DAYS = 1_209_600
+UPLOADS_PREFIX = "uploads/"  # chalicelib.domain.uploads.upload_key
+# What an operator cannot get back once CloudFormation deletes it: retained on stages with retain_data.
+DATA_RESOURCES = ("OrdersTable", "UsersTable", "ProductsTable", "IdempotencyTable", "PaymentsTable", "UserPool")
+SECRET_RESOURCES = ("SigningKeySecret",)
 
 Json = dict[str, Any]
 
@@ -65,8 +70,13 @@ def _queue(name: str, dlq_logical_id: str | None = None, visibility: int = 300) 
     return {"Type": "AWS::SQS::Queue", "Properties": props}
 
 
-def stage_template(stage: str, app: str = APP) -> Json:
-    """The stage's resources as a CloudFormation template (a plain dict)."""
+def stage_template(stage: str, app: str = APP, settings: StageSettings | None = None) -> Json:
+    """The stage's resources as a CloudFormation template (a plain dict).
+
+    ``settings`` (default: the stage's, ``infra.stage_settings``) decide what is retained, who is
+    alerted, the CORS origin of the uploads bucket and the access logs' retention.
+    """
+    settings = settings or load_stage_settings(stage)
 
     def n(thing: str) -> str:
         return resource_name(thing, stage, app)
@@ -94,8 +104,8 @@ def stage_template(stage: str, app: str = APP) -> Json:
             "Properties": {"TopicName": n("alerts"), "DisplayName": "E-commerce operational alerts"},
         },
         "EventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": f"{EVENT_BUS}-{stage}"}},
-        "UploadsBucket": _bucket(n("uploads"), cors=True),
-        "ReportsBucket": _bucket(n("reports"), cors=False),
+        "UploadsBucket": _bucket(n("uploads"), settings.cors_origin, settings.abandoned_upload_days),
+        "ReportsBucket": _bucket(n("reports")),
         "SigningKeySecret": {
             "Type": "AWS::SecretsManager::Secret",
             "Properties": {
@@ -158,6 +168,15 @@ def stage_template(stage: str, app: str = APP) -> Json:
     outputs.update(pipeline_outputs(stage))
     # The dashboard and alarms (per function, the API's 5xx and p99 latency): infra/observability.py.
     resources.update(observability_resources(stage, app))
+    resources.update(alert_subscriptions(settings))
+    resources["ApiAccessLogGroup"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {
+            "LogGroupName": access_log_group_name(stage, app),
+            "RetentionInDays": settings.access_log_retention_days,
+        },
+    }
+    apply_deletion_policies(resources, settings)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"{app} stage {stage}: data, messaging, identity and storage",
@@ -167,7 +186,50 @@ def stage_template(stage: str, app: str = APP) -> Json:
     }
 
 
-def _bucket(name: str, cors: bool) -> Json:
+def access_log_group_name(stage: str, app: str = APP) -> str:
+    """Where API Gateway writes the stage's access logs (one JSON line per request)."""
+    return f"/aws/apigateway/{app}-{stage}-access"
+
+
+def alert_subscriptions(settings: StageSettings) -> Json:
+    """One ``AWS::SNS::Subscription`` to ``AlertsTopic`` per alert e-mail and HTTPS endpoint.
+
+    E-mail and HTTPS subscribers confirm by answering SNS's confirmation message; until then SNS
+    delivers them nothing (``PendingConfirmation`` in the console).
+    """
+    targets = [("email", address) for address in settings.alert_emails]
+    targets += [(url.split(":", 1)[0], url) for url in settings.alert_endpoints]
+    return {
+        f"AlertsSubscription{number}": {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {"TopicArn": {"Ref": "AlertsTopic"}, "Protocol": protocol, "Endpoint": endpoint},
+        }
+        for number, (protocol, endpoint) in enumerate(targets, 1)
+    }
+
+
+def apply_deletion_policies(resources: Json, settings: StageSettings) -> None:
+    """An explicit ``DeletionPolicy`` and ``UpdateReplacePolicy`` on every stateful resource.
+
+    Data (tables, the user pool) and the signing key follow the stage's ``retain_data``; on such a
+    stage the tables and the pool also refuse deletion through their own APIs. Queues, topics,
+    buckets and log groups hold what is at most 14 days old or can be rebuilt, and are deleted with
+    the stack on every stage: retaining them would make re-creating the stack fail on their names.
+    """
+    policy = settings.deletion_policy
+    for logical_id, resource in resources.items():
+        kind = resource["Type"]
+        if logical_id in DATA_RESOURCES or logical_id in SECRET_RESOURCES:
+            resource["DeletionPolicy"] = resource["UpdateReplacePolicy"] = policy
+            if settings.retain_data and kind == "AWS::DynamoDB::Table":
+                resource["Properties"]["DeletionProtectionEnabled"] = True
+            if settings.retain_data and kind == "AWS::Cognito::UserPool":
+                resource["Properties"]["DeletionProtection"] = "ACTIVE"
+        elif kind in ("AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::SNS::Topic"):
+            resource["DeletionPolicy"] = resource["UpdateReplacePolicy"] = "Delete"
+
+
+def _bucket(name: str, cors_origin: str | None = None, expire_days: int | None = None) -> Json:
     props: Json = {
         "BucketName": name,
         "PublicAccessBlockConfiguration": {
@@ -180,9 +242,25 @@ def _bucket(name: str, cors: bool) -> Json:
             "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     }
-    if cors:
-        # The seed's CORS rule, so browsers can POST the presigned form.
+    if cors_origin:
+        # So browsers on the stage's origin (the one the API allows) can POST the presigned form.
         props["CorsConfiguration"] = {
-            "CorsRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET", "PUT", "POST"], "AllowedHeaders": ["*"]}]
+            "CorsRules": [
+                {"AllowedOrigins": [cors_origin], "AllowedMethods": ["GET", "PUT", "POST"], "AllowedHeaders": ["*"]}
+            ]
+        }
+    if expire_days:
+        # Nothing in the stage claims an upload once made (the API only hands out the form): whoever
+        # keeps one copies it out. What is left under uploads/ after expire_days is abandoned.
+        props["LifecycleConfiguration"] = {
+            "Rules": [
+                {
+                    "Id": "abandoned-uploads",
+                    "Status": "Enabled",
+                    "Prefix": UPLOADS_PREFIX,
+                    "ExpirationInDays": expire_days,
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
         }
     return {"Type": "AWS::S3::Bucket", "Properties": props}

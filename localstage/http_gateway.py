@@ -18,6 +18,11 @@ As API Gateway does:
 - an API function error or timeout is a 502 ``{"message": "Internal server error"}``;
   a throttled invoke a 500. *Difference*: API Gateway's own 29 s integration
   timeout (504) is not modelled; the function's timeout applies.
+- the authorizer's refusals, 401 (no token, or ``Unauthorized``) and 403 (a Deny), are the
+  stage's gateway responses (``infra.gateway``, what both deploy paths configure): the API's error
+  format with the request id in the body and in ``X-Request-Id``, and the stage's CORS origin;
+- with a custom domain in the stage settings, the API answers under its base path (``/v1/...``)
+  as well as at the root, as clients of a deployed stage call it;
 - with X-Ray on (``ServiceTracing``), each request is a stage segment
   (``<app>/<api stage>``) that continues the request's ``X-Amzn-Trace-Id`` or
   starts a trace; the authorizer and the API function continue it, and the
@@ -29,6 +34,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import uuid
 from typing import Any, TypeAlias
 
 from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
@@ -36,12 +42,15 @@ from chalice.config import Config
 from chalice.local import (
     ChaliceRequestHandler,
     CustomLocalChalice,
+    ForbiddenError,
     LocalChalice,
     LocalDevServer,
     LocalGatewayException,
     NotAuthorizedError,
 )
 
+from infra.gateway import GATEWAY_RESPONSES, REQUEST_ID_HEADER
+from infra.stage_settings import load_stage_settings
 from localstage.apigateway.authorizer_results import (
     DEFAULT_RESULT_TTL_SECONDS,
     PolicyCache,
@@ -162,18 +171,48 @@ def _event_size(event: dict[str, Any]) -> int:
     return len(json.dumps(event, default=encoded).encode())
 
 
+_CONFIGURED_REFUSALS = {response.response_type: response for response in GATEWAY_RESPONSES}
+
+
+def gateway_refusal(error: LocalGatewayException, cors_origin: str) -> tuple[int, dict[str, str], bytes] | None:
+    """The stage's own gateway response to an authorizer refusal (401 or 403), or ``None`` for any other
+    error (those keep API Gateway's default answers, as on a deployed stage)."""
+    error_type = error.headers.get("x-amzn-ErrorType")
+    if isinstance(error, NotAuthorizedError):
+        response = _CONFIGURED_REFUSALS["UNAUTHORIZED"]
+    elif isinstance(error, ForbiddenError) and error_type == "AccessDeniedException":
+        response = _CONFIGURED_REFUSALS["ACCESS_DENIED"]
+    else:
+        return None
+    request_id = error.headers.get("x-amzn-RequestId") or str(uuid.uuid4())
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-RequestId": request_id,
+        "x-amzn-ErrorType": str(error_type),
+        "Access-Control-Allow-Origin": cors_origin,
+        REQUEST_ID_HEADER: request_id,
+    }
+    body = response.body_template().replace("$context.requestId", request_id)
+    return response.status, headers, body.encode()
+
+
 class TracedRequestHandler(ChaliceRequestHandler):
     """Chalice's request handler inside an API Gateway stage segment (set ``tracing``/``api_name`` first)."""
 
     tracing: ServiceTracing | None = None
     api_name = ""
     api_stage = ""
+    cors_origin = "*"  # the stage's CORS_ALLOW_ORIGIN, on the gateway's own refusals
+    base_path = ""  # "/v1" with a custom domain: served there as well as at the root
     # http.server writes the headers and the body in two sends: with Nagle's algorithm on, the body
     # waits for the client's delayed ACK of the headers, 40 ms on every request of a kept-alive
     # connection (what httpx and browsers use). API Gateway answers without that stall.
     disable_nagle_algorithm = True
 
     def _generic_handle(self) -> None:
+        path: str = str(self.path)  # type: ignore[has-type]  # set by http.server before this runs
+        if self.base_path and (path == self.base_path or path.startswith((self.base_path + "/", self.base_path + "?"))):
+            self.path = path[len(self.base_path) :] or "/"  # the base path mapping strips it, as deployed
         refusal = api_gateway_request_refusal(int(self.headers.get("Content-Length") or 0))
         if refusal is not None:  # API Gateway refuses a body over 10 MB before anything runs
             status, headers, body = refusal
@@ -195,6 +234,13 @@ class TracedRequestHandler(ChaliceRequestHandler):
     # The base class binds its own _generic_handle to the verbs; bind ours.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        refusal = gateway_refusal(error, self.cors_origin)
+        if refusal is None:
+            super()._send_error_response(error)
+        else:
+            self._send_http_response(*refusal)
+
     def _send_http_response(self, code: int, headers: Any, body: Any) -> None:
         if self.tracing is not None:
             self._status = code
@@ -210,11 +256,17 @@ def create_emulated_server(
     emulator: LambdaEmulator,
     api_function: str,
     tracing: ServiceTracing | None = None,
+    base_path: str | None = None,
 ) -> LocalDevServer:
     """``chalice.local.create_local_server``, with the app object replaced by ``EmulatedApi``.
 
-    With ``tracing``, requests are traced as API Gateway does when the stage has X-Ray on.
+    With ``tracing``, requests are traced as API Gateway does when the stage has X-Ray on. With a
+    ``base_path`` (``"/v1"``; default: the stage settings' custom domain's, if it has one), the API
+    answers under it too, as behind a custom domain's base path mapping.
     """
+    if base_path is None:
+        domain = load_stage_settings(config.chalice_stage).domain
+        base_path = f"/{domain.base_path}" if domain else ""
     if not isinstance(app, LocalChalice):
         # What create_local_server does: a thread-local current_request, as each request has its own thread.
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
@@ -222,6 +274,12 @@ def create_emulated_server(
     handler = type(
         "StageRequestHandler",
         (TracedRequestHandler,),
-        {"tracing": tracing, "api_name": config.app_name, "api_stage": config.api_gateway_stage},
+        {
+            "tracing": tracing,
+            "api_name": config.app_name,
+            "api_stage": config.api_gateway_stage,
+            "cors_origin": str((config.environment_variables or {}).get("CORS_ALLOW_ORIGIN", "*")),
+            "base_path": base_path.rstrip("/"),
+        },
     )
     return LocalDevServer(EmulatedApi(app, emulator, api_function), config, host, port, handler_cls=handler)  # type: ignore[arg-type]

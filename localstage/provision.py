@@ -18,6 +18,8 @@ from typing import Any, Callable
 import boto3
 from botocore.exceptions import ClientError
 
+from localstage.cloudformation.data import lifecycle_api_rules
+
 Json = dict[str, Any]
 
 
@@ -48,6 +50,7 @@ class Provisioner:
             "AWS::DynamoDB::Table": self._table,
             "AWS::SQS::Queue": self._queue,
             "AWS::SNS::Topic": self._topic,
+            "AWS::SNS::Subscription": self._subscription,  # the stage's alert subscribers (infra.stage_settings)
             "AWS::Events::EventBus": self._event_bus,
             "AWS::S3::Bucket": self._bucket,
             "AWS::SecretsManager::Secret": self._secret,
@@ -84,7 +87,8 @@ class Provisioner:
         """Evaluate the intrinsic functions the template uses (Ref, Fn::GetAtt)."""
         if isinstance(value, dict):
             if set(value) == {"Ref"}:
-                return self.result.refs[value["Ref"]]
+                name = value["Ref"]
+                return self._sub("${" + name + "}") if name.startswith("AWS::") else self.result.refs[name]
             if set(value) == {"Fn::GetAtt"}:
                 logical_id, attribute = value["Fn::GetAtt"]
                 return self.result.attrs[(logical_id, attribute)]
@@ -141,6 +145,16 @@ class Provisioner:
         self.result.refs[logical_id] = arn
         self.result.attrs[(logical_id, "TopicName")] = props["TopicName"]
 
+    def _subscription(self, logical_id: str, props: Json) -> None:
+        # Subscribe is idempotent for the same topic, protocol and endpoint, as CloudFormation's create is.
+        arn = self.client("sns").subscribe(
+            TopicArn=props["TopicArn"],
+            Protocol=props["Protocol"],
+            Endpoint=props["Endpoint"],
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        self.result.refs[logical_id] = arn
+
     def _event_bus(self, logical_id: str, props: Json) -> None:
         events = self.client("events")
         try:
@@ -170,6 +184,9 @@ class Provisioner:
         )
         if "CorsConfiguration" in props:
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": props["CorsConfiguration"]["CorsRules"]})
+        rules = lifecycle_api_rules(props.get("LifecycleConfiguration", {}))
+        if rules:
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
         self.result.refs[logical_id] = name
         self.result.attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
 

@@ -19,12 +19,17 @@ what AWS documents (https://docs.aws.amazon.com/sns/latest/dg/sns-lambda-as-subs
   which does not happen locally.
 
 *Difference*: ``Signature`` is a placeholder; nothing is signed.
-Subscriptions to other protocols, and to functions no emulator owns, stay moto's.
+Subscriptions to other protocols, and to functions no emulator owns, stay moto's, except that an
+``http``/``https`` delivery (moto POSTs inside ``Publish``) runs on its own thread: on AWS the
+publisher never waits for, nor fails with, a subscriber's endpoint (an alert hook that is down
+must not fail the function publishing an alert). A failed POST is logged; SNS's HTTP retry policy
+is not modelled.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,16 +99,13 @@ def _publish(
     name, qualifier = function_name_from_arn(subscription.endpoint) if subscription.protocol == "lambda" else ("", None)
     found = find_function(name) if name else None
     if found is None:
-        _original_publish(
-            subscription,
-            message,
-            message_id,
-            subject,
-            message_attributes,
-            group_id,
-            deduplication_id,
-            message_structure,
-        )
+        arguments = (subscription, message, message_id, subject, message_attributes, group_id, deduplication_id)
+        if subscription.protocol in ("http", "https"):
+            threading.Thread(
+                target=_deliver_http, args=(*arguments, message_structure), name="sns-http", daemon=True
+            ).start()
+        else:
+            _original_publish(*arguments, message_structure)
         return
     matcher = subscription._filter_policy_matcher
     if matcher is not None and not matcher.matches(message_attributes, message):
@@ -118,6 +120,13 @@ def _publish(
             return  # AWS retries, then drops the notification (logged by the authorizer)
     event = sns_event(subscription.arn, subscription.topic.arn, message, message_id, subject, message_attributes)
     found[1].submit(name, event, qualifier, request_trace_header())
+
+
+def _deliver_http(subscription: Subscription, *arguments: Any) -> None:
+    try:
+        _original_publish(subscription, *arguments)
+    except Exception as exc:  # the endpoint's failure is the subscriber's, never the publisher's
+        log.warning("SNS could not deliver to %s: %s", subscription.endpoint, exc)
 
 
 def install_sns_hook() -> None:

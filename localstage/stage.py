@@ -298,6 +298,7 @@ class LocalStage:
 
     def _start_event_sources(self) -> None:
         """SNS subscriptions, EventBridge rules and schedules for the handlers, and their delivery."""
+        from localstage.alarm_actions import AlarmNotifier
         from localstage.event_sources import put_rules, subscribe_sns_handlers
         from localstage.eventbridge import Scheduler, install_events_hook
         from localstage.moto_lambda import async_invocations
@@ -314,6 +315,7 @@ class LocalStage:
         self.background.append(Scheduler().start())
         watcher = ExecutionStatusWatcher(boto3.client("stepfunctions"), boto3.client("events"), tracing=self.tracing)
         self.background.append(watcher.start())
+        self.background.append(AlarmNotifier(boto3.client("cloudwatch"), boto3.client("sns")).start())
 
     def _start_deployed_functions(self) -> None:
         """Functions created through the Lambda API with code (``chalice deploy``) run from their zip."""

@@ -17,9 +17,12 @@ Step 2 also creates the API handler's log group (``chalice deploy`` would name i
 function, not the deployed one). Step 4 works from what ``chalice deploy`` recorded it made
 (``build/<stage>/deploy/.chalice/deployed/<stage>.json``): it sets ``ReportBatchItemFailures`` on the
 SQS mappings, the on-failure destination of the asynchronously invoked functions, the API stage's
-throttling and its 401/403/429 error bodies. Every step can run again, and stops with a one-line
+throttling, access logs and 401/403/429 error bodies, and the custom domain (``scripts/deploy_edge.py``;
+``unmap`` removes it before ``chalice delete``). Every step can run again, and stops with a one-line
 message naming what it could not find (``DeployError``), never half done in silence.
 Provisioned concurrency needs an alias that API Gateway invokes: only the packaged template has it.
+Step 4 lives in ``scripts/deploy_finish.py`` (the API's edge in ``scripts/deploy_edge.py``), what the
+steps share in ``scripts/deploy_state.py``.
 ``chalice deploy`` keeps its state in ``build/<stage>/deploy/.chalice/deployed``; ``prepare`` keeps it.
 """
 
@@ -30,9 +33,7 @@ import hashlib
 import json
 import shutil
 import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -41,53 +42,32 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from infra.package import (
-    DEFAULT_DEPLOYMENT,
-    LOG_RETENTION_DAYS,
     ROOT,
-    STAGE_DEPLOYMENTS,
     PackageError,
     app_functions,
-    error_body,
     named_outputs,
     policy_file,
     write_project,
 )
-from infra.pipeline import ASYNC_HANDLERS, PARTIAL_BATCH_HANDLERS
-from infra.policies import concrete, function_name, policy_document
+from infra.policies import concrete, policy_document
+from infra.stage_settings import StageSettingsError, load_stage_settings
 from infra.template import APP, stage_template
 from infra.vendor import VendorError, stage_architecture, vendor_packages
+from scripts.deploy_edge import EdgeError, remove_custom_domain
+from scripts.deploy_finish import finish
+from scripts.deploy_state import (
+    DeployedState,
+    DeployError,
+    api_log_group,
+    deploy_project,
+    ensure_api_log_group,
+    find_log_group,
+    stack_name,
+)
 
 Json = dict[str, Any]
 
-CHALICE_STATE_SCHEMA = "2.0"  # what chalice/deploy/deployer.py writes (chalice 1.x)
-# Event source mapping states in which Lambda refuses an update (ResourceInUseException).
-MAPPING_BUSY_STATES = frozenset({"Creating", "Enabling", "Disabling", "Updating"})
-MAPPING_WAIT_SECONDS = 120
 OPERATION_STARTS = frozenset({"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"})  # the stack's own events
-
-
-class DeployError(Exception):
-    """A deploy step cannot go on: something it needs is missing. The message names it and what to run."""
-
-
-def stack_name(stage: str) -> str:
-    return f"{APP}-{stage}-resources"
-
-
-def deploy_project(stage: str) -> Path:
-    """The project ``prepare`` writes and ``chalice deploy`` runs in (its state lives there too)."""
-    return ROOT / "build" / stage / "deploy"
-
-
-def api_log_group(stage: str) -> str:
-    """Where the API handler logs: Lambda writes to ``/aws/lambda/<function name>``, here ``<app>-<stage>``."""
-    return f"/aws/lambda/{function_name('api_handler', stage)}"
-
-
-def chalice_api_log_group(stage: str) -> str:
-    """The group ``chalice deploy`` makes for the API handler: appgraph.py names it after the Chalice
-    name (``api_handler``), not after the function it deploys, so nothing ever writes to it."""
-    return f"/aws/lambda/{APP}-{stage}-api_handler"
 
 
 def _missing_stack(exc: ClientError) -> bool:
@@ -148,14 +128,16 @@ def parse_parameters(items: list[str], declared: Json) -> list[Json]:
     ]
 
 
-def deploy_resources(stage: str, session: boto3.session.Session, parameters: Sequence[str] = ()) -> None:
+def deploy_resources(
+    stage: str, session: boto3.session.Session, parameters: Sequence[str] = (), settings_file: Path | None = None
+) -> None:
     """Create or update the stack of the stage's resources, and wait for it.
 
     ``parameters`` (``PaymentWaitSeconds=5``) set the template's parameters; the others take their
     defaults, on an update too (a setting lasts only as long as it is given).
     """
     cfn = session.client("cloudformation")
-    template = stage_template(stage)
+    template = stage_template(stage, settings=load_stage_settings(stage, settings_file))
     template["Outputs"] = named_outputs(template["Outputs"])
     values = parse_parameters(list(parameters), template.get("Parameters", {}))
     source = {**_template_source(stage, session, json.dumps(template)), "Parameters": values}
@@ -217,7 +199,9 @@ def stack_outputs(stack: str, session: boto3.session.Session) -> dict[str, str]:
     return outputs
 
 
-def prepare(stage: str, session: boto3.session.Session, project: Path | None = None) -> Path:
+def prepare(
+    stage: str, session: boto3.session.Session, project: Path | None = None, settings_file: Path | None = None
+) -> Path:
     """Write ``project`` (default ``build/<stage>/deploy``) for ``chalice deploy``: concrete policies,
     the stack's outputs and the X-Ray SDK in ``vendor/`` (``infra.vendor``); create the API handler's
     log group, so that it exists before the function does."""
@@ -233,7 +217,9 @@ def prepare(stage: str, session: boto3.session.Session, project: Path | None = N
         shutil.rmtree(kept, ignore_errors=True)
         shutil.move(str(state), kept)
     functions = app_functions()
-    template = stage_template(stage)
+    stage_settings = load_stage_settings(stage, settings_file)
+    template = stage_template(stage, settings=stage_settings)
+    # No api_gateway_custom_domain for chalice deploy: finish makes the domain (scripts/deploy_edge.py).
     settings = write_project(stage, project, functions, template)
     if kept.exists():
         shutil.move(str(kept), state)
@@ -258,216 +244,6 @@ def prepare(stage: str, session: boto3.session.Session, project: Path | None = N
         ensure_api_log_group(stage, session)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     return project
-
-
-def ensure_api_log_group(stage: str, session: boto3.session.Session) -> None:
-    """Create the API handler's log group with the package path's retention; a second run only re-sets it.
-
-    No function role may create log groups (``infra.policies`` grants writes to the function's own
-    group only), so without this group the API's logs and its EMF business metrics are dropped.
-    """
-    logs = session.client("logs")
-    name = api_log_group(stage)
-    if _log_group(logs, name) is None:
-        logs.create_log_group(logGroupName=name)
-    logs.put_retention_policy(logGroupName=name, retentionInDays=LOG_RETENTION_DAYS)
-
-
-def _log_group(logs: Any, name: str) -> Json | None:
-    pages = logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=name)
-    return next((g for page in pages for g in page["logGroups"] if g["logGroupName"] == name), None)
-
-
-@dataclass(frozen=True)
-class DeployedState:
-    """What ``chalice deploy`` recorded it made, in ``<project>/.chalice/deployed/<stage>.json``.
-
-    chalice/deploy/deployer.py writes ``{"schema_version": "2.0", "resources": [...]}``, one entry per
-    resource with its ``name`` and ``resource_type`` (planner.py): ``rest_api`` (``rest_api_id``),
-    ``<function>-sqs-event-source`` (``queue``, ``queue_arn``, ``event_uuid``), ``<function>-log-group``.
-    Ids from here, not names, because two stages in one account share the REST API's name.
-    """
-
-    path: Path
-    resources: dict[str, Json]
-
-    @classmethod
-    def load(cls, project: Path, stage: str) -> DeployedState:
-        path = project / ".chalice" / "deployed" / f"{stage}.json"
-        if not path.is_file():
-            raise DeployError(f"no chalice deploy state {path}: run `chalice deploy --stage {stage}` in {project}")
-        try:
-            recorded = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DeployError(f"chalice deploy state {path} is not JSON: {exc}") from exc
-        if recorded.get("schema_version") != CHALICE_STATE_SCHEMA:
-            raise DeployError(
-                f"chalice deploy state {path} has schema {recorded.get('schema_version')!r}, "
-                f"this script reads {CHALICE_STATE_SCHEMA!r}"
-            )
-        return cls(path, {r["name"]: r for r in recorded.get("resources", [])})
-
-    def resource(self, name: str, resource_type: str, what: str) -> Json:
-        found = self.resources.get(name)
-        if found is None or found.get("resource_type") != resource_type:
-            raise DeployError(
-                f"chalice deploy state {self.path} records no {what} ({resource_type} {name!r}): "
-                "run chalice deploy for this stage"
-            )
-        return found
-
-
-def finish(stage: str, session: boto3.session.Session, project: Path | None = None) -> None:
-    """Configure what ``chalice deploy`` cannot, on what it recorded it made in ``project``'s state.
-
-    Safe to run again (every call sets a value). Anything it cannot find stops it with a
-    ``DeployError`` naming it: a stage configured in part looks deployed, and an SQS mapping without
-    ``ReportBatchItemFailures`` deletes a batch's failed orders with the good ones.
-    """
-    project = project or deploy_project(stage)
-    state = DeployedState.load(project, stage)
-    functions = set(app_functions())
-    lam = session.client("lambda")
-    if "api_handler" in functions:
-        ensure_api_log_group(stage, session)  # prepare made it; again here in case it was removed since
-        _remove_chalice_api_log_group(stage, session, state)
-    for handler in PARTIAL_BATCH_HANDLERS:
-        if handler in functions:
-            _report_batch_item_failures(handler, stage, lam, state)
-    async_handlers = [h for h in ASYNC_HANDLERS if h in functions]
-    if async_handlers:
-        dlq_arn = _async_invoke_dlq_arn(stage, session)
-        for handler in async_handlers:
-            name = function_name(handler, stage)
-            _function_arn(lam, name)  # a missing function is named, not reported as a failed put
-            lam.put_function_event_invoke_config(
-                FunctionName=name,
-                MaximumRetryAttempts=2,
-                DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
-            )
-    _configure_api(stage, session, state)
-
-
-def _function_arn(lam: Any, name: str) -> str:
-    try:
-        return str(lam.get_function_configuration(FunctionName=name)["FunctionArn"])
-    except lam.exceptions.ResourceNotFoundException as exc:
-        raise DeployError(f"no Lambda function {name}: run chalice deploy for this stage") from exc
-
-
-def _remove_chalice_api_log_group(stage: str, session: boto3.session.Session, state: DeployedState) -> None:
-    """Delete the empty group an earlier ``chalice deploy`` made for the API handler under its Chalice name.
-
-    It only misleads whoever looks there for the API's logs. ``prepare`` now stops chalice from making
-    it; its next deploy forgets it (and drops its retention). Only then is it deleted: chalice would
-    fail to drop the retention of a group that is gone. A group holding log streams is kept and named.
-    """
-    logs = session.client("logs")
-    name = chalice_api_log_group(stage)
-    if _log_group(logs, name) is None:
-        return
-    if "api_handler-log-group" in state.resources:
-        print(f"kept {name}: {state.path} still records it; `make deploy` stops chalice making it", file=sys.stderr)
-        return
-    if logs.describe_log_streams(logGroupName=name, limit=1)["logStreams"]:
-        print(f"kept {name}: it holds log streams, although nothing should write there", file=sys.stderr)
-        return
-    logs.delete_log_group(logGroupName=name)
-
-
-def _report_batch_item_failures(handler: str, stage: str, lam: Any, state: DeployedState) -> None:
-    """``ReportBatchItemFailures`` on the mapping from ``handler``'s queue to its function."""
-    name = function_name(handler, stage)
-    source = state.resource(f"{handler}-sqs-event-source", "sqs_event", f"SQS event source for {name}")
-    queue_arn = str(source["queue_arn"])
-    queue = source.get("queue") or queue_arn
-    function_arn = _function_arn(lam, name)
-    # Listed by queue, then matched on the function. On AWS the FunctionName filter would do as well,
-    # but moto (the embedded AWS) compares it with the exact text the mapping was created with, and
-    # chalice creates mappings with the function's ARN. A queue has few mappings.
-    pages = lam.get_paginator("list_event_source_mappings").paginate(EventSourceArn=queue_arn)
-    mappings = [
-        m
-        for page in pages
-        for m in page["EventSourceMappings"]
-        if m["FunctionArn"] == function_arn or m["FunctionArn"].startswith(f"{function_arn}:")  # or an alias
-    ]
-    if not mappings:
-        raise DeployError(
-            f"no event source mapping from SQS queue {queue} to function {name}: "
-            "run chalice deploy for this stage (without the mapping, orders wait in the queue)"
-        )
-    for mapping in mappings:
-        _wait_until_settled(lam, mapping)
-        lam.update_event_source_mapping(UUID=mapping["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"])
-
-
-def _wait_until_settled(lam: Any, mapping: Json, sleep: Callable[[float], None] = time.sleep) -> None:
-    """Lambda refuses to update a mapping that is still being created or updated (as right after
-    ``chalice deploy``, or a previous ``finish``); wait for it, up to ``MAPPING_WAIT_SECONDS``."""
-    state = mapping.get("State", "")
-    waited = 0
-    while state in MAPPING_BUSY_STATES:
-        if waited >= MAPPING_WAIT_SECONDS:
-            raise DeployError(f"event source mapping {mapping['UUID']} still {state} after {waited} s")
-        sleep(5)
-        waited += 5
-        state = lam.get_event_source_mapping(UUID=mapping["UUID"]).get("State", "")
-
-
-def _async_invoke_dlq_arn(stage: str, session: boto3.session.Session) -> str:
-    sqs = session.client("sqs")
-    name = f"{APP}-async-invoke-dlq-{stage}"
-    try:
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    except sqs.exceptions.QueueDoesNotExist as exc:
-        raise DeployError(
-            f"no SQS queue {name}: the stack {stack_name(stage)} makes it "
-            f"(`python -m scripts.deploy resources --stage {stage}`)"
-        ) from exc
-    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
-
-
-def _configure_api(stage: str, session: boto3.session.Session, state: DeployedState) -> None:
-    api = session.client("apigateway")
-    # chalice deploy names the REST API after the app alone, so stages sharing an account share the
-    # name: the id it recorded is the only sure way to this stage's API.
-    rest_api_id = str(state.resource("rest_api", "rest_api", "REST API")["rest_api_id"])
-    try:
-        api.get_rest_api(restApiId=rest_api_id)
-    except api.exceptions.NotFoundException as exc:
-        raise DeployError(
-            f"no REST API {rest_api_id}, which {state.path} records: run chalice deploy for this stage"
-        ) from exc
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]
-    api_stage = config.get("api_gateway_stage", "api")
-    origin = config["environment_variables"].get("CORS_ALLOW_ORIGIN", "*")
-    for kind, status, code, message in (
-        ("UNAUTHORIZED", "401", "unauthorized", "A valid bearer token is required"),
-        ("ACCESS_DENIED", "403", "forbidden", "The token was refused"),
-        ("THROTTLED", "429", "throttled", "Too many requests; retry with backoff"),
-    ):
-        api.put_gateway_response(
-            restApiId=rest_api_id,
-            responseType=kind,
-            statusCode=status,
-            responseParameters={"gatewayresponse.header.Access-Control-Allow-Origin": f"'{origin}'"},
-            responseTemplates={"application/json": error_body(code, message)},
-        )
-    # Gateway responses take effect with the next deployment of the stage; stage settings at once.
-    # So the stage is updated after the deployment: moto's create_deployment replaces an existing
-    # stage and its settings (AWS keeps them), and this order is right on both.
-    api.create_deployment(restApiId=rest_api_id, stageName=api_stage)  # makes the stage if it was deleted
-    deployment = STAGE_DEPLOYMENTS.get(stage, DEFAULT_DEPLOYMENT)
-    api.update_stage(
-        restApiId=rest_api_id,
-        stageName=api_stage,
-        patchOperations=[
-            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(deployment.throttle_rate)},
-            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(deployment.throttle_burst)},
-            {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"},
-        ],
-    )
 
 
 def invoke_url(session: boto3.session.Session, rest_api_id: str, api_stage: str) -> str:
@@ -509,9 +285,11 @@ def outputs(
     return {**found, "api_url": invoke_url(session, rest_api_id, api_stage)}
 
 
-def destroy(stage: str, session: boto3.session.Session) -> None:
+def destroy(stage: str, session: boto3.session.Session, settings_file: Path | None = None) -> None:
     """Remove what ``resources``, ``prepare`` and ``finish`` made (``chalice delete`` removes the rest):
-    the resource stack, then the API handler's log group. Absent things count as removed."""
+    the custom domain (if ``unmap`` did not already), the resource stack, then the API handler's log
+    group. Absent things count as removed."""
+    remove_custom_domain(stage, load_stage_settings(stage, settings_file), session)
     cfn = session.client("cloudformation")
     name = stack_name(stage)
     try:
@@ -523,7 +301,7 @@ def destroy(stage: str, session: boto3.session.Session) -> None:
         cfn.delete_stack(StackName=name)
         _wait_for_stack(cfn, "stack_delete_complete", name)
     logs = session.client("logs")
-    if _log_group(logs, api_log_group(stage)) is not None:
+    if find_log_group(logs, api_log_group(stage)) is not None:
         logs.delete_log_group(logGroupName=api_log_group(stage))
     _delete_templates(stage, session)
 
@@ -547,7 +325,7 @@ def _delete_templates(stage: str, session: boto3.session.Session) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["resources", "prepare", "finish", "outputs", "destroy"])
+    parser.add_argument("step", choices=["resources", "prepare", "finish", "outputs", "unmap", "destroy"])
     parser.add_argument("--stage", required=True)
     parser.add_argument("--stack", help="for outputs: the stack to read (default: the resource stack)")
     parser.add_argument(
@@ -556,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="for resources: Name=value for one of the stage template's parameters (PaymentWaitSeconds=5)",
     )
+    parser.add_argument("--settings", type=Path, help="stage settings over the config's (docs/deploy.md)")
     parser.add_argument(
         "--project",
         type=Path,
@@ -568,18 +347,20 @@ def main(argv: list[str] | None = None) -> int:
     session = boto3.session.Session()
     try:
         if args.step == "resources":
-            deploy_resources(args.stage, session, args.parameter)
+            deploy_resources(args.stage, session, args.parameter, args.settings)
         elif args.step == "prepare":
-            project = prepare(args.stage, session, args.project)
+            project = prepare(args.stage, session, args.project, args.settings)
             print(project.relative_to(ROOT) if project.is_relative_to(ROOT) else project)
         elif args.step == "finish":
-            finish(args.stage, session, args.project)
+            finish(args.stage, session, args.project, args.settings)
+        elif args.step == "unmap":  # make destroy, before chalice delete: the domain that maps the API
+            remove_custom_domain(args.stage, load_stage_settings(args.stage, args.settings), session)
         elif args.step == "destroy":
-            destroy(args.stage, session)
+            destroy(args.stage, session, args.settings)
         else:
             print(json.dumps(outputs(args.stage, session, args.stack, args.project), indent=2))
     # Ours name what is missing; AWS's own refusals (credentials, permissions) name the call and the reason.
-    except (DeployError, PackageError, VendorError, ClientError, BotoCoreError) as exc:
+    except (DeployError, EdgeError, StageSettingsError, PackageError, VendorError, ClientError, BotoCoreError) as exc:
         print(f"{args.step} --stage {args.stage}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -19,7 +19,14 @@ from __future__ import annotations
 from localstage.cloudformation import stack as cfn_stack
 from localstage.cloudformation.data import BucketFill, TableFill
 from localstage.cloudformation.identity import RoleFill, SecretFill, UserPoolClientFill, UserPoolFill
-from localstage.cloudformation.messaging import EventBusFill, QueueFill, QueuePolicyFill, RuleFill, TopicFill
+from localstage.cloudformation.messaging import (
+    EventBusFill,
+    QueueFill,
+    QueuePolicyFill,
+    RuleFill,
+    SubscriptionFill,
+    TopicFill,
+)
 from localstage.cloudformation.model import ResourceFill
 from localstage.cloudformation.operations import AlarmFill, DashboardFill, LogGroupFill, StateMachineFill
 from localstage.patches import Patches
@@ -32,6 +39,7 @@ FILLS: dict[str, type[ResourceFill]] = {
         QueueFill,
         QueuePolicyFill,
         TopicFill,
+        SubscriptionFill,
         EventBusFill,
         RuleFill,
         UserPoolFill,

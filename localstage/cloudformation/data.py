@@ -4,11 +4,11 @@ moto 5.2.5's own models (moto/dynamodb/models/table.py, moto/s3/models.py) leave
 asks for: a table's ``TimeToLiveSpecification`` and ``PointInTimeRecoverySpecification`` are ignored,
 its ``SSESpecification`` is read under the API's key (``Enabled``) instead of CloudFormation's
 (``SSEEnabled``), so ``describe_table`` shows no encryption, and a changed table is dropped from the
-stack (no update); a bucket's ``PublicAccessBlockConfiguration`` and ``CorsConfiguration`` are
-ignored, and deleting a bucket that holds objects succeeds in silence. These fills call the same
-backends the API does, so ``describe_table``, ``describe_time_to_live``, ``describe_continuous_backups``,
-``get_public_access_block``, ``get_bucket_encryption`` and ``get_bucket_cors`` answer what the
-template says.
+stack (no update); a bucket's ``PublicAccessBlockConfiguration``, ``CorsConfiguration`` and
+``LifecycleConfiguration`` are ignored, and deleting a bucket that holds objects succeeds in silence.
+These fills call the same backends the API does, so ``describe_table``, ``describe_time_to_live``,
+``describe_continuous_backups``, ``get_public_access_block``, ``get_bucket_encryption``,
+``get_bucket_cors`` and ``get_bucket_lifecycle_configuration`` answer what the template says.
 """
 
 from __future__ import annotations
@@ -156,7 +156,15 @@ def _index_updates(table: Any, wanted: list[Json]) -> list[Json]:
 class BucketFill(ResourceFill):
     TYPE = "AWS::S3::Bucket"
     NAME_PROPERTY = "BucketName"
-    PROPERTIES = frozenset({"BucketName", "PublicAccessBlockConfiguration", "BucketEncryption", "CorsConfiguration"})
+    PROPERTIES = frozenset(
+        {
+            "BucketName",
+            "PublicAccessBlockConfiguration",
+            "BucketEncryption",
+            "CorsConfiguration",
+            "LifecycleConfiguration",
+        }
+    )
     REPLACE_ON = frozenset({"BucketName"})
     ATTRIBUTES = frozenset({"Arn", "DomainName", "DualStackDomainName", "RegionalDomainName", "WebsiteURL"})
     SETTINGS = PROPERTIES - {"BucketName"}
@@ -229,6 +237,30 @@ def _configure(backend: S3Backend, name: str, props: Json, changed: frozenset[st
             backend.put_bucket_cors(name, [_cors_rule(rule) for rule in cors["CorsRules"]])
         else:
             backend.delete_bucket_cors(name)
+    if "LifecycleConfiguration" in changed:
+        lifecycle = props.get("LifecycleConfiguration")
+        if lifecycle:
+            backend.put_bucket_lifecycle_configuration(name, lifecycle_api_rules(lifecycle))
+        else:
+            backend.delete_bucket_lifecycle(name)
+
+
+def lifecycle_api_rules(lifecycle: Json) -> list[Json]:
+    """CloudFormation's ``LifecycleConfiguration`` as ``PutBucketLifecycleConfiguration``'s rules (the
+    expiration and multipart-abort rules the stage declares; any other key is refused, not dropped)."""
+    rules = []
+    for rule in lifecycle.get("Rules", []):
+        unknown = set(rule) - {"Id", "Status", "Prefix", "ExpirationInDays", "AbortIncompleteMultipartUpload"}
+        if unknown:
+            raise FillError(f"AWS::S3::Bucket lifecycle rule keys {sorted(unknown)} are not applied locally")
+        api: Json = {"ID": rule.get("Id", ""), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+        if "ExpirationInDays" in rule:
+            api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+            api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+        rules.append(api)
+    return rules
 
 
 def _encryption(encryption: Json) -> Json:

@@ -10,7 +10,8 @@ What moto 5.2.5 does with them (moto/sqs, sns, events models):
 - ``AWS::Events::EventBus`` has no ``physical_resource_id``, so ``{"Ref": "EventBus"}`` resolves to the
   model object: a rule's ``EventBusName`` then fails with an AttributeError (a 500 on ``CreateStack``);
   its update deletes the bus, and every rule on it;
-- ``AWS::Events::Rule``'s update deletes the rule and makes it again.
+- ``AWS::Events::Rule``'s update deletes the rule and makes it again;
+- ``AWS::SNS::Subscription`` has no model: the stage's alert subscribers would be skipped.
 """
 
 from __future__ import annotations
@@ -153,6 +154,28 @@ class TopicFill(ResourceFill):
     @classmethod
     def delete(cls, resource: Filled) -> None:
         _sns(resource.where).delete_topic(resource.physical_resource_id)  # absent counts as deleted
+
+
+class SubscriptionFill(ResourceFill):
+    """``AWS::SNS::Subscription``: the stage's alert subscribers. moto 5.2.5 has no model for it."""
+
+    TYPE = "AWS::SNS::Subscription"
+    PROPERTIES = frozenset({"TopicArn", "Protocol", "Endpoint"})
+    REQUIRED = PROPERTIES
+    REPLACE_ON = PROPERTIES  # AWS replaces a subscription whose topic, protocol or endpoint changes
+
+    @classmethod
+    def create(cls, where: Where, name: str, props: Json) -> Filled:
+        subscription = _sns(where).subscribe(props["TopicArn"], props["Endpoint"], props["Protocol"])
+        return cls.made(where, subscription.arn, props)
+
+    @classmethod
+    def update(cls, resource: Filled, props: Json, changed: frozenset[str]) -> None:
+        return  # every property replaces
+
+    @classmethod
+    def delete(cls, resource: Filled) -> None:
+        _sns(resource.where).unsubscribe(resource.physical_resource_id)  # absent counts as deleted
 
 
 def _sns(where: Where) -> SNSBackend:

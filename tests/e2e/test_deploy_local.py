@@ -37,6 +37,9 @@ ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_c
 DEPLOY_TIMEOUT_S = 600
 # dev waits 300 s before re-checking a pending payment; a deploy-time parameter shortens it (as for a demo).
 PARAMETERS = "PARAMETERS=PaymentWaitSeconds=2"
+# The operator's settings (docs/deploy.md, "Per-stage settings"): a custom domain and an on-call address.
+DOMAIN, ALERT_EMAIL = "example.com", "oncall@example.com"
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0c6b6a5e-1111-2222-3333-444455556666"
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Deployed:
     outputs: dict[str, str]
     env: dict[str, str]
     deploy_seconds: float
+    settings: Path  # the stage settings file make deploy was given
+    hosted_zone_id: str
 
     @property
     def api(self) -> httpx.Client:
@@ -55,6 +60,9 @@ class Deployed:
         return boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
         ).client(service, endpoint_url=self.stage.aws_endpoint)
+
+
+_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
 
 def _make(target: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -83,13 +91,31 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                 "AWS_DEFAULT_REGION": "us-east-1",
             }
         )
+        # The domain's public hosted zone exists before the stage, as it would in the account.
+        route53 = boto3.client("route53", endpoint_url=stage.aws_endpoint, **_CREDENTIALS)
+        zone = route53.create_hosted_zone(Name=DOMAIN, CallerReference=uuid.uuid4().hex)["HostedZone"]["Id"]
+        settings = build / "dev-settings.json"
+        settings.write_text(
+            json.dumps(
+                {
+                    "domain": DOMAIN,
+                    "certificate_arn": CERTIFICATE,
+                    "hosted_zone_id": zone.rsplit("/", 1)[-1],
+                    "alert_emails": [ALERT_EMAIL],
+                }
+            )
+        )
         started = time.monotonic()
-        _make("deploy", env, f"BUILD={build}", PARAMETERS)
+        _make("deploy", env, f"BUILD={build}", PARAMETERS, f"SETTINGS={settings}")
         seconds = time.monotonic() - started
         outputs = json.loads((build / STAGE / "stage-outputs.json").read_text())
         _make("admin", env, f"BUILD={build}", f"EMAIL={ADMIN_EMAIL}", f"PASSWORD={ADMIN_PASSWORD}")
-        yield Deployed(stage, build, outputs, env, seconds)
-        _make("destroy", env, f"BUILD={build}")
+        yield Deployed(stage, build, outputs, env, seconds, settings, zone.rsplit("/", 1)[-1])
+        _make("destroy", env, f"BUILD={build}", f"SETTINGS={settings}")
+        records = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+        assert not [r for r in records if r["Type"] == "A"], "make destroy left the domain's record"
+        apigateway = boto3.client("apigateway", endpoint_url=stage.aws_endpoint, **_CREDENTIALS)
+        assert apigateway.get_domain_names().get("items", []) == [], "make destroy left the domain name"
 
 
 def _login(api: httpx.Client, email: str, password: str) -> dict[str, str]:
@@ -173,6 +199,46 @@ def test_given_dev_deployed_then_api_gateway_answers_refusals_in_the_apis_error_
     body = answer.json()
     assert (body["error"], body["details"]) == ("unauthorized", [])
     assert body["request_id"] and body["request_id"] != "$context.requestId"
+    # with dev's CORS origin and the request id, so a browser client can read and report it
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert answer.headers["X-Request-Id"] == body["request_id"]
+
+
+def test_given_dev_deployed_with_a_domain_then_api_dev_example_com_maps_v1_to_the_api_and_route53_points_at_it(
+    deployed: Deployed,
+) -> None:
+    apigateway, route53 = deployed.aws("apigateway"), deployed.aws("route53")
+    domain = apigateway.get_domain_name(domainName=f"api.{STAGE}.{DOMAIN}")
+    assert domain["certificateArn"] == CERTIFICATE and domain["securityPolicy"] == "TLS_1_2"
+    [mapping] = apigateway.get_base_path_mappings(domainName=f"api.{STAGE}.{DOMAIN}")["items"]
+    rest_api_id = deployed.outputs["api_url"].split("/restapis/")[1].split("/")[0]
+    assert (mapping["basePath"].strip("/"), mapping["restApiId"], mapping["stage"]) == ("v1", rest_api_id, "api")
+    records = route53.list_resource_record_sets(HostedZoneId=deployed.hosted_zone_id)["ResourceRecordSets"]
+    [record] = [r for r in records if r["Type"] == "A"]
+    assert record["Name"].rstrip(".") == f"api.{STAGE}.{DOMAIN}"
+    alias = record["AliasTarget"]["DNSName"].rstrip(".")
+    assert alias in (domain.get("distributionDomainName"), domain.get("regionalDomainName"))
+
+
+def test_given_dev_deployed_then_alerts_reach_the_on_call_address_and_the_edges_are_narrowed(
+    deployed: Deployed,
+) -> None:
+    sns, sqs, apigateway = deployed.aws("sns"), deployed.aws("sqs"), deployed.aws("apigateway")
+    # the on-call address subscribes to the topic every alarm notifies
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=deployed.outputs["ALERTS_TOPIC_ARN"])["Subscriptions"]
+    assert ("email", ALERT_EMAIL) in {(s["Protocol"], s["Endpoint"]) for s in subscriptions}
+    # EventBridge may send to the notification queue for the stage's rule, in this account, alone
+    url = sqs.get_queue_url(QueueName=f"{APP}-notification-events-{STAGE}")["QueueUrl"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    [statement] = policy["Statement"]
+    assert policy["Version"] == "2012-10-17"
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(
+        f":rule/ecommerce-events-{STAGE}/{APP}-notification-events-{STAGE}"
+    )
+    # the API's stage writes access logs to the stage's group
+    rest_api_id = deployed.outputs["api_url"].split("/restapis/")[1].split("/")[0]
+    access = apigateway.get_stage(restApiId=rest_api_id, stageName="api")["accessLogSettings"]
+    assert access["destinationArn"].endswith(f":log-group:/aws/apigateway/{APP}-{STAGE}-access")
 
 
 def test_given_dev_deployed_then_its_configuration_is_the_one_make_deploy_promises(deployed: Deployed) -> None:
@@ -208,7 +274,7 @@ def test_given_dev_deployed_then_its_configuration_is_the_one_make_deploy_promis
 def test_given_dev_deployed_then_it_matches_what_make_package_declares_and_a_second_deploy_is_an_update(
     deployed: Deployed,
 ) -> None:
-    _make("package", deployed.env, f"BUILD={deployed.build}")
+    _make("package", deployed.env, f"BUILD={deployed.build}", f"SETTINGS={deployed.settings}")
     sam = deployed.build / STAGE / "out" / "sam.json"
     compare = [
         str(PROJECT_DIR / ".venv" / "bin" / "python"),
@@ -224,5 +290,5 @@ def test_given_dev_deployed_then_it_matches_what_make_package_declares_and_a_sec
     done = subprocess.run(compare, cwd=PROJECT_DIR, env=deployed.env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     # WHEN deployed again unchanged: every step is an update, and the API still answers
-    _make("deploy", deployed.env, f"BUILD={deployed.build}", PARAMETERS)
+    _make("deploy", deployed.env, f"BUILD={deployed.build}", PARAMETERS, f"SETTINGS={deployed.settings}")
     assert deployed.api.get("/health").status_code == 200

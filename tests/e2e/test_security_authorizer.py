@@ -124,3 +124,18 @@ def test_given_a_deleted_account_when_its_unexpired_token_is_used_then_403(local
     assert _get_orders(local_stage, f"Bearer {token}").status_code == 403
     relogin = httpx.post(f"{local_stage.api_url}/auth/login", json={"email": email, "password": PASSWORD}, timeout=15)
     assert relogin.status_code == 401
+
+
+def test_given_the_gateways_own_refusals_then_a_browser_can_read_them_and_their_request_id(
+    local_stage: RunningStage,
+) -> None:
+    # GIVEN a request without a token and one with a forged token
+    missing = _get_orders(local_stage, None)
+    forged = _get_orders(local_stage, f"Bearer {_b64({'alg': 'HS256'})}.{_b64({'sub': 'x'})}.sig")
+    # THEN each is the stage's gateway response: the API's error format, the CORS origin, the request id
+    for answer, status, code in ((missing, 401, "unauthorized"), (forged, 403, "forbidden")):
+        assert answer.status_code == status
+        body = answer.json()
+        assert (body["error"], body["details"]) == (code, [])
+        assert answer.headers["X-Request-Id"] == body["request_id"] != ""
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"  # the local stage's CORS_ALLOW_ORIGIN

@@ -26,7 +26,10 @@ from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
 from moto import mock_aws
 
 import scripts.deploy as deploy
+import scripts.deploy_finish as deploy_finish
+from infra.gateway import ACCESS_LOG_FORMAT
 from infra.package import LOG_RETENTION_DAYS
+from infra.template import access_log_group_name
 from scripts.deploy import DeployError, deploy_resources, destroy, finish, invoke_url, main, outputs, prepare
 
 pytestmark = pytest.mark.integration
@@ -107,6 +110,7 @@ def chalice_deploy(session: boto3.session.Session, project: Path) -> ChaliceDepl
         {"name": handler, "resource_type": "lambda_function", "lambda_arn": arn} for handler, arn in arns.items()
     ]
     sqs.create_queue(QueueName=ASYNC_INVOKE_DLQ)
+    session.client("logs").create_log_group(logGroupName=access_log_group_name(STAGE))  # the resource stack's
     mappings = {}
     for handler, queue in QUEUES.items():
         url = sqs.create_queue(QueueName=queue)["QueueUrl"]
@@ -219,6 +223,78 @@ def test_given_a_chalice_deployed_stage_when_finishing_then_async_functions_fail
         config = lam.get_function_event_invoke_config(FunctionName=function)
         assert config["DestinationConfig"] == {"OnFailure": {"Destination": dlq_arn}}, function
         assert config["MaximumRetryAttempts"] == 2
+
+
+def test_given_a_chalice_deployed_stage_when_finishing_then_access_logs_and_refusals_carry_cors_and_the_request_id(
+    deployed: ChaliceDeployed,
+) -> None:
+    # GIVEN the stage's access log group (the resource stack's) and the API chalice deploy made
+    api = deployed.session.client("apigateway")
+    # WHEN finish runs
+    finish(STAGE, deployed.session, deployed.project)
+    # THEN the stage writes one JSON line per request to that group
+    settings = api.get_stage(restApiId=deployed.rest_api_id, stageName="api")["accessLogSettings"]
+    assert settings["destinationArn"].endswith(f":log-group:{access_log_group_name(STAGE)}")
+    assert settings["format"] == ACCESS_LOG_FORMAT and json.loads(settings["format"])["requestId"]
+    # AND the gateway's own refusals carry dev's CORS origin and the request id in X-Request-Id
+    for kind in ("UNAUTHORIZED", "ACCESS_DENIED", "THROTTLED"):
+        parameters = api.get_gateway_response(restApiId=deployed.rest_api_id, responseType=kind)["responseParameters"]
+        assert parameters == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+            "gatewayresponse.header.X-Request-Id": "context.requestId",
+        }
+
+
+def _domain_settings(tmp_path: Path) -> tuple[Path, str]:
+    """A settings file with a custom domain, and the id of the hosted zone it names."""
+    zone = boto3.client("route53", region_name="us-east-1").create_hosted_zone(Name="example.com", CallerReference="t")
+    zone_id = zone["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    path = tmp_path / "dev-settings.json"
+    path.write_text(json.dumps({"domain": "example.com", "certificate_arn": certificate, "hosted_zone_id": zone_id}))
+    return path, zone_id
+
+
+def test_given_a_custom_domain_when_finishing_then_api_dev_maps_v1_to_the_api_and_route53_points_at_it(
+    deployed: ChaliceDeployed, tmp_path: Path
+) -> None:
+    # GIVEN a domain in the stage settings, its hosted zone, and the API chalice deploy made
+    settings, zone_id = _domain_settings(tmp_path)
+    api, route53 = deployed.session.client("apigateway"), deployed.session.client("route53")
+    # WHEN finish runs, twice (nothing changes the second time)
+    for _ in range(2):
+        assert main(["finish", "--stage", STAGE, "--project", str(deployed.project), "--settings", str(settings)]) == 0
+    # THEN api.dev.example.com exists with the certificate, edge-optimized, TLS 1.2
+    domain = api.get_domain_name(domainName="api.dev.example.com")
+    assert domain["certificateArn"] == "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    assert domain["securityPolicy"] == "TLS_1_2"
+    # AND its base path v1 maps to the stage api of the API chalice deploy recorded, once
+    [mapping] = api.get_base_path_mappings(domainName="api.dev.example.com")["items"]
+    assert (mapping["basePath"].strip("/"), mapping["restApiId"], mapping["stage"]) == (
+        "v1",
+        deployed.rest_api_id,
+        "api",
+    )
+    # AND the zone has one alias A record of the name to the domain's distribution
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    [record] = [r for r in records if r["Type"] == "A"]
+    assert record["Name"].rstrip(".") == "api.dev.example.com"
+    assert record["AliasTarget"]["DNSName"].rstrip(".") == domain["distributionDomainName"]
+    assert record["AliasTarget"]["HostedZoneId"] == domain["distributionHostedZoneId"]
+    # WHEN make destroy unmaps it (before chalice delete), twice: nothing left is no error
+    for _ in range(2):
+        assert main(["unmap", "--stage", STAGE, "--settings", str(settings)]) == 0
+    # THEN the record and the domain are gone
+    assert not [
+        r for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"] if r["Type"] == "A"
+    ]
+    with pytest.raises(ClientError, match="NotFound"):
+        api.get_domain_name(domainName="api.dev.example.com")
+
+
+def test_given_no_domain_when_finishing_then_no_domain_name_or_record_is_made(deployed: ChaliceDeployed) -> None:
+    finish(STAGE, deployed.session, deployed.project)
+    assert deployed.session.client("apigateway").get_domain_names().get("items", []) == []
 
 
 def test_given_a_finished_stage_when_finishing_again_then_it_succeeds_and_the_configuration_is_unchanged(
@@ -520,7 +596,7 @@ class _SettlingLambda:
 def test_given_a_mapping_still_being_created_when_waiting_then_it_polls_until_lambda_accepts_updates() -> None:
     lam, slept = _SettlingLambda(["Creating", "Enabled"]), list[float]()
 
-    deploy._wait_until_settled(lam, {"UUID": "u", "State": "Creating"}, slept.append)
+    deploy_finish._wait_until_settled(lam, {"UUID": "u", "State": "Creating"}, slept.append)
 
     assert (slept, lam.states) == ([5, 5], [])
 
@@ -529,7 +605,7 @@ def test_given_a_mapping_that_never_settles_when_waiting_then_it_gives_up_naming
     lam = _SettlingLambda(["Updating"] * 100)
 
     with pytest.raises(DeployError, match=r"event source mapping u still Updating after 120 s"):
-        deploy._wait_until_settled(lam, {"UUID": "u", "State": "Updating"}, lambda seconds: None)
+        deploy_finish._wait_until_settled(lam, {"UUID": "u", "State": "Updating"}, lambda seconds: None)
 
 
 # -- outputs and destroy ---------------------------------------------------------------------------

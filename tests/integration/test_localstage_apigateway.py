@@ -27,13 +27,16 @@ from chalice.app import AuthRequest, AuthResponse
 from chalice.awsclient import TypedAWSClient
 from chalice.deploy.swagger import SwaggerGenerator
 
+from infra.stage_settings import load_stage_settings
+from infra.template import access_log_group_name
 from localstage.apigateway import install
 from localstage.apigateway.dataplane import ApiGatewayDataPlane
 from localstage.iam import enforcement
 from localstage.patches import Patches
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.testing import Harness, emulated
-from scripts.deploy import DeployedState, _configure_api
+from scripts.deploy import DeployedState
+from scripts.deploy_finish import _configure_api
 
 pytestmark = pytest.mark.integration
 
@@ -172,12 +175,15 @@ def deployed() -> Iterator[Deployed]:
         # make deploy's step 4: gateway responses, a new deployment, stage throttling (25 rps, burst 50)
         state = DeployedState(Path("deployed.json"), {"rest_api": {"resource_type": "rest_api", "rest_api_id": api_id}})
         session = boto3.session.Session(botocore_session=_EmbeddedSession(harness.aws.endpoint))
-        _configure_api(FINISHED_STAGE, session, state)
+        harness.client("logs").create_log_group(logGroupName=access_log_group_name(FINISHED_STAGE))  # the stack's
+        _configure_api(FINISHED_STAGE, session, state, load_stage_settings(FINISHED_STAGE, env={}))
         yield Deployed(harness, chalice, api_id)
 
 
 def _error_body(code: str, message: str, response: httpx.Response) -> dict[str, Any]:
-    """infra.package.error_body's template as the stage answers it: $context.requestId substituted."""
+    """infra.gateway.error_body's template as the stage answers it: $context.requestId substituted, and
+    mapped into ``X-Request-Id`` (the header every answer of the API function carries)."""
+    assert response.headers["X-Request-Id"] == response.headers["x-amzn-RequestId"]
     return {"error": code, "message": message, "details": [], "request_id": response.headers["x-amzn-RequestId"]}
 
 

@@ -24,7 +24,7 @@ from chalicelib.domain.users import PASSWORD_MIN_LENGTH
 from infra.observability import HANDLERS
 from infra.package import named_outputs
 from infra.pipeline import REDRIVE_MAX_RECEIVE_COUNT
-from infra.template import stage_template
+from infra.template import access_log_group_name, stage_template
 from localstage.cloudformation import install
 from localstage.patches import Patches
 from localstage.server import REGION, EmbeddedAws
@@ -98,7 +98,7 @@ def dev(embedded: Embedded) -> dict[str, str]:
 
 def _with_template(monkeypatch: pytest.MonkeyPatch, change: Callable[[Json], Json]) -> None:
     """deploy_resources deploys ``change(stage_template(stage))`` instead of the stage template."""
-    monkeypatch.setattr(deploy, "stage_template", lambda stage: change(stage_template(stage)))
+    monkeypatch.setattr(deploy, "stage_template", lambda stage, **kw: change(stage_template(stage, **kw)))
 
 
 def _small(resources: Json) -> Callable[[Json], Json]:
@@ -177,6 +177,15 @@ def test_given_the_dev_stage_deployed_then_queues_have_their_redrive_attributes_
         assert statement["Principal"] == {"Service": "events.amazonaws.com"}
         assert statement["Action"] == "sqs:SendMessage"
         assert f"arn:aws:sqs:{REGION}:123456789012:{APP}-{queue}-dev" in statement["Resource"]
+        # Only the stage's own rule, of this account (confused deputy), in a policy with a Version
+        rule = embedded.client("events").describe_rule(
+            Name=f"{APP}-notification-events-dev", EventBusName=dev["EVENT_BUS_NAME"]
+        )
+        assert policy["Version"] == "2012-10-17"
+        assert statement["Condition"] == {
+            "ArnEquals": {"aws:SourceArn": rule["Arn"]},
+            "StringEquals": {"aws:SourceAccount": "123456789012"},
+        }
 
 
 def test_given_the_dev_stage_deployed_then_the_user_pool_and_its_client_are_configured(
@@ -280,6 +289,17 @@ def test_given_the_dev_stage_deployed_then_buckets_block_public_access_encrypt_a
     assert cors["AllowedMethods"] == ["GET", "PUT", "POST"] and cors["AllowedOrigins"] == ["*"]
     with pytest.raises(ClientError, match="NoSuchCORSConfiguration"):
         s3.get_bucket_cors(Bucket=dev["REPORTS_BUCKET"])
+    # Abandoned uploads expire after the stage's abandoned_upload_days (30 by default)
+    (lifecycle,) = s3.get_bucket_lifecycle_configuration(Bucket=dev["UPLOADS_BUCKET"])["Rules"]
+    assert (lifecycle["Filter"]["Prefix"], lifecycle["Expiration"]["Days"], lifecycle["Status"]) == (
+        "uploads/",
+        30,
+        "Enabled",
+    )
+    assert lifecycle["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    # The API's access logs have their group, with a retention
+    [group] = embedded.client("logs").describe_log_groups(logGroupNamePrefix=access_log_group_name("dev"))["logGroups"]
+    assert group["retentionInDays"] == 14
     sns = embedded.client("sns")
     assert sns.get_topic_attributes(TopicArn=dev["ALERTS_TOPIC_ARN"])["Attributes"]["DisplayName"] == (
         "E-commerce operational alerts"
@@ -592,3 +612,29 @@ def test_given_a_parameter_when_deploying_then_it_reaches_the_outputs_and_only_a
     deploy_resources("demo", embedded.session)
     assert embedded.outputs("demo")["PAYMENT_WAIT_SECONDS"] == "300"
     destroy("demo", _EndpointSession(embedded))
+
+
+def test_given_alert_subscribers_when_deploying_then_each_subscribes_and_destroy_unsubscribes(
+    embedded: Embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stage with an alerts topic and two subscribers (infra.template.alert_subscriptions)
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "alerts-subscribed"}}
+    resources = {"AlertsTopic": topic}
+    for number, (protocol, endpoint) in enumerate(
+        (("email", "oncall@example.com"), ("https", "https://h.example/a")), 1
+    ):
+        resources[f"AlertsSubscription{number}"] = {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {"TopicArn": {"Ref": "AlertsTopic"}, "Protocol": protocol, "Endpoint": endpoint},
+        }
+    _with_template(monkeypatch, _small(resources))
+    # WHEN it is deployed
+    embedded.deploy("subscribed", monkeypatch)
+    sns = embedded.client("sns")
+    arn = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":alerts-subscribed"))
+    # THEN the topic has both subscriptions
+    found = {(s["Protocol"], s["Endpoint"]) for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]}
+    assert found == {("email", "oncall@example.com"), ("https", "https://h.example/a")}
+    # WHEN the stage is destroyed THEN no subscription is left behind
+    destroy("subscribed", _EndpointSession(embedded))
+    assert not [s for s in sns.list_subscriptions()["Subscriptions"] if s["TopicArn"] == arn]

@@ -21,6 +21,7 @@ from localstage.testing import Harness, emulated
 pytestmark = pytest.mark.integration
 
 app = Chalice(app_name="toyh")
+ORIGIN = "https://shop.example.com"
 authorizer_calls: list[str] = []
 
 
@@ -47,7 +48,8 @@ def private() -> dict[str, Any]:
 def api() -> Iterator[tuple[str, Harness]]:
     with emulated(app) as harness:
         port = free_port()
-        server = create_emulated_server(app, Config(), "127.0.0.1", port, harness.emulator, "toyh-local")
+        config = Config.create(environment_variables={"CORS_ALLOW_ORIGIN": ORIGIN})
+        server = create_emulated_server(app, config, "127.0.0.1", port, harness.emulator, "toyh-local", base_path="/v1")
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -99,12 +101,41 @@ def test_given_an_authorized_route_then_the_authorizer_is_an_invocation_and_its_
     assert _invocations(harness, "toyh-local-token_auth") >= 1
 
 
-def test_given_a_denying_or_raising_authorizer_then_api_gateway_answers_403_or_401(api: tuple[str, Harness]) -> None:
+def _refusal(response: httpx.Response, status: int, code: str, message: str) -> None:
+    """The stage's gateway response (infra.gateway): the API's error format, CORS and the request id."""
+    request_id = response.headers["X-Request-Id"]
+    assert response.status_code == status
+    assert response.json() == {"error": code, "message": message, "details": [], "request_id": request_id}
+    assert request_id and response.headers["x-amzn-RequestId"] == request_id
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_given_a_denying_or_raising_authorizer_then_api_gateway_answers_403_or_401_in_the_api_format(
+    api: tuple[str, Harness],
+) -> None:
+    # GIVEN an authorizer that denies "bad" and raises Unauthorized for "explode", and a request without a token
     url, _ = api
+    # WHEN each calls the protected route
     denied = httpx.get(f"{url}/private", headers={"Authorization": "bad"}, timeout=10)
     raised = httpx.get(f"{url}/private", headers={"Authorization": "explode"}, timeout=10)
-    assert denied.status_code == 403
-    assert raised.status_code == 401 and raised.json() == {"message": "Unauthorized"}
+    missing = httpx.get(f"{url}/private", timeout=10)
+    # THEN each is the stage's own gateway response, which a browser on the stage's origin can read
+    _refusal(denied, 403, "forbidden", "The token was refused")
+    _refusal(raised, 401, "unauthorized", "A valid bearer token is required")
+    _refusal(missing, 401, "unauthorized", "A valid bearer token is required")
+    assert len({denied.headers["X-Request-Id"], raised.headers["X-Request-Id"], missing.headers["X-Request-Id"]}) == 3
+
+
+def test_given_a_custom_domain_base_path_then_the_api_answers_under_it_and_at_the_root(
+    api: tuple[str, Harness],
+) -> None:
+    # GIVEN the server started with base path /v1 (a stage with a custom domain)
+    url, _ = api
+    # WHEN a route is called with and without it
+    under, root = httpx.get(f"{url}/v1/public", timeout=10), httpx.get(f"{url}/public", timeout=10)
+    # THEN both reach the route, the base path stripped as API Gateway's mapping does
+    assert (under.status_code, root.status_code) == (200, 200) and under.json() == root.json()
+    assert httpx.get(f"{url}/v1public", timeout=10).status_code == 403  # only the whole segment is the base path
 
 
 def test_given_an_unknown_route_then_the_gateway_answers_without_invoking(api: tuple[str, Harness]) -> None:

@@ -117,8 +117,9 @@ def test_given_the_package_then_event_sources_batch_failures_and_destinations_us
     assert machine["DefinitionSubstitutions"]["ValidateOrderFunctionArn"] == {"Fn::GetAtt": ["ValidateOrder", "Arn"]}
     assert machine["TracingConfiguration"] == {"Enabled": True}
     log_groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    assert len(log_groups) == len(app_functions()) + 1
-    assert {r["Properties"]["RetentionInDays"] for r in log_groups} == {14}
+    assert len(log_groups) == len(app_functions()) + 2  # one per function, the workflow's, the API's access logs
+    assert {r["Properties"]["RetentionInDays"] for r in log_groups} == {14}  # dev's access logs: 14 days too
+    assert {(r["DeletionPolicy"], r["UpdateReplacePolicy"]) for r in log_groups} == {("Delete", "Delete")}
 
 
 def test_given_the_package_then_each_function_has_its_own_role_and_no_policy_uses_a_needless_wildcard(

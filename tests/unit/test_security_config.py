@@ -7,13 +7,16 @@ import pytest
 import app as application
 from chalicelib.config import Settings
 from infra.package import STAGE_DEPLOYMENTS, merge_template
+from infra.stage_settings import StageSettings
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize("stage", sorted(STAGE_DEPLOYMENTS))
 def test_given_a_deployed_stage_then_its_api_is_throttled_and_answers_429_in_the_error_format(stage: str) -> None:
-    api = merge_template(stage, ["api_handler"], "*", xray=False)["Resources"]["RestAPI"]["Properties"]
+    api = merge_template(stage, ["api_handler"], StageSettings(), xray=False, endpoint_type="EDGE")["Resources"][
+        "RestAPI"
+    ]["Properties"]
     settings = api["MethodSettings"][0]
     assert (settings["ResourcePath"], settings["HttpMethod"]) == ("/*", "*")
     assert 0 < settings["ThrottlingRateLimit"] <= settings["ThrottlingBurstLimit"] <= 1000
