@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the pipeline's modules are imported by their builders, on f
     from chalicelib.services.cost_optimizer import CostOptimizer
     from chalicelib.services.intake import OrderIntake
     from chalicelib.services.notifications import NotificationService
+    from chalicelib.services.payment_rechecks import PaymentRechecks
     from chalicelib.services.workflow import Pipeline, WorkflowSteps
     from chalicelib.services.workflow_events import WorkflowMonitor
 
@@ -355,6 +356,26 @@ class Container:
             S3ReportStore(self._client("s3"), s.reports_bucket),
             stage_function_prefix=f"{s.app_name}-{s.stage}",
         )
+
+    @lazy
+    def payment_rechecks(self) -> PaymentRechecks:
+        from chalicelib.adapters.payment_rechecks import InMemoryPaymentRechecks, SqsPaymentRechecks
+        from chalicelib.services.payment_rechecks import PaymentRechecks
+
+        s = self.settings
+        queue: Any = InMemoryPaymentRechecks()
+        if not self.in_memory:
+            s.require("payment_recheck_queue_url")
+            queue = SqsPaymentRechecks(
+                self._client("sqs"), s.payment_recheck_queue_url, self._client("dynamodb"), s.payments_table
+            )
+        dead_letters = self._dead_letters("payment_recheck_dlq_url")
+        return PaymentRechecks(
+            self.order_progress, queue, self.workflow_engine, dead_letters, s.payment_wait_seconds, self._compensate
+        )
+
+    def _compensate(self, order_id: str) -> Any:
+        return self.compensations.compensate(order_id)
 
     @lazy
     def workflow_monitor(self) -> WorkflowMonitor:

@@ -27,6 +27,13 @@ MAX_RECEIVES = 3
 # timed out on its last receive gets another and dead-letters the message itself, with the reason.
 REDRIVE_MAX_RECEIVE_COUNT = MAX_RECEIVES + 1
 
+# A pending payment is re-checked outside the workflow (services/payment_rechecks.py), every
+# PAYMENT_WAIT_SECONDS, at most this many times: then the order fails PAYMENT_FAILED and its hold is
+# released. Six rounds of the deployed 300 s are half an hour of stock held for an unpaid order.
+PAYMENT_CHECK_ROUNDS = 6
+# SQS's longest per-message delay: a longer wait would need EventBridge Scheduler (docs/architecture.md).
+MAX_QUEUE_DELAY_SECONDS = 900
+
 # Event sources and detail types on the stage's bus (the seed's names).
 SOURCE_ORDERS = "ecommerce.orders"
 SOURCE_INVENTORY = "ecommerce.inventory"
@@ -96,6 +103,10 @@ class InsufficientInventory(WorkflowError):  # the state machine catches this ex
 
 class PaymentGatewayTimeout(WorkflowError):  # the state machine retries this exact name
     """The gateway did not answer in time; nothing was charged, the step may be retried."""
+
+
+class PaymentPendingTooLong(WorkflowError):  # the state machine catches this exact name
+    """The gateway still says pending after ``PAYMENT_CHECK_ROUNDS`` status checks: the order gives up."""
 
 
 class OrderNotFoundError(WorkflowError):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.domain.orders import Order
+from chalicelib.domain.pipeline import PAYMENT_CHECK_ROUNDS
 from tests.integration.pipeline_stage import PipelineStage, pipeline_stage
 from tests.pipeline_helpers import add_product, place, stock
 
@@ -76,15 +77,57 @@ def test_given_tok_declined_when_the_workflow_runs_then_payment_failed_and_the_h
     assert (stock(stage.container, product), charges(stage, order)) == (5, 0)
 
 
-def test_given_tok_pending_when_the_workflow_runs_then_it_waits_checks_and_completes(stage: PipelineStage) -> None:
+def entered(stage: PipelineStage, execution: str) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in stage.history(execution) if "stateEnteredEventDetails" in e]
+
+
+def resume(stage: PipelineStage, order: Order, round: int) -> Order:
+    """Deliver the pending payment's re-check of ``round`` and wait for the execution it starts."""
+    assert stage.deliver_rechecks() == 1
+    stage.wait_until_finished(f"{order.order_id}-check{round}")
+    stage.deliver_events()
+    found = stage.container.order_progress.get(order.order_id)
+    assert found is not None
+    return found
+
+
+def test_given_tok_pending_when_the_workflow_runs_then_it_ends_rechecks_outside_and_completes(
+    stage: PipelineStage,
+) -> None:
+    # GIVEN a card the gateway leaves pending until its first status check
     product = add_product(stage.container, stock=5)
-    order = run(stage, (product, 1), token="tok_pending")
+    # WHEN the workflow runs: the execution ends at AwaitPayment, the order still PROCESSING and its stock held
+    waiting = run(stage, (product, 1), token="tok_pending")
+    assert waiting.status == "PROCESSING" and stock(stage.container, product) == 4
+    assert entered(stage, waiting.order_id)[-2:] == ["AwaitPayment", "PaymentAwaited"]
+    # THEN the delayed re-check resumes it at the status check, and it completes, charged once
+    order = resume(stage, waiting, 1)
     assert order.status == "COMPLETED"
-    entered = [
-        e["stateEnteredEventDetails"]["name"] for e in stage.history(order.order_id) if "stateEnteredEventDetails" in e
-    ]
-    assert entered.count("PaymentPending") == 1 and "CheckPaymentStatus" in entered
+    assert entered(stage, f"{order.order_id}-check1")[:3] == ["StartOrResume", "CheckPaymentStatus", "PaymentChoice"]
     assert (stock(stage.container, product), charges(stage, order)) == (4, 1)
+
+
+def test_given_a_payment_pending_for_three_checks_when_rechecked_then_three_rounds_and_completed(
+    stage: PipelineStage,
+) -> None:
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 1), token="tok_pending_3")
+    for round in (1, 2, 3):
+        order = resume(stage, order, round)
+    assert (order.status, stock(stage.container, product), charges(stage, order)) == ("COMPLETED", 4, 1)
+
+
+def test_given_a_payment_that_never_settles_when_the_rounds_run_out_then_payment_failed_voided_and_released(
+    stage: PipelineStage,
+) -> None:
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 1), token="tok_pending_99")
+    for round in range(1, PAYMENT_CHECK_ROUNDS + 1):
+        order = resume(stage, order, round)
+    assert (order.status, order.failure_reason) == ("FAILED", "PAYMENT_FAILED")
+    payment = stage.container.payment_gateway.get(order.order_id)
+    assert payment is not None and (payment.status, payment.charges) == ("voided", 0)
+    assert stock(stage.container, product) == 5
 
 
 def test_given_tok_gateway_timeout_when_the_workflow_runs_then_the_retry_completes_it_charging_once(
