@@ -139,3 +139,53 @@ def test_given_tok_gateway_timeout_when_the_workflow_runs_then_the_retry_complet
     failures = [e for e in stage.history(order.order_id) if e["type"] == "LambdaFunctionFailed"]
     assert [f["lambdaFunctionFailedEventDetails"]["error"] for f in failures] == ["PaymentGatewayTimeout"]
     assert charges(stage, order) == 1
+
+
+def start_again(stage: PipelineStage, order: Order, name: str) -> None:
+    """What Express may do and Standard could not: a second execution of the same order, same input."""
+    sfn = stage.client("stepfunctions")
+    first = f"{stage.outputs['STATE_MACHINE_ARN'].replace(':stateMachine:', ':execution:')}:{order.order_id}"
+    payload = sfn.describe_execution(executionArn=first)["input"]
+    sfn.start_execution(stateMachineArn=stage.outputs["STATE_MACHINE_ARN"], name=name, input=payload)
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("tok_success", ("COMPLETED", None, 3, 1)), ("tok_declined", ("FAILED", "PAYMENT_FAILED", 5, 0))],
+)
+def test_given_an_execution_delivered_twice_concurrently_when_both_run_then_one_outcome_and_one_charge(
+    stage: PipelineStage, token: str, expected: tuple[object, ...]
+) -> None:
+    # GIVEN an order whose execution starts, and a duplicate of it started at once
+    product = add_product(stage.container, stock=5)
+    order = place(stage.container, (product, 2), token=token)
+    assert stage.deliver_orders() == 1
+    start_again(stage, order, f"{order.order_id}-duplicate")
+    # WHEN both run to their end
+    stage.wait_until_finished(order.order_id)
+    stage.wait_until_finished(f"{order.order_id}-duplicate")
+    found = stage.container.order_progress.get(order.order_id)
+    # THEN one outcome, the stock moved once, at most one charge
+    assert found is not None
+    assert (found.status, found.failure_reason, stock(stage.container, product), charges(stage, found)) == expected
+
+
+def test_given_a_recheck_sent_twice_when_both_arrive_then_one_resumed_execution_and_one_charge(
+    stage: PipelineStage,
+) -> None:
+    # GIVEN a pending order whose re-check of round 1 was sent twice (AwaitPayment ran twice)
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 1), token="tok_pending")
+    stage.container.payment_rechecks._queue.schedule(order.order_id, 1, 1)
+    # WHEN the consumer receives both
+    delivered = 0
+    while delivered < 2:
+        got = stage.deliver_rechecks()
+        assert got, "both copies should arrive"
+        delivered += got
+    stage.wait_until_finished(f"{order.order_id}-check1")
+    # THEN one execution resumed it, it completed, charged once
+    names = [e["name"] for e in stage.executions()]
+    assert sorted(names) == sorted([order.order_id, f"{order.order_id}-check1"])
+    found = stage.container.order_progress.get(order.order_id)
+    assert found is not None and found.status == "COMPLETED" and charges(stage, found) == 1

@@ -180,6 +180,7 @@ def test_given_a_recheck_delivered_twice_when_consumed_then_the_workflow_resumes
     assert isinstance(workflow, RecordingWorkflow)
     resumed = {name: payload for name, payload in workflow.executions.items() if name != order.order_id}
     assert list(resumed) == [f"{order.order_id}-check1"]
+    assert workflow.calls.count(f"{order.order_id}-check1") == 1  # the claim, not the name, stopped the copy
     assert resumed[f"{order.order_id}-check1"]["resume"] == "payment_check"
     assert resumed[f"{order.order_id}-check1"]["payment_round"] == 1
 
