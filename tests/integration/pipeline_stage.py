@@ -24,7 +24,9 @@ from localstage.functions import discover_functions
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_lambda import ensure_role, moto_config, register_functions, uninstall_invoke_hook
 from localstage.moto_patches import serialised_dynamodb_writes
+from localstage.patches import Patches
 from localstage.provision import provision_stage
+from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
 
 STAGE = "local"  # the local stage's template: a payment wait of 1 s
@@ -97,7 +99,12 @@ class PipelineStage:
 
 @contextmanager
 def pipeline_stage() -> Iterator[PipelineStage]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), serialised_dynamodb_writes():
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        serialised_dynamodb_writes(),
+        Patches() as patches,
+    ):
+        deliver_execution_logs(patches)  # the Express workflow's executions, in its log group
         reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
         outputs = provision_stage(STAGE)
         container = Container(Settings.from_env({**outputs, "STAGE": STAGE, "AWS_REGION": "us-east-1"}))

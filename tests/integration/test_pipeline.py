@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.domain.orders import Order
 from chalicelib.domain.pipeline import PAYMENT_CHECK_ROUNDS
+from runbooks import workflow
 from tests.integration.pipeline_stage import PipelineStage, pipeline_stage
 from tests.pipeline_helpers import add_product, place, stock
 
@@ -189,3 +190,20 @@ def test_given_a_recheck_sent_twice_when_both_arrive_then_one_resumed_execution_
     assert sorted(names) == sorted([order.order_id, f"{order.order_id}-check1"])
     found = stage.container.order_progress.get(order.order_id)
     assert found is not None and found.status == "COMPLETED" and charges(stage, found) == 1
+
+
+def test_given_an_express_execution_when_the_runbook_reads_its_logs_then_it_shows_the_orders_steps(
+    stage: PipelineStage,
+) -> None:
+    # GIVEN an order the Express workflow completed (its log group is the stage's, logging at level ALL)
+    product = add_product(stage.container, stock=5)
+    order = run(stage, (product, 1))
+    # WHEN the workflow-inspection runbook lists the executions and reads the order's
+    sfn, arn = stage.client("stepfunctions"), stage.outputs["STATE_MACHINE_ARN"]
+    found = [e for e in workflow.list_executions(sfn, arn, logs=stage.client("logs")) if e["name"] == order.order_id]
+    trace = workflow.parse_history(workflow.get_history(sfn, found[0]["executionArn"]), found[0])
+    # THEN its steps, in order, come from the execution log, and the order id from the execution's name
+    assert found[0]["status"] == "SUCCEEDED" and trace.order_id == order.order_id
+    names = [span.name for span in trace.spans]
+    assert names[:4] == ["StartOrResume", "ValidateOrder", "CheckInventory", "ProcessPayment"]
+    assert {"ReserveInventory", "SendConfirmation", "ScheduleShipping", "CompleteOrder"} <= set(names)
