@@ -27,11 +27,11 @@ def test_given_a_moto_history_event_when_logged_then_it_is_awss_json_line(at: ob
     # WHEN it becomes a log line
     millis, message = log_line(event)
     # THEN the line is AWS's: string ids, epoch milliseconds as text, the bare event type
-    assert millis == 1_764_622_957_336
+    assert millis == 1_796_158_957_336
     assert json.loads(message) == {
         "id": "4",
         "previous_event_id": "3",
-        "event_timestamp": "1764622957336",
+        "event_timestamp": "1796158957336",
         "type": "TaskStateEntered",
         "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:orders:ord_1",
         "details": {"name": "ValidateOrder"},
