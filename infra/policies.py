@@ -110,7 +110,7 @@ TASK_GRANTS: dict[str, tuple[Grant, ...]] = {
     "complete_order": _FAIL,  # the same calls: move the order (to COMPLETED) and announce it
     "reject_order": _FAIL,
     "notify_out_of_stock": (_READ_ORDER, *_FAIL),
-    "handle_payment_failure": (_READ_ORDER, *_HOLD, *_FAIL),
+    "handle_payment_failure": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),  # voids a pending payment
     "refund_payment": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),
     "compensate_order": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),
 }
