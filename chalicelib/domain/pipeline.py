@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from chalicelib.domain.errors import DomainError, FieldError, ValidationError
 from chalicelib.domain.orders import Order, OrderStatus
@@ -33,6 +34,27 @@ REDRIVE_MAX_RECEIVE_COUNT = MAX_RECEIVES + 1
 PAYMENT_CHECK_ROUNDS = 6
 # SQS's longest per-message delay: a longer wait would need EventBridge Scheduler (docs/architecture.md).
 MAX_QUEUE_DELAY_SECONDS = 900
+
+RESUME_AT_PAYMENT_CHECK = "payment_check"  # statemachine.json's first Choice reads ``$.resume``
+START = "start"
+
+
+def execution_input(order_id: str, correlation_id: str, wait_seconds: int, round: int = 0) -> dict[str, Any]:
+    """The workflow's input: the first run (round 0) starts at validation, a re-check at the status check."""
+    payload: dict[str, Any] = {
+        "order_id": order_id,
+        "correlation_id": correlation_id,
+        "payment_wait_seconds": wait_seconds,
+        "payment_round": round,
+        "resume": RESUME_AT_PAYMENT_CHECK if round else START,
+    }
+    return payload
+
+
+def execution_name(order_id: str, round: int = 0) -> str:
+    """One name per order and round: ``ord_...`` for the first run, ``ord_...-check2`` for round 2."""
+    return order_id if round == 0 else f"{order_id}-check{round}"
+
 
 # Event sources and detail types on the stage's bus (the seed's names).
 SOURCE_ORDERS = "ecommerce.orders"

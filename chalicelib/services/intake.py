@@ -16,12 +16,11 @@ from typing import Sequence
 
 from chalicelib.domain.errors import DomainError, invalid
 from chalicelib.domain.orders import FailureReason, OrderStatus
-from chalicelib.domain.pipeline import OrderNotFoundError
+from chalicelib.domain.pipeline import OrderNotFoundError, execution_input, execution_name
 from chalicelib.domain.ports import DeadLetters, OrderProgress, WorkflowEngine
 from chalicelib.observability.logs import annotate
 from chalicelib.observability.tracing import subsegment
 from chalicelib.services.batches import QueueRecord, process_batch
-from chalicelib.services.payment_rechecks import execution_input, execution_name
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,19 @@ from typing import Any, Callable, Sequence
 
 from chalicelib.domain.errors import DomainError, invalid
 from chalicelib.domain.orders import OrderStatus
-from chalicelib.domain.pipeline import PAYMENT_CHECK_ROUNDS, OrderNotFoundError, PaymentPendingTooLong
+from chalicelib.domain.pipeline import (
+    PAYMENT_CHECK_ROUNDS,
+    OrderNotFoundError,
+    PaymentPendingTooLong,
+    execution_input,
+    execution_name,
+)
 from chalicelib.domain.ports import DeadLetters, OrderProgress, PaymentRecheckQueue, WorkflowEngine
 from chalicelib.observability.logs import annotate
 from chalicelib.services.batches import QueueRecord, process_batch
+from chalicelib.services.intake import order_id_of
 
 log = logging.getLogger(__name__)
-
-RESUME_AT_PAYMENT_CHECK = "payment_check"  # statemachine.json's first Choice reads ``$.resume``
-START = "start"
 
 
 def parse_recheck(body: str) -> tuple[str, int]:
@@ -48,23 +52,6 @@ def parse_recheck(body: str) -> tuple[str, int]:
     if not isinstance(round, int) or isinstance(round, bool) or not 1 <= round <= PAYMENT_CHECK_ROUNDS:
         raise invalid("round", f"must be a whole number from 1 to {PAYMENT_CHECK_ROUNDS}")
     return order_id, round
-
-
-def execution_input(order_id: str, correlation_id: str, wait_seconds: int, round: int = 0) -> dict[str, Any]:
-    """The workflow's input: the first run (round 0) starts at validation, a re-check at the status check."""
-    payload: dict[str, Any] = {
-        "order_id": order_id,
-        "correlation_id": correlation_id,
-        "payment_wait_seconds": wait_seconds,
-        "payment_round": round,
-        "resume": RESUME_AT_PAYMENT_CHECK if round else START,
-    }
-    return payload
-
-
-def execution_name(order_id: str, round: int = 0) -> str:
-    """One name per order and round: ``ord_...`` for the first run, ``ord_...-check2`` for round 2."""
-    return order_id if round == 0 else f"{order_id}-check{round}"
 
 
 class PaymentRechecks:
@@ -121,9 +108,11 @@ class PaymentRechecks:
         self.resume(order_id, round, record.message_id)
 
     def _give_up(self, record: QueueRecord, exc: Exception) -> None:
-        """A re-check dead-lettered for good must not leave stock held for an unpaid order."""
+        """A re-check dead-lettered for good must not leave stock held for an unpaid order.
+
+        Only the order id has to be readable: a message with a bad round still names an order waiting.
+        """
         try:
-            order_id, _ = parse_recheck(record.body)
-            self._give_up_order(order_id)
+            self._give_up_order(order_id_of(record.body))
         except DomainError as why:
             log.info("dead-lettered re-check %s changed no order: %r", record.message_id, why)

@@ -232,3 +232,15 @@ def test_given_a_malformed_recheck_when_consumed_then_it_is_retried_and_dead_let
 ) -> None:
     answer = shop.payment_rechecks.process([QueueRecord("bad", body, 1)])
     assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+def test_given_a_recheck_that_fails_for_good_when_dead_lettered_then_its_order_is_compensated(shop: Container) -> None:
+    # GIVEN an order waiting on a pending payment, and a re-check of it no consumer can process (round 0)
+    order, product = started(shop, token="tok_pending_99")
+    run_execution(shop, order.order_id)
+    body = f'{{"order_id": "{order.order_id}", "round": 0}}'
+    # WHEN its last receive fails too
+    answer = shop.payment_rechecks.process([QueueRecord("m9", body, 3)])
+    # THEN it is dead-lettered with its reason and the order does not keep its stock: voided, released, failed
+    assert answer == {"batchItemFailures": []}
+    assert state(shop, order, product) == (OrderStatus.FAILED, "WORKFLOW_FAILED", "RELEASED", 5, ("voided", 0, 0))
