@@ -359,23 +359,13 @@ class Container:
 
     @lazy
     def payment_rechecks(self) -> PaymentRechecks:
-        from chalicelib.adapters.payment_rechecks import InMemoryPaymentRechecks, SqsPaymentRechecks
+        from chalicelib.adapters.payment_rechecks import queue_for
         from chalicelib.services.payment_rechecks import PaymentRechecks
 
-        s = self.settings
-        queue: Any = InMemoryPaymentRechecks()
-        if not self.in_memory:
-            s.require("payment_recheck_queue_url")
-            queue = SqsPaymentRechecks(
-                self._client("sqs"), s.payment_recheck_queue_url, self._client("dynamodb"), s.payments_table
-            )
-        dead_letters = self._dead_letters("payment_recheck_dlq_url")
-        return PaymentRechecks(
-            self.order_progress, queue, self.workflow_engine, dead_letters, s.payment_wait_seconds, self._compensate
-        )
-
-    def _compensate(self, order_id: str) -> Any:
-        return self.compensations.compensate(order_id)
+        queue = queue_for(self.settings, None if self.in_memory else self._client)
+        dead_letters, wait = self._dead_letters("payment_recheck_dlq_url"), self.settings.payment_wait_seconds
+        give_up = lambda order_id: self.compensations.compensate(order_id)  # noqa: E731 - built only if needed
+        return PaymentRechecks(self.order_progress, queue, self.workflow_engine, dead_letters, wait, give_up)
 
     @lazy
     def workflow_monitor(self) -> WorkflowMonitor:

@@ -12,18 +12,30 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb_codec import error_code, string_key, to_raw
+from chalicelib.config import Settings
 from chalicelib.domain.pipeline import MAX_QUEUE_DELAY_SECONDS
+from chalicelib.domain.ports import PaymentRecheckQueue
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 _CLAIM = (
     "attribute_exists(order_id) AND (attribute_not_exists(recheck_round) OR recheck_round < :round "
     "OR (recheck_round = :round AND recheck_message = :message))"
 )
+
+
+def queue_for(settings: Settings, client: Callable[[str], Any] | None) -> PaymentRecheckQueue:
+    """The stage's re-check queue (``client`` makes the process's boto3 clients), or the in-memory one without."""
+    if client is None:
+        return InMemoryPaymentRechecks()
+    settings.require("payment_recheck_queue_url")
+    return SqsPaymentRechecks(
+        client("sqs"), settings.payment_recheck_queue_url, client("dynamodb"), settings.payments_table
+    )
 
 
 def recheck_body(order_id: str, round: int) -> str:
