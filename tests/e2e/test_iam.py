@@ -302,11 +302,13 @@ def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(ia
         assert shop.http.get(path).status_code == 200
     assert shop.http.get("/orders", headers=shop.buyer).status_code == 200
     _read_own_profile(iam_stage, shop)
-    # WHEN every order path runs: approved, declined, pending, timed out, out of stock, too expensive
+    # WHEN every order path runs: approved, declined, pending, timed out, out of stock, too expensive, given up
     orders = [
         shop.order(product, token=t) for t in ("tok_success", "tok_declined", "tok_pending", "tok_gateway_timeout")
     ]
     orders += [shop.order(product, quantity=50), shop.order(expensive, quantity=2), _order_twice(shop, product)]
+    # A payment that never settles: after the last re-check PaymentFailed voids it and releases the hold
+    orders.append(shop.order(product, token="tok_pending_99"))
     # A compensation while the payment is still pending (its 1 s wait): the payment is voided
     pending = shop.order(product, token="tok_pending")
     _invoke(iam_stage, "compensate_order", pending)
