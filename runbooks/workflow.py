@@ -64,10 +64,14 @@ def express_log_group(sfn: Any, state_machine_arn: str) -> str | None:
 
 
 def logs_client_like(sfn: Any) -> Any:
-    """A CloudWatch Logs client at the same endpoint and region as ``sfn`` (AWS, or the local stage)."""
-    import boto3
+    """A CloudWatch Logs client where ``sfn`` points: the local stage's endpoint, or AWS's own for the region."""
+    from urllib.parse import urlparse
 
-    return boto3.client("logs", region_name=sfn.meta.region_name, endpoint_url=sfn.meta.endpoint_url)
+    from runbooks import aws
+
+    endpoint = str(sfn.meta.endpoint_url)
+    on_aws = (urlparse(endpoint).hostname or "").endswith(".amazonaws.com")  # the Step Functions endpoint itself
+    return aws.clients("" if on_aws else endpoint, sfn.meta.region_name, "logs")[0]
 
 
 def list_executions(

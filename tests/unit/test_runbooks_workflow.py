@@ -205,3 +205,25 @@ def test_given_an_express_machine_when_listing_then_executions_and_steps_come_fr
     cost = workflow.execution_cost(trace, {"check": 512})
     assert cost.units(Service.STEP_FUNCTIONS, "express requests") == 1
     assert cost.units(Service.STEP_FUNCTIONS, "state transitions") == 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("http://127.0.0.1:4566", "http://127.0.0.1:4566"),
+        ("https://states.eu-west-1.amazonaws.com", "https://logs.eu-west-1.amazonaws.com"),
+    ],
+)
+def test_given_a_step_functions_client_when_its_logs_are_read_then_the_logs_client_points_where_it_points(
+    endpoint: str, expected: str
+) -> None:
+    import boto3
+
+    sfn = boto3.client(
+        "stepfunctions",
+        region_name="eu-west-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+    )
+    assert workflow.logs_client_like(sfn).meta.endpoint_url == expected
