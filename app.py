@@ -165,9 +165,9 @@ def create_upload() -> Response:
 
 # -- order pipeline ---------------------------------------------------------------------------------
 # The Step Functions tasks (statemachine.json calls each ``${<Name>FunctionArn}``, see
-# infra/pipeline.py), the order queue's consumer, the two notification consumers and the
-# execution-status handler. Failures propagate: Step Functions catches them by class name,
-# Lambda retries them and dead-letters what keeps failing.
+# infra/pipeline.py), the order queue's consumer, the pending payments' re-check consumer, the
+# two notification consumers and the execution-status handler. Failures propagate: Step Functions
+# catches them by class name, Lambda retries them and dead-letters what keeps failing.
 
 
 def _order_id(event: dict[str, Any]) -> str:
@@ -189,9 +189,18 @@ def process_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return container().workflow_steps.process_payment(_order_id(event))
 
 
+def _round(event: dict[str, Any], default: int) -> int:
+    return int(event.get("round", default))
+
+
 @app.lambda_function(name="check_payment_status")
 def check_payment_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return container().workflow_steps.check_payment_status(_order_id(event))
+    return container().workflow_steps.check_payment_status(_order_id(event), _round(event, 1))
+
+
+@app.lambda_function(name="await_payment")
+def await_payment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return container().payment_rechecks.await_payment(_order_id(event), _round(event, 0))
 
 
 @app.lambda_function(name="reserve_inventory")
@@ -242,6 +251,12 @@ def compensate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue=stage_resource_name("order-processing"), batch_size=10, name="process_order")
 def process_order(event: SQSEvent) -> dict[str, Any]:
     return entry.order_queue(event, container().order_intake, container().order_dead_letters)
+
+
+@app.on_sqs_message(queue=stage_resource_name("payment-rechecks"), batch_size=10, name="recheck_payment")
+def recheck_payment(event: SQSEvent) -> dict[str, Any]:
+    rechecks = container().payment_rechecks
+    return entry.payment_recheck_queue(event, rechecks, container().payment_recheck_dead_letters)
 
 
 @app.on_sqs_message(queue=stage_resource_name("notification-events"), batch_size=10, name="route_notification_events")

@@ -2,12 +2,17 @@
 
 Ours: the AWS calls per order counted on the local stage (``bench/e2e.py``) when that benchmark ran in
 the same ``make bench``, else ``MEASURED_CALLS`` (a recorded run, named as such in the report); the
-Step Functions transitions of the happy path read from ``statemachine.json``; one invocation per
-Lambda function the order passes through, at the memory ``.chalice/config.json`` gives the dev stage
-and the durations in ``DURATIONS_MS`` (assumed: AWS is not reachable from here); and the log bytes
-those invocations write (EMF metrics are log lines, priced as ingestion).
+workflow as ``infra.pipeline.WORKFLOW_TYPE`` deploys it (Express: one execution of
+``EXPRESS_DURATION_MS``; Standard: the happy path's transitions), and its execution log lines, both
+walked from ``statemachine.json``; one invocation per Lambda function the order passes through, at
+the memory ``.chalice/config.json`` gives the dev stage and the durations in ``DURATIONS_MS``
+(assumed: AWS is not reachable from here); and the log bytes those invocations write (EMF metrics
+are log lines, priced as ingestion).
 
-The seed (``shared/seed/architecture-serverless.md``) as written: ``seed_calls`` lists it.
+The seed (``docs/seed/architecture-serverless.md``) as written: ``seed_calls`` lists it, and
+docs/seed-design.md explains each term. Both designs pay the edge the same way
+(``chalicelib.cost.workflow.edge_calls``): one API Gateway REST request and one X-Ray trace per
+order at the default sampling rule, at the volume the per-million figure prices.
 """
 
 from __future__ import annotations
@@ -21,6 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.cost import Op, Service, ServiceCalls
+from chalicelib.cost.workflow import (
+    ASSUMED_EXPRESS_DURATION_MS,
+    EXPRESS,
+    LOG_LINE_BYTES,
+    STANDARD,
+    WorkflowUsage,
+    edge_calls,
+    traced_share,
+)
+from infra.pipeline import WORKFLOW_TYPE
 
 ITEM_BYTES = 1024  # every item and message of an order is under 1 KB (the recorded ones: 184 to 536 bytes)
 LOG_BYTES_PER_INVOCATION = 1024  # START/END/REPORT ~300 B, one EMF document ~350 B, a few JSON log lines
@@ -150,6 +165,23 @@ def happy_path_states(definition: Mapping[str, Any], choose: Mapping[str, str]) 
     return path
 
 
+def execution_log_lines(definition: Mapping[str, Any], choose: Mapping[str, str]) -> int:
+    """The lines a level-``ALL`` execution log holds for the happy path: what the log group ingests.
+
+    Started and succeeded for the execution; entered and exited for each state; scheduled, started
+    and succeeded for each Lambda task; started and succeeded for a Parallel.
+    """
+    states = dict(definition["States"])
+    for state in definition["States"].values():
+        for branch in state.get("Branches", []):
+            states.update(branch["States"])
+    lines = 2
+    for name in happy_path_states(definition, choose):
+        kind = states[name]["Type"]
+        lines += 2 + (3 if kind == "Task" else 0) + (2 if kind == "Parallel" else 0)
+    return lines
+
+
 def stage_memory(project_root: Path, stage: str = "dev") -> tuple[int, dict[str, int]]:
     """(the stage's default memory, per-function overrides) from ``.chalice/config.json``."""
     config = json.loads((project_root / ".chalice" / "config.json").read_text())
@@ -164,17 +196,25 @@ def stage_memory(project_root: Path, stage: str = "dev") -> tuple[int, dict[str,
 
 
 def our_invocations(project_root: Path, task_invokes: float, publishes: float, events: float) -> list[Invocation]:
-    """Each Lambda invocation of one happy-path order (batches of one: the low-rate, worst case)."""
+    """Each Lambda invocation of one happy-path order (batches of one: the low-rate, worst case).
+
+    Express workflows emit no status change events, so ``handle_workflow_event`` runs only for Standard.
+    """
     default, memory = stage_memory(project_root)
     d = DURATIONS_MS
+    monitor = (
+        []
+        if WORKFLOW_TYPE == EXPRESS
+        else [Invocation("handle_workflow_event", 1, d["consumer"], memory.get("handle_workflow_event", default))]
+    )
     return [
+        *monitor,
         Invocation("api_handler (POST /orders)", 1, d["api"], memory.get("api_handler", default)),
         Invocation("jwt_auth (uncached)", 1, d["authorizer"], memory.get("jwt_auth", default)),
         Invocation("process_order (SQS consumer)", 1, d["consumer"], memory.get("process_order", default)),
         Invocation("workflow tasks", task_invokes, d["task"], default),
         Invocation("send_notification (SNS)", publishes, d["consumer"], memory.get("send_notification", default)),
         Invocation("route_notification_events (bus -> SQS)", events, d["consumer"], default),
-        Invocation("handle_workflow_event", 1, d["consumer"], memory.get("handle_workflow_event", default)),
     ]
 
 
@@ -192,11 +232,26 @@ def add_invocations(calls: ServiceCalls, invocations: list[Invocation], extra_ms
     return calls
 
 
+HAPPY_PATH = {"StartOrResume": "ValidateOrder", "PaymentChoice": "FulfillOrder"}
+EXPRESS_DURATION_MS = ASSUMED_EXPRESS_DURATION_MS  # assumed (chalicelib/cost/workflow.py says why)
+PRICED_VOLUME = 1_000_000  # orders a month: the per-million figure's volume, which sets the X-Ray share
+
+
+def our_workflow(definition: Mapping[str, Any], workflow_type: str = WORKFLOW_TYPE) -> WorkflowUsage:
+    """Our happy path's workflow, as deployed: its type, duration or transitions, and execution log lines."""
+    lines = Decimal(execution_log_lines(definition, HAPPY_PATH))
+    if workflow_type == EXPRESS:
+        return WorkflowUsage(EXPRESS, duration_ms=Decimal(EXPRESS_DURATION_MS), log_lines=lines)
+    return WorkflowUsage(STANDARD, transitions=Decimal(len(happy_path_states(definition, HAPPY_PATH))), log_lines=lines)
+
+
+def edge() -> ServiceCalls:
+    return edge_calls(traced_share(PRICED_VOLUME))
+
+
 def our_calls(project_root: Path, counted: Mapping[tuple[str, str], float]) -> tuple[ServiceCalls, list[Invocation]]:
     definition = json.loads((project_root / "statemachine.json").read_text())
-    transitions = len(happy_path_states(definition, {"PaymentChoice": "FulfillOrder"}))
-    calls = billable_from_counts(counted)
-    calls.add(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION, transitions)
+    calls = billable_from_counts(counted) + our_workflow(definition).calls() + edge()
     task_invokes = counted.get(("lambda", "Invoke"), 0.0)
     publishes = sum(c for (s, o), c in counted.items() if s == "sns" and o.startswith("Publish"))
     events = sum(
@@ -234,11 +289,11 @@ def seed_calls() -> tuple[ServiceCalls, list[Invocation]]:
     """The seed's order, itemised: both the workflow and the EventBridge choreography, as it shows both."""
     invocations = seed_invocations()
     runs = sum(Decimal(str(i.count)) for i in invocations)
-    calls = ServiceCalls()
+    # The seed's Standard workflow sets no LoggingConfiguration: its execution logs cost nothing.
+    calls = WorkflowUsage(STANDARD, transitions=Decimal(SEED_TRANSITIONS), log_lines=Decimal(0)).calls() + edge()
     # monitor_performance: FunctionExecutionTime + FunctionSuccess on every invocation; the enhanced
     # processor adds OrdersProcessed and OrderValue. Each put_metric_data is a synchronous call.
     calls.add(Service.CLOUDWATCH, Op.PUT_METRIC_DATA, 2 * runs + 2)
-    calls.add(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION, SEED_TRANSITIONS)
     calls.add(Service.DYNAMODB, Op.PUT_ITEM, 1, size_bytes=ITEM_BYTES)  # the order; no idempotency record
     calls.add(Service.SQS, Op.SEND_MESSAGE, SEED_SQS_HOPS, size_bytes=ITEM_BYTES)
     calls.add(Service.SQS, Op.RECEIVE_MESSAGE, SEED_SQS_HOPS, size_bytes=ITEM_BYTES)
@@ -248,21 +303,16 @@ def seed_calls() -> tuple[ServiceCalls, list[Invocation]]:
     return add_invocations(calls, invocations, extra_ms=2 * SEED_METRIC_CALL_MS), invocations
 
 
-EXPRESS_WHAT_IF_MS = 1000  # a happy path of seven ~50 ms tasks and their hand-offs, rounded up generously
-EXPRESS_MEMORY_MB = 64
+def as_workflow(calls: ServiceCalls, usage: WorkflowUsage) -> ServiceCalls:
+    """The same order with another workflow: its Step Functions terms and execution log lines replaced.
 
-
-def as_express(calls: ServiceCalls) -> ServiceCalls:
-    """The same order with the workflow as an Express one: one execution instead of the transitions.
-
-    Not a drop-in change: Express runs at most 5 minutes, shorter than the 300 s payment wait plus
-    the rest of a pending payment's path, and is at-least-once; it is the size of what it would save.
+    Used to show what the workflow type is worth (the Express order priced as a Standard one).
     """
     swapped = ServiceCalls()
     for key, count in calls:
-        if key.service is Service.STEP_FUNCTIONS:
+        if key.service is Service.STEP_FUNCTIONS or (
+            key.operation == Op.INGEST_LOGS and key.size_bytes == LOG_LINE_BYTES
+        ):
             continue
         swapped.add_key(key, count)
-    return swapped.add(
-        Service.STEP_FUNCTIONS, Op.EXPRESS_EXECUTION, duration_ms=EXPRESS_WHAT_IF_MS, memory_mb=EXPRESS_MEMORY_MB
-    )
+    return swapped + usage.calls()

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the pipeline's modules are imported by their builders, on f
     from chalicelib.services.cost_optimizer import CostOptimizer
     from chalicelib.services.intake import OrderIntake
     from chalicelib.services.notifications import NotificationService
+    from chalicelib.services.payment_rechecks import PaymentRechecks
     from chalicelib.services.workflow import Pipeline, WorkflowSteps
     from chalicelib.services.workflow_events import WorkflowMonitor
 
@@ -120,6 +121,10 @@ class Container(ApiContainer):
         return self._dead_letters("order_dlq_url")
 
     @lazy
+    def payment_recheck_dead_letters(self) -> DeadLetters | None:
+        return self._dead_letters("payment_recheck_dlq_url")
+
+    @lazy
     def notification_dead_letters(self) -> DeadLetters | None:
         return self._dead_letters("notification_events_dlq_url")
 
@@ -201,6 +206,16 @@ class Container(ApiContainer):
             S3ReportStore(self._client("s3"), s.reports_bucket),
             stage_function_prefix=f"{s.app_name}-{s.stage}",
         )
+
+    @lazy
+    def payment_rechecks(self) -> PaymentRechecks:
+        from chalicelib.adapters.payment_rechecks import queue_for
+        from chalicelib.services.payment_rechecks import PaymentRechecks
+
+        queue = queue_for(self.settings, None if self.in_memory else self._client)
+        give_up = lambda order_id: self.compensations.compensate(order_id)  # noqa: E731 - built only if needed
+        wait = self.settings.payment_wait_seconds
+        return PaymentRechecks(self.order_progress, queue, self.workflow_engine, wait, give_up)
 
     @lazy
     def workflow_monitor(self) -> WorkflowMonitor:

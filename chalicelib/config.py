@@ -38,6 +38,8 @@ PAYMENTS_TABLE = "PAYMENTS_TABLE"
 ORDER_DLQ_URL = "ORDER_DLQ_URL"
 NOTIFICATION_EVENTS_DLQ_URL = "NOTIFICATION_EVENTS_DLQ_URL"
 PAYMENT_WAIT_SECONDS = "PAYMENT_WAIT_SECONDS"
+PAYMENT_RECHECK_QUEUE_URL = "PAYMENT_RECHECK_QUEUE_URL"
+PAYMENT_RECHECK_DLQ_URL = "PAYMENT_RECHECK_DLQ_URL"
 # Set by Lambda when active tracing is on (and by the local stage for its X-Ray listener).
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
 AWS_REGION = "AWS_REGION"
@@ -95,6 +97,8 @@ class Settings:
     order_dlq_url: str = ""
     notification_events_dlq_url: str = ""
     payment_wait_seconds: int = 300
+    payment_recheck_queue_url: str = ""
+    payment_recheck_dlq_url: str = ""
     xray_daemon_address: str = ""
 
     @property
@@ -141,6 +145,8 @@ class Settings:
             order_dlq_url=env.get(ORDER_DLQ_URL, ""),
             notification_events_dlq_url=env.get(NOTIFICATION_EVENTS_DLQ_URL, ""),
             payment_wait_seconds=_positive_int(env, PAYMENT_WAIT_SECONDS, 300),
+            payment_recheck_queue_url=env.get(PAYMENT_RECHECK_QUEUE_URL, ""),
+            payment_recheck_dlq_url=env.get(PAYMENT_RECHECK_DLQ_URL, ""),
             xray_daemon_address=env.get(AWS_XRAY_DAEMON_ADDRESS, ""),
         )
 

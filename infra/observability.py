@@ -30,7 +30,7 @@ HANDLERS: tuple[str, ...] = (
     *ASYNC_HANDLERS,
     "cost_optimizer",
 )
-DLQS = ("OrderProcessingDLQ", "NotificationEventsDLQ", "EventDeliveryDLQ", "AsyncInvokeDLQ")
+DLQS = ("OrderProcessingDLQ", "NotificationEventsDLQ", "PaymentRechecksDLQ", "EventDeliveryDLQ", "AsyncInvokeDLQ")
 
 ERRORS_PER_5_MINUTES = 5  # the seed's HighErrorRate threshold
 DURATION_P99_MS = 10_000  # the seed's HighDuration threshold, now on p99 rather than a sum
@@ -142,9 +142,9 @@ def dashboard_body(stage: str, app: str) -> str:
     names = [function_name(h, stage, app) for h in HANDLERS]
     business = [[NAMESPACE, m, "Stage", stage] for m in ("OrdersProcessed", "PaymentSuccess", "InventoryReservations")]
     api = ["ApiName", app, "Stage", API_GATEWAY_STAGE]
-    dlq_names = [f"{app}-{q}-{stage}" for q in ("order-processing-dlq", "notification-events-dlq")] + [
-        f"{app}-{q}-{stage}" for q in ("event-delivery-dlq", "async-invoke-dlq")
-    ]
+    dlq_names = [
+        f"{app}-{q}-{stage}" for q in ("order-processing-dlq", "notification-events-dlq", "payment-rechecks-dlq")
+    ] + [f"{app}-{q}-{stage}" for q in ("event-delivery-dlq", "async-invoke-dlq")]
     widgets = [
         _widget("Function Duration (p99)", [["AWS/Lambda", "Duration", "FunctionName", n] for n in names], "p99", 0),
         _widget("Function Errors", [["AWS/Lambda", "Errors", "FunctionName", n] for n in names], "Sum", 0, 12),

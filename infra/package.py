@@ -277,6 +277,7 @@ def _route_through_alias(sam: Json, functions: list[str]) -> None:
 EVENT_SOURCES: dict[str, tuple[str, str, Json]] = {
     "process_order": ("sqs-event-source", "Queue", {"Fn::GetAtt": ["OrderProcessingQueue", "Arn"]}),
     "route_notification_events": ("sqs-event-source", "Queue", {"Fn::GetAtt": ["NotificationEventsQueue", "Arn"]}),
+    "recheck_payment": ("sqs-event-source", "Queue", {"Fn::GetAtt": ["PaymentRechecksQueue", "Arn"]}),
     "send_notification": ("sns-subscription", "Topic", {"Ref": "NotificationTopic"}),
 }
 

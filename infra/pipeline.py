@@ -56,6 +56,7 @@ TASK_FUNCTIONS = {
         "check_inventory",
         "process_payment",
         "check_payment_status",
+        "await_payment",
         "reserve_inventory",
         "send_confirmation",
         "schedule_shipping",
@@ -68,7 +69,10 @@ TASK_FUNCTIONS = {
     )
 }
 # Handlers on SQS that answer ``batchItemFailures``; handlers Lambda invokes asynchronously.
-PARTIAL_BATCH_HANDLERS = ("process_order", "route_notification_events")
+PARTIAL_BATCH_HANDLERS = ("process_order", "recheck_payment", "route_notification_events")
+# Express: the saga runs for seconds, billed per execution and 100 ms, not per state transition; the
+# payment wait happens outside it (services/payment_rechecks.py). docs/architecture.md says why.
+WORKFLOW_TYPE = "EXPRESS"
 ASYNC_HANDLERS = ("send_notification", "handle_workflow_event")
 
 
@@ -84,15 +88,15 @@ def pipeline_parameters(stage: str) -> Json:
     """The stage's deploy-time settings: the payment wait, the stage's default unless set at deploy.
 
     ``make deploy STAGE=dev PARAMETERS="PaymentWaitSeconds=5"`` (or ``--parameter-overrides`` for the
-    packaged template) shortens it for a demo; AWS's own Wait state caps a wait at a year.
+    packaged template) shortens it for a demo; the re-check queue's per-message delay caps it at 900 s.
     """
     return {
         "PaymentWaitSeconds": {
             "Type": "Number",
             "Default": payment_wait_seconds(stage),
             "MinValue": 1,
-            "MaxValue": 3600,
-            "Description": "Seconds the workflow waits before re-checking a pending payment",
+            "MaxValue": 900,  # SQS's longest message delay
+            "Description": "Seconds a pending payment waits (outside the workflow) before its next status check",
         }
     }
 
@@ -179,6 +183,9 @@ def pipeline_resources(stage: str, app: str) -> Json:
             },
         },
         "NotificationEventsDLQ": _queue(n("notification-events-dlq")),
+        # Pending payments wait here (a per-message delay of PAYMENT_WAIT_SECONDS), outside the workflow.
+        "PaymentRechecksDLQ": _queue(n("payment-rechecks-dlq")),
+        "PaymentRechecksQueue": _queue(n("payment-rechecks"), "PaymentRechecksDLQ"),
         "NotificationEventsQueue": _queue(n("notification-events"), "NotificationEventsDLQ"),
         "EventDeliveryDLQ": _queue(n("event-delivery-dlq")),
         "AsyncInvokeDLQ": _queue(n("async-invoke-dlq")),
@@ -251,8 +258,10 @@ def pipeline_resources(stage: str, app: str) -> Json:
                 ],
             },
         },
-        # Every execution logged (without its data: inputs carry customer ids and addresses) and traced,
-        # on every path: the local stage, make package and make deploy all create the workflow from here.
+        # Every execution logged and traced, on every path: the local stage, make package and make deploy all
+        # create the workflow from here. Express keeps no history elsewhere: the log is how an execution is
+        # inspected (runbooks/workflow.py). Without its data: the states and errors are enough, and a
+        # quarter of the bytes (task outputs carry amounts, and would carry whatever a task returns later).
         "OrderWorkflowLogGroup": {
             "Type": "AWS::Logs::LogGroup",
             "Properties": {
@@ -264,7 +273,7 @@ def pipeline_resources(stage: str, app: str) -> Json:
             "Type": "AWS::StepFunctions::StateMachine",
             "Properties": {
                 "StateMachineName": n("order-workflow"),
-                "StateMachineType": "STANDARD",
+                "StateMachineType": WORKFLOW_TYPE,
                 "DefinitionString": STATE_MACHINE_FILE.read_text(),
                 "DefinitionSubstitutions": arns,
                 "RoleArn": {"Fn::GetAtt": ["OrderWorkflowRole", "Arn"]},
@@ -280,6 +289,7 @@ def pipeline_resources(stage: str, app: str) -> Json:
         },
         "OrderProcessingDLQAlarm": _dlq_alarm(n("order-processing-dlq"), "OrderProcessingDLQ"),
         "NotificationEventsDLQAlarm": _dlq_alarm(n("notification-events-dlq"), "NotificationEventsDLQ"),
+        "PaymentRechecksDLQAlarm": _dlq_alarm(n("payment-rechecks-dlq"), "PaymentRechecksDLQ"),
         "EventDeliveryDLQAlarm": _dlq_alarm(n("event-delivery-dlq"), "EventDeliveryDLQ"),
         "AsyncInvokeDLQAlarm": _dlq_alarm(n("async-invoke-dlq"), "AsyncInvokeDLQ"),
     }
@@ -293,6 +303,8 @@ def pipeline_outputs(stage: str) -> Json:
         "ORDER_DLQ_URL": {"Ref": "OrderProcessingDLQ"},
         "NOTIFICATION_EVENTS_DLQ_URL": {"Ref": "NotificationEventsDLQ"},
         "PAYMENT_WAIT_SECONDS": {"Ref": "PaymentWaitSeconds"},
+        "PAYMENT_RECHECK_QUEUE_URL": {"Ref": "PaymentRechecksQueue"},
+        "PAYMENT_RECHECK_DLQ_URL": {"Ref": "PaymentRechecksDLQ"},
     }
 
 

@@ -103,13 +103,14 @@ TASK_GRANTS: dict[str, tuple[Grant, ...]] = {
     "check_inventory": (_READ_ORDER, *_HOLD, _ANNOUNCE),
     "process_payment": (_READ_ORDER, _PAYMENT, _ANNOUNCE),
     "check_payment_status": (_READ_ORDER, _PAYMENT, _ANNOUNCE),
+    "await_payment": (_grant("sqs:SendMessage", "PaymentRechecksQueue"),),  # only schedules the re-check
     "reserve_inventory": (_grant("dynamodb:UpdateItem", "OrdersTable"),),  # commit: one conditional update
     "send_confirmation": (_READ_ORDER, _NOTIFY),
     "schedule_shipping": (_READ_ORDER,),
     "complete_order": _FAIL,  # the same calls: move the order (to COMPLETED) and announce it
     "reject_order": _FAIL,
     "notify_out_of_stock": (_READ_ORDER, *_FAIL),
-    "handle_payment_failure": (_READ_ORDER, *_HOLD, *_FAIL),
+    "handle_payment_failure": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),  # voids a pending payment
     "refund_payment": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),
     "compensate_order": (_READ_ORDER, _PAYMENT, *_HOLD, *_FAIL),
 }
@@ -133,6 +134,14 @@ FUNCTION_GRANTS: dict[str, tuple[Grant, ...]] = {
         _CONSUMES_ORDERS,
         _grant("states:StartExecution", "OrderStateMachine"),
         _grant("sqs:SendMessage", "OrderProcessingDLQ"),  # SqsDeadLetters, with the failure's reason
+    ),
+    # The re-check consumer: reads the order, claims the round on the payment, starts the workflow at the
+    # status check; gives up on an order (compensate_order's calls) only when its message is dead-lettered.
+    "recheck_payment": (
+        *TASK_GRANTS["compensate_order"],
+        _grant("sqs:ReceiveMessage sqs:DeleteMessage sqs:GetQueueAttributes", "PaymentRechecksQueue"),
+        _grant("states:StartExecution", "OrderStateMachine"),
+        _grant("sqs:SendMessage", "PaymentRechecksDLQ"),
     ),
     "route_notification_events": (
         _CONSUMES_EVENTS,

@@ -14,6 +14,10 @@ puts one such event for each execution it sees in a terminal status
 (``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``), so rules on the default
 bus (``@app.on_cw_event({"source": ["aws.states"]})``) receive them.
 
+Express workflows emit no such events on AWS ("Standard Workflows" only:
+https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html), so
+executions of an ``EXPRESS`` machine put none here either; their X-Ray segment is still closed.
+
 *Differences*: no event for ``RUNNING``; events arrive up to one poll interval
 late; executions that ended before the watcher started are reported too.
 """
@@ -78,7 +82,8 @@ class ExecutionStatusWatcher(PeriodicWorker):
         for page in self._sfn.get_paginator("list_state_machines").paginate():
             for machine in page["stateMachines"]:
                 pages = self._sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"])
-                found += [execution for p in pages for execution in p["executions"]]
+                kind = machine.get("type", "STANDARD")
+                found += [{**execution, "machineType": kind} for p in pages for execution in p["executions"]]
         return found
 
     def poll_once(self) -> int:
@@ -89,6 +94,10 @@ class ExecutionStatusWatcher(PeriodicWorker):
             if summary["status"] not in TERMINAL or arn in self._reported:
                 continue
             execution = self._sfn.describe_execution(executionArn=arn)
+            self._reported.add(arn)
+            if summary["machineType"] == "EXPRESS":
+                self._end_trace(arn, summary["status"], execution)
+                continue
             entry = {
                 "Source": SOURCE,
                 "DetailType": DETAIL_TYPE,
@@ -98,10 +107,12 @@ class ExecutionStatusWatcher(PeriodicWorker):
             if execution.get("stopDate") is not None:
                 entry["Time"] = execution["stopDate"]
             self._events.put_events(Entries=[entry])
-            self._reported.add(arn)
             put += 1
-            if self._tracing is not None:
-                stopped = execution.get("stopDate")
-                self._tracing.end_execution(arn, summary["status"], stopped.timestamp() if stopped else None)
+            self._end_trace(arn, summary["status"], execution)
             log.info("execution %s %s: status change event put on the default bus", arn, summary["status"])
         return put
+
+    def _end_trace(self, arn: str, status: str, execution: dict[str, Any]) -> None:
+        if self._tracing is not None:
+            stopped = execution.get("stopDate")
+            self._tracing.end_execution(arn, status, stopped.timestamp() if stopped else None)

@@ -42,6 +42,7 @@ from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, s
 from localstage.patches import Patches
 from localstage.runtime import DeployedFunctions
 from localstage.server import DEFAULT_HOST, EmbeddedAws
+from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
 
@@ -116,6 +117,7 @@ class LocalStage:
         serialise_dynamodb_writes()
         cache_moto_lookups()
         cache_asl_parse_trees(self._patches)
+        deliver_execution_logs(self._patches)  # Express keeps its executions only there (localstage/sfn_logs.py)
         # What make deploy needs of the embedded AWS: CloudFormation for the resource stack, chalice
         # deploy's Swagger 2.0 import, API Gateway's deployment snapshots.
         cloudformation.install(self._patches)

@@ -19,8 +19,17 @@ from typing import Any
 from chalicelib.adapters.cloudwatch_usage import CloudWatchUsage
 from chalicelib.adapters.cost_reports import S3ReportStore
 from chalicelib.adapters.lambda_functions import LambdaFunctionCatalog
-from chalicelib.cost import Architecture, Op, Service, ServiceCalls, cost_of_calls, lambda_cost
+from chalicelib.cost import Architecture, Service, ServiceCalls, cost_of_calls, lambda_cost
+from chalicelib.cost.workflow import (
+    ASSUMED_EXPRESS_DURATION_MS,
+    EXPRESS,
+    STANDARD,
+    WorkflowUsage,
+    edge_calls,
+    traced_share,
+)
 from chalicelib.services.cost_optimizer import CostOptimizer, CostRun
+from infra.pipeline import WORKFLOW_TYPE
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REPORT_PREFIX = "cost-optimization-report-"
@@ -107,29 +116,48 @@ class OrderCost:
     orders: int
     lambda_per_order: Decimal
     step_functions_per_order: Decimal
-    request_path_per_order: Decimal  # DynamoDB, SQS, SNS, EventBridge calls of POST /orders
+    request_path_per_order: Decimal  # DynamoDB, SQS, SNS, EventBridge calls of POST /orders, its REST request and trace
     transitions_per_order: Decimal
+    workflow_type: str = WORKFLOW_TYPE
 
     @property
     def total(self) -> Decimal:
         return self.lambda_per_order + self.step_functions_per_order + self.request_path_per_order
 
 
+def workflow_usage(transitions_per_order: Decimal, workflow_type: str = WORKFLOW_TYPE) -> WorkflowUsage:
+    """The workflow one order pays for, in ``chalicelib.cost.workflow``'s model (as ``make bench`` prices it).
+
+    ``transitions_per_order`` counts the states the order's executions entered (and their retries). As
+    Standard they are the bill; as Express the bill is one request and the duration, and the states
+    give the execution log's lines (entered and exited, about two task events each).
+    """
+    lines = 4 * transitions_per_order + 2
+    if workflow_type == EXPRESS:
+        return WorkflowUsage(EXPRESS, duration_ms=Decimal(ASSUMED_EXPRESS_DURATION_MS), log_lines=lines)
+    return WorkflowUsage(STANDARD, transitions=transitions_per_order, log_lines=lines)
+
+
 def cost_per_order(
-    rows: Sequence[Mapping[str, Any]], orders: int, transitions_per_order: Decimal, request_path: ServiceCalls
+    rows: Sequence[Mapping[str, Any]],
+    orders: int,
+    transitions_per_order: Decimal,
+    request_path: ServiceCalls,
+    workflow_type: str = WORKFLOW_TYPE,
 ) -> OrderCost | None:
     """Every function's cost in the window spread over the orders of the window (None without orders)."""
     if orders <= 0:
         return None
     lambda_total = sum((Decimal(str(r["cost_usd"])) for r in rows), Decimal(0))
-    transitions = ServiceCalls().add(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION, transitions_per_order)
+    workflow = workflow_usage(transitions_per_order, workflow_type).calls()
     non_lambda = ServiceCalls.of({k: n for k, n in request_path.counts.items() if k.service is not Service.LAMBDA})
     return OrderCost(
         orders=orders,
         lambda_per_order=lambda_total / orders,
-        step_functions_per_order=cost_of_calls(transitions).total,
-        request_path_per_order=cost_of_calls(non_lambda).total,
+        step_functions_per_order=cost_of_calls(workflow).total,
+        request_path_per_order=cost_of_calls(non_lambda + edge_calls(traced_share(1))).total,
         transitions_per_order=transitions_per_order,
+        workflow_type=workflow_type,
     )
 
 
@@ -157,9 +185,8 @@ def monthly_at_volume(
             free_tier=free_tier,
         )
         lines.append({"function": row["function"], "invocations": invocations, "cost_usd": cost.total})
-    calls = ServiceCalls().add(
-        Service.STEP_FUNCTIONS, Op.STATE_TRANSITION, order_cost.transitions_per_order * monthly_orders
-    )
+    workflow = workflow_usage(order_cost.transitions_per_order, order_cost.workflow_type)
+    calls = workflow.calls().scaled(monthly_orders) + edge_calls(traced_share(monthly_orders)).scaled(monthly_orders)
     calls += ServiceCalls.of(
         {k: n for k, n in request_path.scaled(monthly_orders).counts.items() if k.service is not Service.LAMBDA}
     )

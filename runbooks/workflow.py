@@ -10,6 +10,11 @@ side by side.
 
 AWS pages both ListExecutions and GetExecutionHistory with ``nextToken`` (moto ignores it); every
 call here follows it, within a page bound.
+
+The order workflow is Express, which keeps no history in the Step Functions API: for an Express
+state machine ``list_executions`` reads the executions from the machine's CloudWatch Logs log group
+(``runbooks.execution_logs``) and keeps their events for ``get_history``, so the notebook calls the
+same two functions for either type.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.cost import CostBreakdown, Op, Service, ServiceCalls, cost_of_calls
+from runbooks import execution_logs
 
 MAX_PAGES = 1000
 LAMBDA_END = {"LambdaFunctionSucceeded", "LambdaFunctionFailed", "LambdaFunctionTimedOut"}
@@ -41,6 +47,33 @@ def paged(call: Any, key: str, **params: Any) -> Iterator[dict[str, Any]]:
     raise RuntimeError(f"more than {MAX_PAGES} pages of {key}: narrow the window")
 
 
+# Express executions' events, read from their logs by ``list_executions``, for ``get_history``.
+_LOGGED: dict[str, list[dict[str, Any]]] = {}
+
+
+def express_log_group(sfn: Any, state_machine_arn: str) -> str | None:
+    """The log group of an Express state machine that logs its executions; None for a Standard one."""
+    machine = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
+    if machine.get("type") != "EXPRESS":
+        return None
+    for destination in machine.get("loggingConfiguration", {}).get("destinations", []):
+        arn = destination.get("cloudWatchLogsLogGroup", {}).get("logGroupArn", "")
+        if arn:
+            return str(arn.split(":log-group:", 1)[-1].removesuffix(":*"))
+    raise LookupError(f"{state_machine_arn} is Express and logs nowhere: its executions cannot be inspected")
+
+
+def logs_client_like(sfn: Any) -> Any:
+    """A CloudWatch Logs client where ``sfn`` points: the local stage's endpoint, or AWS's own for the region."""
+    from urllib.parse import urlparse
+
+    from runbooks import aws
+
+    endpoint = str(sfn.meta.endpoint_url)
+    on_aws = (urlparse(endpoint).hostname or "").endswith(".amazonaws.com")  # the Step Functions endpoint itself
+    return aws.clients("" if on_aws else endpoint, sfn.meta.region_name, "logs")[0]
+
+
 def list_executions(
     sfn: Any,
     state_machine_arn: str,
@@ -48,11 +81,21 @@ def list_executions(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
+    logs: Any = None,
 ) -> list[dict[str, Any]]:
     """Executions started in ``[since, until)``, newest first, at most ``limit``.
 
     AWS lists the most recent first, so paging stops at the first execution older than ``since``.
+    An Express machine's executions come from its execution logs (``logs``, or a client made like ``sfn``).
     """
+    log_group = express_log_group(sfn, state_machine_arn)
+    if log_group is not None:
+        lines = execution_logs.read_lines(logs or logs_client_like(sfn), log_group, since, until)
+        logged = execution_logs.executions_from(lines, state_machine_arn)
+        for arn, entry in logged.items():
+            _LOGGED[arn] = entry["events"]
+        summaries = sorted((e["summary"] for e in logged.values()), key=lambda e: e["startDate"], reverse=True)
+        return summaries[:limit]
     found: list[dict[str, Any]] = []
     for execution in paged(sfn.list_executions, "executions", stateMachineArn=state_machine_arn, maxResults=100):
         started = execution["startDate"]
@@ -67,6 +110,9 @@ def list_executions(
 
 
 def get_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """The execution's events: from its logs if ``list_executions`` read it there, else ``GetExecutionHistory``."""
+    if execution_arn in _LOGGED:
+        return list(_LOGGED[execution_arn])
     return list(paged(sfn.get_execution_history, "events", executionArn=execution_arn, maxResults=1000))
 
 
@@ -159,6 +205,7 @@ class ExecutionTrace:
     input: dict[str, Any]
     error: str | None = None
     cause: str | None = None
+    express: bool = False  # billed per execution and 100 ms, not per transition
 
     @property
     def transitions(self) -> int:
@@ -167,8 +214,12 @@ class ExecutionTrace:
 
     @property
     def order_id(self) -> str | None:
+        """From the input when the log carries it, else the execution's name (``ord_...``, ``ord_...-check2``)."""
         value = self.input.get("order_id")
-        return str(value) if value else None
+        if value:
+            return str(value)
+        name = execution_logs.execution_name(self.arn)
+        return name.split("-", 1)[0] if name.startswith("ord_") else None
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -241,6 +292,7 @@ def parse_history(
         input=trace_input,
         error=error or execution.get("error"),
         cause=cause or execution.get("cause"),
+        express=execution.get("type") == "EXPRESS",
     )
 
 
@@ -263,17 +315,24 @@ def _apply_lambda_event(span: StateSpan, kind: str, details: Mapping[str, Any], 
 
 
 def execution_calls(trace: ExecutionTrace, memory_by_function: Mapping[str, int]) -> ServiceCalls:
-    """The billable calls of one execution: its transitions, and each task attempt as a Lambda invocation.
+    """The billable calls of one execution: its transitions (Standard) or its request and duration at the
+    64 MB minimum (Express), and each task attempt as a Lambda invocation.
 
     A task's duration is taken from ``LambdaFunctionStarted`` to its end event, which includes the
     service's overhead: an upper bound on the billed duration.
     """
-    calls = ServiceCalls().add(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION, trace.transitions)
+    if trace.express:
+        ms = (trace.stopped - trace.started).total_seconds() * 1000 if trace.stopped else 0
+        calls = ServiceCalls().add(
+            Service.STEP_FUNCTIONS, Op.EXPRESS_EXECUTION, duration_ms=Decimal(str(round(ms, 3))), memory_mb=64
+        )
+    else:
+        calls = ServiceCalls().add(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION, trace.transitions)
     for attempt in trace.attempts:
-        ms = attempt.duration_ms
+        attempt_ms = attempt.duration_ms
         memory = memory_by_function.get(attempt.function)
-        if ms is not None and memory:
-            calls.add(Service.LAMBDA, Op.INVOKE, duration_ms=Decimal(str(round(ms, 3))), memory_mb=memory)
+        if attempt_ms is not None and memory:
+            calls.add(Service.LAMBDA, Op.INVOKE, duration_ms=Decimal(str(round(attempt_ms, 3))), memory_mb=memory)
     return calls
 
 

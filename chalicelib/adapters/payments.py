@@ -6,12 +6,15 @@ a charge idempotent: the outcome is written once, on the condition that there is
 none yet, and every later call returns it. Tokens (see the README):
 
 - ``tok_success``: approved;  ``tok_declined`` (and any unknown token): declined;
-- ``tok_pending``: pending until the first status check, then approved;
+- ``tok_pending``: pending until the first status check, then approved; ``tok_pending_<n>``: still
+  pending at the first ``n - 1`` status checks, approved at the ``n``-th (``tok_pending_99`` outlasts
+  the workflow's bound, so the order gives up);
 - ``tok_gateway_timeout``: the first attempt times out (nothing charged), the next approves.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import replace
 from decimal import Decimal
@@ -27,11 +30,25 @@ TOKEN_DECLINED = "tok_declined"
 TOKEN_PENDING = "tok_pending"
 TOKEN_TIMEOUT = "tok_gateway_timeout"
 CONDITION_FAILED = "ConditionalCheckFailedException"
+_PENDING = re.compile(r"tok_pending(?:_(?P<rounds>[1-9][0-9]?))?")
 # Counts the attempt and pins what is charged: a retry cannot change the token or the amount.
 _FIRST_ATTEMPT = (
     "SET payment_id = if_not_exists(payment_id, :pid), card_token = if_not_exists(card_token, :t), "
     "amount = if_not_exists(amount, :a), currency = if_not_exists(currency, :c) ADD attempts :one"
 )
+
+
+def checks_until_settled(token: str) -> int | None:
+    """How many status checks a pending token needs before the sandbox approves it; ``None`` if not pending."""
+    found = _PENDING.fullmatch(token)
+    if found is None:
+        return None
+    return int(found["rounds"] or 1)
+
+
+def settles_at(token: str, round: int) -> bool:
+    """Whether the ``round``-th status check approves a payment charged with ``token``."""
+    return round >= (checks_until_settled(token) or 1)
 
 
 def sandbox_outcome(token: str, attempt: int) -> PaymentStatus:
@@ -40,7 +57,7 @@ def sandbox_outcome(token: str, attempt: int) -> PaymentStatus:
         raise PaymentGatewayTimeout("The payment gateway did not answer in time")
     if token in (TOKEN_SUCCESS, TOKEN_TIMEOUT):
         return PaymentStatus.SUCCESS
-    if token == TOKEN_PENDING:
+    if checks_until_settled(token) is not None:
         return PaymentStatus.PENDING
     return PaymentStatus.FAILED
 
@@ -89,15 +106,20 @@ class SandboxPaymentGateway:
             order_id, status, "attribute_not_exists(#status)", {}, charged=status == PaymentStatus.SUCCESS
         )
 
-    def check(self, order_id: str) -> Payment:
-        payment = self.get(order_id)
-        if payment is None:
+    def check(self, order_id: str, round: int = 1) -> Payment:
+        raw = self._client.get_item(TableName=self._table, Key=string_key({"order_id": order_id}), ConsistentRead=True)
+        item = from_raw(raw.get("Item", {}))
+        if "status" not in item:
             raise LookupError(f"No payment for order {order_id}")
-        if payment.status != PaymentStatus.PENDING:
-            return payment
-        # The sandbox's pending payments settle (approved) at the first status check.
-        condition = "#status = :was"
-        return self._settle(order_id, PaymentStatus.SUCCESS, condition, {":was": "pending"}, charged=True, checked=True)
+        payment = payment_from(item)
+        if payment.status != PaymentStatus.PENDING or payment.status_checks >= round:
+            return payment  # settled, or this round was asked already: asking again moves nothing
+        # Only the first check of a round counts, so a duplicated re-check cannot skip a round.
+        condition = "#status = :was AND (attribute_not_exists(status_checks) OR status_checks < :round)"
+        values = {":was": "pending", ":round": round}
+        if settles_at(str(item.get("card_token", "")), round):
+            return self._settle(order_id, PaymentStatus.SUCCESS, condition, values, charged=True, checked=True)
+        return self._settle(order_id, PaymentStatus.PENDING, condition, values, checked=True)
 
     def refund(self, order_id: str) -> Payment:
         payment = self.get(order_id)
@@ -129,7 +151,7 @@ class SandboxPaymentGateway:
         expression = (
             "SET #status = :to"
             + (", charges = :one" if charged else "")
-            + (" ADD status_checks :one" if checked else "")
+            + (", status_checks = :round" if checked else "")
         )
         try:
             answer = self._client.update_item(
@@ -138,9 +160,7 @@ class SandboxPaymentGateway:
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=to_raw(
-                    {":to": to.value, **({":one": 1} if charged or checked else {}), **values}
-                ),
+                ExpressionAttributeValues=to_raw({":to": to.value, **({":one": 1} if charged else {}), **values}),
                 ReturnValues="ALL_NEW",
             )
             return payment_from(from_raw(answer["Attributes"]))
@@ -158,6 +178,7 @@ class InMemorySandboxGateway:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._attempts: dict[str, int] = {}
+        self._tokens: dict[str, str] = {}
         self._payments: dict[str, Payment] = {}
 
     def get(self, order_id: str) -> Payment | None:
@@ -169,20 +190,23 @@ class InMemorySandboxGateway:
             if order_id in self._payments:
                 return self._payments[order_id]
             self._attempts[order_id] = attempt = self._attempts.get(order_id, 0) + 1
+            self._tokens.setdefault(order_id, token)  # pinned at the first attempt, as the table pins it
             status = sandbox_outcome(token, attempt)
             charges = 1 if status == PaymentStatus.SUCCESS else 0
             payment = Payment(order_id, payment_id(order_id), status, Decimal(str(amount)), currency, charges)
             self._payments[order_id] = payment
             return payment
 
-    def check(self, order_id: str) -> Payment:
+    def check(self, order_id: str, round: int = 1) -> Payment:
         with self._lock:
             payment = self._payments.get(order_id)
             if payment is None:
                 raise LookupError(f"No payment for order {order_id}")
-            if payment.status == PaymentStatus.PENDING:
-                checks = payment.status_checks + 1
-                payment = replace(payment, status=PaymentStatus.SUCCESS, charges=1, status_checks=checks)
+            if payment.status == PaymentStatus.PENDING and payment.status_checks < round:
+                if settles_at(self._tokens[order_id], round):
+                    payment = replace(payment, status=PaymentStatus.SUCCESS, charges=1, status_checks=round)
+                else:
+                    payment = replace(payment, status_checks=round)
                 self._payments[order_id] = payment
             return payment
 

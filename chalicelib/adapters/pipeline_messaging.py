@@ -74,9 +74,11 @@ class RecordingWorkflow:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.executions: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []  # every start asked for, duplicates included (Express would run them all)
 
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
         with self._lock:
+            self.calls.append(name)
             if name in self.executions:
                 return False
             self.executions[name] = json.loads(to_json(payload))

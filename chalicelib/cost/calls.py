@@ -27,6 +27,7 @@ class Service(StrEnum):
     XRAY = "xray"
     S3 = "s3"
     SECRETS_MANAGER = "secretsmanager"
+    API_GATEWAY = "apigateway"
 
 
 class Op:
@@ -72,6 +73,7 @@ class Op:
     GET_OBJECT = "GetObject"
     HEAD_OBJECT = "HeadObject"
     DELETE_OBJECT = "DeleteObject"  # free
+    REST_API_REQUEST = "RestApiRequest"  # API Gateway REST API: count = requests received (authorizer included)
     GET_SECRET_VALUE = "GetSecretValue"  # Secrets Manager API calls (the secret-month is not per call)
 
 

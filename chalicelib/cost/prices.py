@@ -147,6 +147,13 @@ class SecretsManagerPrices:
 
 
 @dataclass(frozen=True)
+class ApiGatewayPrices:
+    rest_requests: Tiers  # REST APIs, per request, tiers over the month's requests
+    free_rest_requests: int  # the first 12 months only
+    source: str
+
+
+@dataclass(frozen=True)
 class PriceBook:
     region: str
     currency: str
@@ -161,6 +168,7 @@ class PriceBook:
     xray: XRayPrices
     s3: S3Prices
     secrets_manager: SecretsManagerPrices
+    api_gateway: ApiGatewayPrices
 
 
 def _d(text: str) -> Decimal:
@@ -276,5 +284,15 @@ US_EAST_1 = PriceBook(
     secrets_manager=SecretsManagerPrices(
         api_call=_d("0.05") / 10_000,
         source="https://aws.amazon.com/secrets-manager/pricing/",
+    ),
+    api_gateway=ApiGatewayPrices(
+        rest_requests=(
+            Tier(_d("333_000_000"), _d("3.50") / PER_MILLION),
+            Tier(_d("1_000_000_000"), _d("2.80") / PER_MILLION),
+            Tier(_d("20_000_000_000"), _d("2.38") / PER_MILLION),
+            Tier(None, _d("1.51") / PER_MILLION),
+        ),
+        free_rest_requests=1_000_000,
+        source="https://aws.amazon.com/api-gateway/pricing/",
     ),
 )

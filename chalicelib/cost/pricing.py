@@ -222,7 +222,16 @@ def _secrets_manager(calls: Calls, book: PriceBook, free_tier: bool) -> list[Lin
     return [LineItem(Service.SECRETS_MANAGER, "API calls", requests, requests * book.secrets_manager.api_call)]
 
 
+def _api_gateway(calls: Calls, book: PriceBook, free_tier: bool) -> list[LineItem]:
+    _check(calls, {Op.REST_API_REQUEST})
+    requests = sum((n for _, n in calls), Decimal(0))
+    free = _free(free_tier, book.api_gateway.free_rest_requests)
+    cost = tiered_cost(book.api_gateway.rest_requests, 0, requests, free)
+    return [LineItem(Service.API_GATEWAY, "REST API requests", requests, cost)]
+
+
 _PRICERS: dict[Service, Pricer] = {
+    Service.API_GATEWAY: _api_gateway,
     Service.LAMBDA: _lambda,
     Service.STEP_FUNCTIONS: _step_functions,
     Service.DYNAMODB: _dynamodb,

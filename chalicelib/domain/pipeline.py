@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from chalicelib.domain.errors import DomainError, FieldError, ValidationError
 from chalicelib.domain.orders import Order, OrderStatus
@@ -18,6 +19,33 @@ from chalicelib.domain.orders import Order, OrderStatus
 # A card charge above this needs a manual risk review, which this shop does not do: the
 # workflow refuses it (VALIDATION_FAILED) although the API accepted a well-formed order.
 MAX_ORDER_TOTAL = Decimal("10000.00")
+
+# A pending payment is re-checked outside the workflow (services/payment_rechecks.py), every
+# PAYMENT_WAIT_SECONDS, at most this many times: then the order fails PAYMENT_FAILED and its hold is
+# released. Six rounds of the deployed 300 s are half an hour of stock held for an unpaid order.
+PAYMENT_CHECK_ROUNDS = 6
+# SQS's longest per-message delay: a longer wait would need EventBridge Scheduler (docs/architecture.md).
+MAX_QUEUE_DELAY_SECONDS = 900
+
+RESUME_AT_PAYMENT_CHECK = "payment_check"  # statemachine.json's first Choice reads ``$.resume``
+START = "start"
+
+
+def execution_input(order_id: str, correlation_id: str, wait_seconds: int, round: int = 0) -> dict[str, Any]:
+    """The workflow's input: the first run (round 0) starts at validation, a re-check at the status check."""
+    payload: dict[str, Any] = {
+        "order_id": order_id,
+        "correlation_id": correlation_id,
+        "payment_wait_seconds": wait_seconds,
+        "payment_round": round,
+        "resume": RESUME_AT_PAYMENT_CHECK if round else START,
+    }
+    return payload
+
+
+def execution_name(order_id: str, round: int = 0) -> str:
+    """One name per order and round: ``ord_...`` for the first run, ``ord_...-check2`` for round 2."""
+    return order_id if round == 0 else f"{order_id}-check{round}"
 
 
 class NotificationType(StrEnum):
@@ -77,6 +105,10 @@ class InsufficientInventory(WorkflowError):  # the state machine catches this ex
 
 class PaymentGatewayTimeout(WorkflowError):  # the state machine retries this exact name
     """The gateway did not answer in time; nothing was charged, the step may be retried."""
+
+
+class PaymentPendingTooLong(WorkflowError):  # the state machine catches this exact name
+    """The gateway still says pending after ``PAYMENT_CHECK_ROUNDS`` status checks: the order gives up."""
 
 
 class OrderNotFoundError(WorkflowError):

@@ -171,8 +171,11 @@ class PaymentGateway(Protocol):
     def charge(self, order_id: str, token: str, amount: Any, currency: str) -> Payment:
         """Charge once per order; a later call returns the first outcome. ``PaymentGatewayTimeout`` may be raised."""
 
-    def check(self, order_id: str) -> Payment:
-        """The payment's current status (a pending payment may settle here)."""
+    def check(self, order_id: str, round: int = 1) -> Payment:
+        """The payment's status at the ``round``-th status check (a pending payment may settle here).
+
+        Asking twice in one round is asking once: a retried or duplicated check moves nothing.
+        """
 
     def refund(self, order_id: str) -> Payment:
         """Refund a successful charge or void a pending one, once.
@@ -196,6 +199,16 @@ class TopicPublisher(Protocol):
 class WorkflowEngine(Protocol):
     def start(self, name: str, payload: Mapping[str, Any]) -> bool:
         """Start the execution called ``name``; ``False`` when one of that name already exists."""
+
+
+class PaymentRecheckQueue(Protocol):
+    """Delayed re-checks of pending payments, and the claim that lets one delivery of a round resume."""
+
+    def schedule(self, order_id: str, round: int, delay_seconds: int) -> None:
+        """Deliver ``(order_id, round)`` to the re-check consumer after ``delay_seconds``."""
+
+    def claim(self, order_id: str, round: int, message_id: str) -> bool:
+        """``True`` for the first delivery of ``round`` (and for that same message again); ``False`` for a duplicate."""
 
 
 class DeadLetters(Protocol):

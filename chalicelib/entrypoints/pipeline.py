@@ -7,6 +7,7 @@ What each consumer receives, and what the service is handed instead:
   (``detail-type``, ``detail``) -> ``NotificationService.route_event(PipelineEvent)``;
 - the notifications topic: the SNS message ``{"type", "order_id", "customer_id"}``
   -> ``NotificationService.deliver(CustomerNotification)``;
+- the payment re-check queue: ``{"order_id": ..., "round": n}`` -> ``PaymentRechecks.resume``;
 - the "Step Functions Execution Status Change" event's ``detail``
   -> ``WorkflowMonitor.handle(ExecutionStatusChange)``.
 
@@ -22,13 +23,14 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from chalicelib.domain.errors import ValidationError, invalid
 from chalicelib.domain.events import CustomerNotification, ExecutionStatusChange, PipelineEvent
-from chalicelib.domain.pipeline import NotificationType
+from chalicelib.domain.pipeline import PAYMENT_CHECK_ROUNDS, NotificationType
 from chalicelib.domain.ports import DeadLetters
 from chalicelib.entrypoints.sqs import BatchResponse, QueueMessage, partial_batch_response, queue_messages
 
 if TYPE_CHECKING:
     from chalicelib.services.intake import OrderIntake
     from chalicelib.services.notifications import NotificationService
+    from chalicelib.services.payment_rechecks import PaymentRechecks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,15 @@ def order_id_of(body: str) -> str:
     if not isinstance(order_id, str) or not order_id.startswith("ord_") or len(order_id) > MAX_ORDER_ID_LENGTH:
         raise invalid("order_id", "is missing or not an order id")
     return order_id
+
+
+def payment_recheck(body: str) -> tuple[str, int]:
+    """``(order_id, round)`` of a payment re-check message; ``ValidationError`` for anything else."""
+    message = _json_object(body, "body")
+    order_id, round = order_id_of(body), message.get("round")
+    if not isinstance(round, int) or isinstance(round, bool) or not 1 <= round <= PAYMENT_CHECK_ROUNDS:
+        raise invalid("round", f"must be a whole number from 1 to {PAYMENT_CHECK_ROUNDS}")
+    return order_id, round
 
 
 def pipeline_event(body: str) -> PipelineEvent:
@@ -125,6 +136,29 @@ def order_queue(records: Iterable[Any], intake: OrderIntake, dead_letters: DeadL
     return partial_batch_response(
         queue_messages(records), lambda message: intake.start(order_id_of(message.body)), dead_letters, give_up
     )
+
+
+def payment_recheck_queue(
+    records: Iterable[Any], rechecks: PaymentRechecks, dead_letters: DeadLetters | None
+) -> BatchResponse:
+    """The re-check queue's batch: each round resumes its order once; a dead letter releases the order's hold.
+
+    Only the order id has to be readable to give up: a message with a bad round still names an order waiting.
+    """
+
+    def resume(message: QueueMessage) -> None:
+        order_id, round = payment_recheck(message.body)
+        rechecks.resume(order_id, round, message.message_id)
+
+    def give_up(message: QueueMessage) -> None:
+        try:
+            order_id = order_id_of(message.body)
+        except ValidationError as why:
+            log.info("dead-lettered re-check %s names no order: %r", message.message_id, why)
+            return
+        rechecks.give_up(order_id)
+
+    return partial_batch_response(queue_messages(records), resume, dead_letters, give_up)
 
 
 def notification_events(

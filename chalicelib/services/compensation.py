@@ -47,9 +47,15 @@ class Compensations:
         return self._fail(order_id, FailureReason.OUT_OF_STOCK)
 
     def handle_payment_failure(self, order_id: str) -> dict[str, Any]:
-        """Declined: give the held stock back first, then fail the order."""
-        self._release(self._p.order(order_id), include_committed=False)
-        return self._fail(order_id, FailureReason.PAYMENT_FAILED)
+        """Declined, or still pending after the last re-check: void what is pending, give the stock back, fail.
+
+        Voiding a declined payment changes nothing; voiding a pending one means the gateway can no
+        longer approve it after the order gave up.
+        """
+        order = self._p.order(order_id)
+        payment = self._p.payments.refund(order_id)
+        self._release(order, include_committed=False)
+        return {**self._fail(order_id, FailureReason.PAYMENT_FAILED), "payment": payment.status.value}
 
     def refund_payment(self, order_id: str) -> dict[str, Any]:
         """Paid, but the stock could not be secured: refund, return whatever is still held, fail OUT_OF_STOCK."""

@@ -1,7 +1,9 @@
 """The order queue's consumer (the seed's ``orders.process``): one workflow execution per order.
 
-The execution is named after the order, so a redelivered or duplicated message
-starts nothing new, and the order moves to ``PROCESSING`` before the execution
+The execution is named after the order. Express workflows do not refuse a second
+execution of one name as Standard ones did, so a redelivered or duplicated message may
+start the workflow twice; every task is idempotent, so the order still ends once and is
+charged once (docs/architecture.md, "At least once"). The order moves to ``PROCESSING`` before the execution
 starts, so the workflow never sees a ``PENDING`` order. A message naming no known
 order is poison: it fails, is retried, and is dead-lettered with its reason; the
 entry layer (``entrypoints/pipeline.py``) reads the messages and calls ``start`` and,
@@ -11,11 +13,10 @@ for a message dead-lettered for good, ``give_up``.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.orders import FailureReason, OrderStatus
-from chalicelib.domain.pipeline import OrderNotFoundError
+from chalicelib.domain.pipeline import OrderNotFoundError, execution_input, execution_name
 from chalicelib.domain.ports import OrderProgress, WorkflowEngine
 from chalicelib.observability.logs import annotate
 from chalicelib.observability.tracing import subsegment
@@ -47,15 +48,11 @@ class OrderIntake:
         if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
             return False
         self._progress.advance(order_id, OrderStatus.PROCESSING)
-        # The execution input carries the correlation id on, to the execution status events.
-        payload: dict[str, Any] = {
-            "order_id": order_id,
-            "correlation_id": correlation_id,
-            "payment_wait_seconds": self._payment_wait_seconds,
-        }
+        # The execution input carries the correlation id on, to the execution's logs and events.
+        payload = execution_input(order_id, correlation_id, self._payment_wait_seconds)
         annotations = {"order_id": order_id, "order_total": float(order.total_amount)}
         with subsegment("order_processing", annotations, {"customer_id": order.customer_id}):
-            started = self._workflow.start(order_id, payload)
+            started = self._workflow.start(execution_name(order_id), payload)
         if started:
             log.info("order %s: workflow started", order_id)
         else:

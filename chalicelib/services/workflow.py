@@ -128,9 +128,10 @@ class WorkflowSteps:
             payment = self._p.payments.charge(order_id, order.payment_token, order.total_amount, order.currency)
         return self._announce(order, payment)
 
-    def check_payment_status(self, order_id: str) -> dict[str, Any]:
+    def check_payment_status(self, order_id: str, round: int = 1) -> dict[str, Any]:
+        """The ``round``-th status check of a pending payment (the re-check resumed the workflow here)."""
         order = self._p.order(order_id)
-        return self._announce(order, self._p.payments.check(order_id))
+        return self._announce(order, self._p.payments.check(order_id, round))
 
     def _announce(self, order: Order, payment: Payment) -> dict[str, Any]:
         status = choice_status(payment)

@@ -259,7 +259,8 @@ def test_given_dev_deployed_then_its_configuration_is_the_one_make_deploy_promis
     # SQS mappings report batch item failures
     mappings = lam.list_event_source_mappings()["EventSourceMappings"]
     mine = [m for m in mappings if f":function:{APP}-{STAGE}-" in m["FunctionArn"]]
-    assert len(mine) == 2 and all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mine)
+    # (the order queue, the pending payments' re-checks, the notification events)
+    assert len(mine) == 3 and all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mine)
     # the workflow logs and traces; alarms exist
     sfn = deployed.aws("stepfunctions")
     machine = next(

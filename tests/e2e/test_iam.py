@@ -47,6 +47,8 @@ FUNCTIONS = (
     "check_inventory",
     "process_payment",
     "check_payment_status",
+    "await_payment",
+    "recheck_payment",
     "reserve_inventory",
     "send_confirmation",
     "schedule_shipping",
@@ -81,8 +83,8 @@ ACCEPTED_UNUSED[f"{PREFIX}-process_payment"] = {
     ),
 }
 WORKFLOW_SERVICE = (
-    "used by Step Functions itself to deliver execution logs and segments: moto's Step Functions writes no "
-    "execution logs, and the local stage writes the execution's X-Ray segments as itself"
+    "used by Step Functions itself to deliver execution logs and segments: the local stage writes the "
+    "execution logs and the execution's X-Ray segments as itself (docs/local-stage.md)"
 )
 ACCEPTED_UNUSED["ecommerce-backend-order-workflow-local"] = {
     **{(action, "*"): WORKFLOW_SERVICE for action in (*WORKFLOW_LOG_DELIVERY_ACTIONS, *WORKFLOW_TRACING_ACTIONS)},
@@ -174,21 +176,45 @@ def _upload(shop: Shop) -> None:
     assert posted.status_code in (200, 201, 204), posted.text
 
 
-def _abort_an_execution(stage: RunningStage, shop: Shop, product: str) -> None:
-    """An execution stopped by an operator: the workflow monitor alerts operations."""
-    order_id = shop.order(product, token="tok_pending")
+def _status_event(stage: RunningStage, order_id: str, status: str) -> dict[str, Any]:
     sfn = _aws(stage, "stepfunctions")
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"])
     execution = f"{machine.replace(':stateMachine:', ':execution:')}:{order_id}"
+    detail = {"executionArn": execution, "stateMachineArn": machine, "name": order_id, "status": status}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "time": "2026-12-01T00:00:00Z",
+        "region": REGION,
+        "resources": [execution],
+        "detail": detail,
+    }
 
-    def started() -> bool:  # the queue consumer starts it shortly after the order is placed
-        try:
-            return len(sfn.get_execution_history(executionArn=execution)["events"]) >= 3
-        except sfn.exceptions.ExecutionDoesNotExist:
-            return False
 
-    _wait_for(started)
-    sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped by tests/e2e/test_iam.py")
+def _abort_an_execution(stage: RunningStage, shop: Shop, product: str) -> None:
+    """An operator's "aborted" for an order waiting on its payment: the workflow monitor compensates and alerts.
+
+    The Express workflow sends no status change events (Standard workflows do), so the event is invoked
+    asynchronously, as EventBridge would deliver it.
+    """
+    order_id = shop.order(product, token="tok_pending_99")
+    lam = _aws(stage, "lambda")
+    _wait_for(lambda: shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()["status"] == "PROCESSING")
+    time.sleep(1)  # the first execution holds the stock and ends at AwaitPayment
+    event = json.dumps(_status_event(stage, order_id, "ABORTED"))
+    lam.invoke(FunctionName=f"{PREFIX}-handle_workflow_event", InvocationType="Event", Payload=event)
+
+
+def _poison_a_recheck(stage: RunningStage, shop: Shop, product: str) -> None:
+    """A re-check no consumer can process: dead-lettered after three receives, its order compensated."""
+    order_id = shop.order(product, token="tok_pending_99")
+    _wait_for(lambda: shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()["status"] == "PROCESSING")
+    sqs = _aws(stage, "sqs")
+    url = sqs.get_queue_url(QueueName="ecommerce-backend-payment-rechecks-local")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"order_id": order_id, "round": 0}))
 
 
 def _poison(stage: RunningStage) -> None:
@@ -251,11 +277,13 @@ def _order_twice(shop: Shop, product: str) -> str:
 
 def _fail_an_execution(stage: RunningStage) -> None:
     """An execution for an order that does not exist fails through CompensateOrder; the monitor's own
-    compensation then fails too, and Lambda dead-letters the status event after its retries."""
+    compensation of its status event fails too, and Lambda dead-letters the event after its retries."""
     sfn = _aws(stage, "stepfunctions")
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"])
     missing = f"ord_missing{uuid.uuid4().hex[:8]}"
     sfn.start_execution(stateMachineArn=machine, name=missing, input=json.dumps({"order_id": missing}))
+    event = json.dumps(_status_event(stage, missing, "FAILED"))
+    _aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-handle_workflow_event", InvocationType="Event", Payload=event)
 
 
 def _invoke(stage: RunningStage, task: str, order_id: str) -> None:
@@ -274,17 +302,20 @@ def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(ia
         assert shop.http.get(path).status_code == 200
     assert shop.http.get("/orders", headers=shop.buyer).status_code == 200
     _read_own_profile(iam_stage, shop)
-    # WHEN every order path runs: approved, declined, pending, timed out, out of stock, too expensive
+    # WHEN every order path runs: approved, declined, pending, timed out, out of stock, too expensive, given up
     orders = [
         shop.order(product, token=t) for t in ("tok_success", "tok_declined", "tok_pending", "tok_gateway_timeout")
     ]
     orders += [shop.order(product, quantity=50), shop.order(expensive, quantity=2), _order_twice(shop, product)]
+    # A payment that never settles: after the last re-check PaymentFailed voids it and releases the hold
+    orders.append(shop.order(product, token="tok_pending_99"))
     # A compensation while the payment is still pending (its 1 s wait): the payment is voided
     pending = shop.order(product, token="tok_pending")
     _invoke(iam_stage, "compensate_order", pending)
     orders.append(pending)
     _upload(shop)
     _abort_an_execution(iam_stage, shop, product)
+    _poison_a_recheck(iam_stage, shop, product)
     _poison(iam_stage)
     _fail_an_execution(iam_stage)
     _fire_cost_optimizer(iam_stage)

@@ -76,7 +76,9 @@ def shop(local_stage: RunningStage) -> Shop:
     ("token", "status", "reason"),
     [
         ("tok_success", "COMPLETED", None),
-        ("tok_pending", "COMPLETED", None),
+        ("tok_pending", "COMPLETED", None),  # one re-check round, outside the workflow
+        ("tok_pending_3", "COMPLETED", None),  # three rounds
+        ("tok_pending_99", "FAILED", "PAYMENT_FAILED"),  # never settles: the rounds run out, the hold is released
         ("tok_gateway_timeout", "COMPLETED", None),
         ("tok_declined", "FAILED", "PAYMENT_FAILED"),
     ],

@@ -24,7 +24,9 @@ from localstage.functions import discover_functions
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_lambda import ensure_role, moto_config, register_functions, uninstall_invoke_hook
 from localstage.moto_patches import serialised_dynamodb_writes
+from localstage.patches import Patches
 from localstage.provision import provision_stage
+from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
 
 STAGE = "local"  # the local stage's template: a payment wait of 1 s
@@ -51,6 +53,17 @@ class PipelineStage:
     def deliver_orders(self) -> int:
         return self.poller("process_order", self.outputs["ORDER_QUEUE_URL"]).poll_once()
 
+    def deliver_rechecks(self, timeout: float = 10.0) -> int:
+        """Run the re-check consumer over the pending payments' queue once a delayed message is due."""
+        poller = self.poller("recheck_payment", self.outputs["PAYMENT_RECHECK_QUEUE_URL"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            delivered = poller.poll_once()
+            if delivered:
+                return delivered
+            time.sleep(0.1)
+        return 0
+
     def deliver_events(self) -> None:
         """Run the notification service over what the EventBridge rule queued, until the queue is empty."""
         url = self.client("sqs").get_queue_url(QueueName=f"ecommerce-backend-notification-events-{STAGE}")["QueueUrl"]
@@ -62,19 +75,20 @@ class PipelineStage:
         sfn = self.client("stepfunctions")
         return list(sfn.list_executions(stateMachineArn=self.outputs["STATE_MACHINE_ARN"])["executions"])
 
-    def wait_until_finished(self, order_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    def wait_until_finished(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
+        """Wait for the execution ``name`` (``ord_...`` for an order's first run, ``ord_...-check1`` for a re-check)."""
         sfn = self.client("stepfunctions")
-        arn = f"{self.outputs['STATE_MACHINE_ARN'].replace(':stateMachine:', ':execution:')}:{order_id}"
+        arn = f"{self.outputs['STATE_MACHINE_ARN'].replace(':stateMachine:', ':execution:')}:{name}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             execution = sfn.describe_execution(executionArn=arn)
             if execution["status"] != "RUNNING":
                 return dict(execution)
             time.sleep(0.05)
-        raise AssertionError(f"execution {order_id} still running after {timeout} s")
+        raise AssertionError(f"execution {name} still running after {timeout} s")
 
-    def history(self, order_id: str) -> list[dict[str, Any]]:
-        arn = f"{self.outputs['STATE_MACHINE_ARN'].replace(':stateMachine:', ':execution:')}:{order_id}"
+    def history(self, name: str) -> list[dict[str, Any]]:
+        arn = f"{self.outputs['STATE_MACHINE_ARN'].replace(':stateMachine:', ':execution:')}:{name}"
         return list(self.client("stepfunctions").get_execution_history(executionArn=arn)["events"])
 
     def invoke(self, handler: str, event: dict[str, Any]) -> Any:
@@ -85,7 +99,12 @@ class PipelineStage:
 
 @contextmanager
 def pipeline_stage() -> Iterator[PipelineStage]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), serialised_dynamodb_writes():
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        serialised_dynamodb_writes(),
+        Patches() as patches,
+    ):
+        deliver_execution_logs(patches)  # the Express workflow's executions, in its log group
         reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
         outputs = provision_stage(STAGE)
         container = Container(Settings.from_env({**outputs, "STAGE": STAGE, "AWS_REGION": "us-east-1"}))

@@ -42,6 +42,7 @@ CHALICE_API_LOG_GROUP = f"/aws/lambda/{APP}-{STAGE}-api_handler"  # what chalice
 QUEUES = {  # handler -> the stage's queue it consumes (app.py, infra/pipeline.py)
     "process_order": f"{APP}-order-processing-{STAGE}",
     "route_notification_events": f"{APP}-notification-events-{STAGE}",
+    "recheck_payment": f"{APP}-payment-rechecks-{STAGE}",
 }
 ASYNC_INVOKE_DLQ = f"{APP}-async-invoke-dlq-{STAGE}"
 ASYNC_FUNCTIONS = (f"{APP}-{STAGE}-send_notification", f"{APP}-{STAGE}-handle_workflow_event")

@@ -231,7 +231,7 @@ def test_given_the_dev_stage_deployed_then_every_alarm_exists_with_its_metric_an
         for r in stage_template("dev")["Resources"].values()
         if r["Type"] == "AWS::CloudWatch::Alarm"
     ]
-    assert sorted(alarms) == sorted(expected) and len(expected) == 3 * len(HANDLERS) + 6
+    assert sorted(alarms) == sorted(expected) and len(expected) == 3 * len(HANDLERS) + 7  # 5 DLQs, 2 API alarms
     dlq = alarms[f"{APP}-order-processing-dlq-dev"]
     assert dlq["Dimensions"] == [
         {"Name": "QueueName", "Value": f"{APP}-order-processing-dlq-dev"}

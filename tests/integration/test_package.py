@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -271,12 +270,17 @@ def _exercise_pipeline(stage: PipelineStage) -> None:
     for order in orders:
         stage.wait_until_finished(order.order_id)
     stage.deliver_events()
+    # A pending payment: the execution ends at AwaitPayment, the re-check resumes it (claim, StartExecution).
+    pending = place(stage.container, (product, 1), token="tok_pending")
     aborted = place(stage.container, (product, 1), token="tok_pending")
-    stage.deliver_orders()
+    while stage.deliver_orders():
+        pass
+    for order in (pending, aborted):
+        stage.wait_until_finished(order.order_id)
+    assert stage.deliver_rechecks() == 2
+    stage.wait_until_finished(f"{pending.order_id}-check1")
+    # The status handler compensating an execution that died (a Standard workflow's event, or an operator's).
     execution = next(e["executionArn"] for e in stage.executions() if e["name"] == aborted.order_id)
-    while len(stage.history(aborted.order_id)) < 3:  # moto cannot stop an execution before it has started
-        time.sleep(0.02)
-    stage.client("stepfunctions").stop_execution(executionArn=execution)
     detail = {
         "executionArn": execution,
         "stateMachineArn": stage.outputs["STATE_MACHINE_ARN"],

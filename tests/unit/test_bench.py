@@ -33,13 +33,23 @@ from bench.events import ApiRequest, FakeLambdaContext, authorizer_context, fill
 from bench.figures import Figure, render_notes, render_table
 from bench.importtime import parse_importtime, top_cumulative
 from bench.package import distribution_name, inspect_zip
-from bench.pipeline_cost import as_express, billable_from_counts, happy_path_states, seed_calls
+from bench.pipeline_cost import (
+    HAPPY_PATH,
+    as_workflow,
+    billable_from_counts,
+    execution_log_lines,
+    happy_path_states,
+    our_calls,
+    our_workflow,
+    seed_calls,
+)
 from bench.registry import Benchmark, Options, Registry, run_benchmark
 from bench.report import MARKER, Machine, cpu_model, intro_of, render_report
 from bench.stats import NoSamplesError, median, ratio
 from bench.warm import PolicyCache, app_scenarios, bare_app, direct_call, import_app
 from chalicelib.bootstrap import Container
 from chalicelib.cost import Op, Service
+from chalicelib.cost.workflow import STANDARD
 from localstage.call_log import operation_of, service_of
 
 pytestmark = pytest.mark.unit
@@ -489,13 +499,39 @@ def test_given_completions_and_latencies_when_summarised_then_rate_and_percentil
     assert LoadPlan(seconds=2, rate=1.5).offsets() == [0.0, 2 / 3, 4 / 3]
 
 
-def test_given_the_workflow_when_the_happy_path_is_walked_then_ten_states_are_entered() -> None:
+def test_given_the_workflow_when_the_happy_path_is_walked_then_eleven_states_and_their_log_lines() -> None:
     definition = json.loads((ROOT / "statemachine.json").read_text())
 
-    path = happy_path_states(definition, {"PaymentChoice": "FulfillOrder"})
+    path = happy_path_states(definition, HAPPY_PATH)
 
-    assert path[:5] == ["ValidateOrder", "CheckInventory", "ProcessPayment", "PaymentChoice", "FulfillOrder"]
-    assert path[-2:] == ["CompleteOrder", "OrderCompleted"] and len(path) == 10
+    assert path[:6] == [
+        "StartOrResume",
+        "ValidateOrder",
+        "CheckInventory",
+        "ProcessPayment",
+        "PaymentChoice",
+        "FulfillOrder",
+    ]
+    assert path[-2:] == ["CompleteOrder", "OrderCompleted"] and len(path) == 11
+    # 47 lines: what the local stage's execution log held for a completed order (localstage/sfn_logs.py)
+    assert execution_log_lines(definition, HAPPY_PATH) == 47
+
+
+def test_given_our_order_when_priced_then_express_is_one_execution_and_both_designs_pay_the_edge() -> None:
+    # GIVEN the recorded calls of our order and the seed's design
+    ours, _ = our_calls(ROOT, {("lambda", "Invoke"): 7.0, ("states", "StartExecution"): 1.0})
+    seed, _ = seed_calls()
+    # THEN ours is one Express execution, no transitions; both pay one REST request and one trace
+    assert ours.count(Service.STEP_FUNCTIONS, Op.EXPRESS_EXECUTION) == 1
+    assert ours.count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 0
+    for design in (ours, seed):
+        assert design.count(Service.API_GATEWAY, Op.REST_API_REQUEST) == 1
+        assert design.count(Service.XRAY, Op.TRACE_RECORDED) == 1  # 1M orders a month: the reservoir takes all
+    # and the same order on a Standard workflow pays its transitions instead
+    definition = json.loads((ROOT / "statemachine.json").read_text())
+    standard = as_workflow(ours, our_workflow(definition, STANDARD))
+    assert standard.count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 11
+    assert standard.count(Service.STEP_FUNCTIONS, Op.EXPRESS_EXECUTION) == 0
 
 
 def test_given_counted_calls_when_priced_then_items_and_consistency_set_the_units() -> None:
@@ -525,7 +561,6 @@ def test_given_the_seed_design_when_itemised_then_every_invocation_publishes_two
     assert runs == 16
     assert calls.count(Service.CLOUDWATCH, Op.PUT_METRIC_DATA) == 2 * runs + 2
     assert calls.count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 9
-    assert as_express(calls).count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 0
 
 
 @pytest.mark.parametrize(("returncode", "seconds", "holds"), [(0, 540.0, True), (2, 300.0, False), (0, 660.0, False)])

@@ -69,7 +69,7 @@ def test_given_a_stage_then_api_5xx_p99_latency_and_dead_letter_alarms_exist(sta
     assert five_xx["Dimensions"] == latency["Dimensions"] == api
     assert latency["ExtendedStatistic"] == "p99" and five_xx["Statistic"] == "Average"
     dlq = [a for a in alarms.values() if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
-    assert len(dlq) == 4  # infra/pipeline.py's, reused rather than duplicated
+    assert len(dlq) == 5  # infra/pipeline.py's, reused rather than duplicated
 
 
 @pytest.mark.unit

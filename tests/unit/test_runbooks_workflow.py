@@ -121,6 +121,9 @@ class PagedSfn:
         self.pages = pages
         self.tokens: list[str | None] = []
 
+    def describe_state_machine(self, stateMachineArn: str) -> dict[str, Any]:
+        return {"stateMachineArn": stateMachineArn, "type": "STANDARD"}
+
     def list_executions(self, stateMachineArn: str, maxResults: int, nextToken: str | None = None) -> dict[str, Any]:
         self.tokens.append(nextToken)
         index = int(nextToken or 0)
@@ -138,3 +141,89 @@ def test_list_executions_follows_next_token_and_stops_before_the_window() -> Non
     found = workflow.list_executions(sfn, "arn", since=T0 - timedelta(minutes=10))
     assert [e["executionArn"] for e in found] == ["e1", "e2", "e3", "e9"]
     assert sfn.tokens == [None, "1", "2"]
+
+
+MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:orders"
+EXPRESS_ARN = "arn:aws:states:us-east-1:123456789012:express:orders:ord_abc-check1:6f1c"
+LOG_GROUP = "/aws/vendedlogs/states/orders"
+
+
+def log_line(id: int, previous: int, kind: str, ms: int, **details: Any) -> dict[str, Any]:
+    line = {"id": str(id), "previous_event_id": str(previous), "event_timestamp": str(1_733_000_000_000 + ms)}
+    return {**line, "type": kind, "execution_arn": EXPRESS_ARN, "details": details or None}
+
+
+class LoggedExpress:
+    """An Express machine as AWS shows it: no history API, its executions in its log group."""
+
+    def __init__(self, lines: list[dict[str, Any]]) -> None:
+        self.pages = [lines[:3], lines[3:]]
+        self.tokens: list[str | None] = []
+
+    def describe_state_machine(self, stateMachineArn: str) -> dict[str, Any]:
+        group = f"arn:aws:logs:us-east-1:123456789012:log-group:{LOG_GROUP}:*"
+        return {
+            "type": "EXPRESS",
+            "loggingConfiguration": {"destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group}}]},
+        }
+
+    def filter_log_events(self, logGroupName: str, nextToken: str | None = None, **window: Any) -> dict[str, Any]:
+        assert logGroupName == LOG_GROUP
+        self.tokens.append(nextToken)
+        index = int(nextToken or 0)
+        page: dict[str, Any] = {"events": [{"message": json.dumps(line)} for line in self.pages[index]]}
+        if index + 1 < len(self.pages):
+            page["nextToken"] = str(index + 1)
+        return page
+
+    def get_execution_history(self, **params: Any) -> dict[str, Any]:
+        raise AssertionError("Express executions have no GetExecutionHistory")
+
+
+def test_given_an_express_machine_when_listing_then_executions_and_steps_come_from_its_logs() -> None:
+    # GIVEN the execution log of a payment re-check that retried its status check once, then completed
+    lines = [
+        log_line(1, 0, "ExecutionStarted", 0, roleArn="arn:role"),
+        log_line(2, 1, "TaskStateEntered", 5, name="CheckPaymentStatus"),
+        log_line(3, 2, "LambdaFunctionScheduled", 6, resource="arn:aws:lambda:us-east-1:1:function:check"),
+        log_line(4, 3, "LambdaFunctionFailed", 60, error="States.TaskFailed", cause="boom"),
+        log_line(5, 4, "LambdaFunctionScheduled", 1060, resource="arn:aws:lambda:us-east-1:1:function:check"),
+        log_line(6, 5, "LambdaFunctionSucceeded", 1110),
+        log_line(7, 6, "TaskStateExited", 1111, name="CheckPaymentStatus"),
+        log_line(8, 7, "ExecutionSucceeded", 1250),
+    ]
+    aws = LoggedExpress(lines)
+    # WHEN the runbook lists the machine's executions and reads one's history, as it does for a Standard one
+    found = workflow.list_executions(aws, MACHINE_ARN, logs=aws)
+    trace = workflow.parse_history(workflow.get_history(aws, EXPRESS_ARN), found[0])
+    # THEN the execution, its status, its steps, the retry and the order come from the log, paged
+    assert aws.tokens == [None, "1"]
+    assert [(e["name"], e["status"]) for e in found] == [("ord_abc-check1", "SUCCEEDED")]
+    assert [(s.name, s.retries, s.status) for s in trace.spans] == [("CheckPaymentStatus", 1, "SUCCEEDED")]
+    assert trace.order_id == "ord_abc" and trace.express
+    # and it is priced as Express: one request and 1.25 s of 64 MB, not transitions
+    cost = workflow.execution_cost(trace, {"check": 512})
+    assert cost.units(Service.STEP_FUNCTIONS, "express requests") == 1
+    assert cost.units(Service.STEP_FUNCTIONS, "state transitions") == 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("http://127.0.0.1:4566", "http://127.0.0.1:4566"),
+        ("https://states.eu-west-1.amazonaws.com", "https://logs.eu-west-1.amazonaws.com"),
+    ],
+)
+def test_given_a_step_functions_client_when_its_logs_are_read_then_the_logs_client_points_where_it_points(
+    endpoint: str, expected: str
+) -> None:
+    import boto3
+
+    sfn = boto3.client(
+        "stepfunctions",
+        region_name="eu-west-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="a",
+        aws_secret_access_key="b",
+    )
+    assert workflow.logs_client_like(sfn).meta.endpoint_url == expected

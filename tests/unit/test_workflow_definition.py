@@ -23,6 +23,8 @@ from infra.template import stage_template
 pytestmark = pytest.mark.unit
 
 MACHINE = json.loads(STATE_MACHINE_FILE.read_text())
+# The seed's states but its PaymentPending Wait: an Express execution cannot wait 300 s, so a pending
+# payment ends the execution at AwaitPayment and a delayed re-check resumes it at CheckPaymentStatus.
 SEED_STATES = {
     "ValidateOrder": "Task",
     "CheckInventory": "Task",
@@ -33,7 +35,6 @@ SEED_STATES = {
     "OrderValidationFailed": "Fail",
     "NotifyOutOfStock": "Task",
     "PaymentFailed": "Task",
-    "PaymentPending": "Wait",
     "CheckPaymentStatus": "Task",
     "OrderFailed": "Fail",
 }
@@ -94,8 +95,32 @@ def test_every_task_retries_a_failed_function_twice_but_never_a_business_outcome
         assert first["MaxAttempts"] == 0
 
 
+def test_the_workflow_is_express_and_keeps_no_wait_inside_it() -> None:
+    # GIVEN the single stage definition WHEN it is rendered for any stage THEN the workflow is Express
+    for stage in ("local", "dev"):
+        machine = stage_template(stage)["Resources"]["OrderStateMachine"]["Properties"]
+        assert machine["StateMachineType"] == "EXPRESS"
+    # and nothing in it waits: Express runs at most five minutes, the payment wait is the re-check queue's delay
+    assert MACHINE["TimeoutSeconds"] <= 300
+    assert not [name for name, state in MACHINE["States"].items() if state["Type"] == "Wait"]
+
+
+def test_a_pending_payment_ends_the_execution_and_a_recheck_resumes_at_the_status_check() -> None:
+    states = MACHINE["States"]
+    assert states[MACHINE["StartAt"]]["Choices"] == [
+        {"Variable": "$.resume", "StringEquals": "payment_check", "Next": "CheckPaymentStatus"}
+    ]
+    assert states["PaymentChoice"]["Default"] == "AwaitPayment"
+    assert states["AwaitPayment"]["Next"] == "PaymentAwaited" and states["PaymentAwaited"]["Type"] == "Succeed"
+    assert states["AwaitPayment"]["Catch"][0] == {
+        "ErrorEquals": ["PaymentPendingTooLong"],
+        "ResultPath": "$.error",
+        "Next": "PaymentFailed",
+    }
+    assert states["CheckPaymentStatus"]["Parameters"]["round.$"] == "$.payment_round"
+
+
 def test_the_payment_wait_comes_from_the_execution_input() -> None:
-    assert MACHINE["States"]["PaymentPending"]["SecondsPath"] == "$.payment_wait_seconds"
     # A stack parameter, so a deployment may set it; the stage's default otherwise.
     for stage, seconds in (("local", 1), ("dev", 300)):
         template = stage_template(stage)

@@ -53,7 +53,13 @@ def test_given_a_pending_order_when_its_message_arrives_twice_then_one_execution
     workflow = shop.workflow_engine
     assert isinstance(workflow, RecordingWorkflow)
     assert first == second == {"batchItemFailures": []}
-    expected = {"order_id": order.order_id, "correlation_id": order.correlation_id, "payment_wait_seconds": 2}
+    expected = {
+        "order_id": order.order_id,
+        "correlation_id": order.correlation_id,
+        "payment_wait_seconds": 2,
+        "payment_round": 0,
+        "resume": "start",
+    }
     assert workflow.executions == {order.order_id: expected}
     found = shop.order_progress.get(order.order_id)
     assert found is not None and found.status == OrderStatus.PROCESSING
