@@ -33,7 +33,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
+from localstage.lambda_model import InvocationResult, LambdaThrottledError
+from localstage.lambdas import LambdaEmulator
 
 log = logging.getLogger("localstage.async")
 

@@ -41,8 +41,15 @@ import boto3
 from localstage.background import PeriodicWorker
 from localstage.functions import FunctionSpec
 from localstage.iam.principals import Acting, acting_as, assume
-from localstage.lambdas import LambdaEmulator, LiveConfig
-from localstage.moto_lambda import add_claimant, function_name_from_arn, install_invoke_hook, remove_claimant
+from localstage.lambda_model import LiveConfig
+from localstage.lambdas import LambdaEmulator
+from localstage.moto_lambda import (
+    add_claimant,
+    detach_sqs_trigger,
+    function_name_from_arn,
+    install_invoke_hook,
+    remove_claimant,
+)
 from localstage.patches import Patches, require
 from localstage.runtime.code import CodeCache, is_deployment_package, runtime_libraries
 from localstage.runtime.environments import FunctionSetup, ProcessRuntime
@@ -364,7 +371,7 @@ class DeployedFunctions:
         name, _ = function_name_from_arn(str(esm.function_arn))
         if self._claim(name) is None:
             return None  # not a deployed function: the stage's own, or moto's
-        _detach_moto_trigger(arn, str(esm.function_arn))
+        detach_sqs_trigger(self._patches, arn, str(esm.function_arn))
         account, queue = arn.split(":")[4:6]
         return SqsMapping(
             function_name=name,
@@ -413,21 +420,6 @@ class DeployedFunctions:
         with self._lock:
             poller = self._pollers.get(uuid)
             return poller.mapping if poller is not None else None
-
-
-def _detach_moto_trigger(queue_arn: str, function_arn: str) -> None:
-    """Stop moto invoking ``function_arn`` inside ``SendMessage``: the poller delivers instead.
-
-    moto runs an SQS mapping synchronously in the sender's request (no batching window, no
-    visibility semantics, moto's own event). As ``stage._detach_moto_sqs_trigger``, but only this
-    function's trigger: the mapping stays listed in the Lambda API.
-    """
-    from moto.sqs.models import sqs_backends
-
-    _, _, _, region, account, _ = queue_arn.split(":")
-    for queue in list(sqs_backends[account][region].queues.values()):
-        if queue.queue_arn == queue_arn:
-            queue.lambda_event_source_mappings.pop(function_arn, None)
 
 
 class _Watcher(PeriodicWorker):

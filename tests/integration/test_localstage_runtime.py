@@ -29,7 +29,7 @@ from localstage.moto_lambda import async_invocations, decode_log_tail, moto_conf
 from localstage.patches import Patches
 from localstage.runtime import DeployedFunctions
 from localstage.server import ACCOUNT_ID, REGION, EmbeddedAws
-from localstage.sns_delivery import install_sns_hook, uninstall_sns_hook
+from localstage.sns_delivery import install_sns_hook
 from localstage.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
@@ -198,7 +198,7 @@ def stage() -> Iterator[Stage]:
 
     emulator = LambdaEmulator(config_source=moto_config, telemetry=Telemetry(client("logs"), client("cloudwatch")))
     async_invocations(emulator).delays = (0.2, 0.4)
-    install_sns_hook()
+    install_sns_hook(patches)
     deployed = DeployedFunctions(emulator, aws.endpoint, retry_visibility_s=0).start()
     pids: set[int] = set()
     try:
@@ -208,7 +208,6 @@ def stage() -> Iterator[Stage]:
         yield Stage(aws, emulator, deployed, authorizer, role_arn, client, pids)
     finally:
         deployed.stop()
-        uninstall_sns_hook()
         uninstall_invoke_hook(emulator)
         aws.stop()
         patches.undo()
