@@ -236,3 +236,41 @@ class Patches:
 
     def __exit__(self, *exc: object) -> None:
         self.undo()
+
+
+def inventory_markdown(inventory: Collection[PatchTarget] = INVENTORY) -> str:
+    """The inventory as the table in docs/local-stage.md ("The compatibility layer"), which a test keeps in sync."""
+    rows = ["| package | owner | attribute | why | proved by |", "|---|---|---|---|---|"]
+    for target in inventory:
+        owner = f"{target.owner} (an instance)" if target.instance else target.owner
+        proofs = "<br>".join(f"`{proof.rpartition('/')[2]}`" for proof in target.proof)
+        rows.append(f"| {target.package} | `{owner}` | `{target.attribute}` | {target.why} | {proofs} |")
+    return "\n".join(rows) + "\n"
+
+
+def proofs(package: str, inventory: Collection[PatchTarget] = INVENTORY) -> list[str]:
+    """Every behaviour test of ``package``'s patches, once each (what to run after upgrading it)."""
+    return list(dict.fromkeys(proof for target in inventory if target.package == package for proof in target.proof))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m localstage.patches markdown`` | ``proofs PACKAGE`` | ``check``."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["markdown"]:
+        print(inventory_markdown(), end="")
+    elif len(args) == 2 and args[0] == "proofs" and args[1] in WRITTEN_FOR:
+        print("\n".join(proofs(args[1])))
+    elif args == ["check"]:
+        found = mismatches()
+        print(version_refusal(found) if found else f"installed as written for: {WRITTEN_FOR}")
+        return 1 if found else 0
+    else:
+        print(f"usage: python -m localstage.patches markdown | proofs {{{','.join(WRITTEN_FOR)}}} | check")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

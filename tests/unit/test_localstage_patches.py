@@ -192,6 +192,12 @@ def test_every_inventory_entry_names_behaviour_tests_that_exist() -> None:
             assert name in _test_names(ROOT / path), f"{target.owner}.{target.attribute}: {proof} does not exist"
 
 
+def test_the_inventory_table_in_docs_is_the_inventory() -> None:
+    text = (ROOT / "docs/local-stage.md").read_text(encoding="utf-8")
+    table = text.split("<!-- patch-inventory:begin -->\n", 1)[1].split("<!-- patch-inventory:end -->", 1)[0]
+    assert table == patches.inventory_markdown(), "run: python -m localstage.patches markdown"
+
+
 def test_given_grants_and_calls_then_unused_lists_what_no_call_matched() -> None:
     policy = {
         "Statement": [
