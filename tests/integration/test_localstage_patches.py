@@ -57,7 +57,8 @@ def _current(record: Applied) -> Any:
 
 @pytest.fixture
 def stage_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The stage writes its environment into os.environ and builds the app's container: both put back after."""
+    """The stage writes its environment into os.environ, builds the app's container and fills moto's
+    in-process backends: all put back after, for the tests that run next in this process."""
     saved = dict(os.environ)
     monkeypatch.setenv("LOCAL_STAGE_STATE_DIR", str(tmp_path))
     try:
@@ -67,6 +68,8 @@ def stage_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         os.environ.update(saved)
         use_container(None)
         reset_clients()
+        with mock_aws():  # resets every backend as it starts
+            pass
 
 
 def test_given_the_whole_layer_when_the_stage_starts_and_stops_then_every_target_is_wrapped_then_restored(
