@@ -28,7 +28,9 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from localstage.patches import Patches
 
-WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+# BatchWriteItem is not here: moto's handler calls put_item and delete_item per request (each locked),
+# and DynamoDB does not make a batch atomic either (its DynamoDBBackend.batch_write_item is a stub).
+WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items")
 _lock = threading.RLock()
 
 

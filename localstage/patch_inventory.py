@@ -62,7 +62,13 @@ INVENTORY: tuple[PatchTarget, ...] = (
         _moto(
             "moto.dynamodb.models.DynamoDBBackend", name, "moto's writes are not atomic across threads", _DYNAMODB_LOCK
         )
-        for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+        for name in ("put_item", "update_item", "delete_item")
+    ),
+    _moto(
+        "moto.dynamodb.models.DynamoDBBackend",
+        "transact_write_items",
+        "a cancelled transaction restores a copy of the table, undoing other threads' writes",
+        f"{_PATCHES}::test_given_a_transaction_being_cancelled_when_another_thread_writes_then_its_write_survives",
     ),
     # -- per-request costs paid once (moto_patches.py) ---------------------------------------------
     _moto(

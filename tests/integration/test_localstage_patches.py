@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stderr
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -166,17 +166,15 @@ _WRITES: dict[str, Callable[[Any], Any]] = {
         ExpressionAttributeValues={":n": {"N": "1"}},
     ),
     "delete_item": lambda db: db.delete_item(TableName="t", Key={"pk": {"S": "old"}}),
-    "transact_write_items": lambda db: db.transact_write_items(
-        TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}}]
-    ),
     "batch_write_item": lambda db: db.batch_write_item(
         RequestItems={"t": [{"PutRequest": {"Item": {"pk": {"S": "new"}}}}]}
     ),
 }
 
 
-@pytest.mark.parametrize("operation", sorted(_WRITES))
-def test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it(operation: str) -> None:
+@contextmanager
+def _table() -> Iterator[Any]:
+    """GIVEN moto in process with the stage's write lock, and a table holding one item (``old``)."""
     with mock_aws(), Patches() as applied:
         moto_patches.serialise_dynamodb_writes(applied)
         db = boto3.client("dynamodb", region_name=REGION)
@@ -187,23 +185,64 @@ def test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it(
             BillingMode="PAY_PER_REQUEST",
         )
         db.put_item(TableName="t", Item={"pk": {"S": "old"}})
-        done = threading.Event()
-        failed: list[BaseException] = []
+        yield db
 
-        def write() -> None:
-            try:
-                _WRITES[operation](db)
-            except BaseException as exc:  # reported by the assertion below
-                failed.append(exc)
-            done.set()
 
+def _in_thread(call: Callable[[], Any], name: str = "write") -> tuple[threading.Event, list[BaseException]]:
+    done, failed = threading.Event(), []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # the caller asserts on it
+            failed.append(exc)
+        done.set()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return done, failed
+
+
+@pytest.mark.parametrize("operation", sorted(_WRITES))
+def test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it(operation: str) -> None:
+    with _table() as db:
         # GIVEN another write in progress (the lock held)
         with moto_patches._lock:
-            # WHEN a request reaches moto's DynamoDB backend
-            threading.Thread(target=write, daemon=True).start()
+            # WHEN a request reaches moto's DynamoDB backend (a batch: each of its writes)
+            done, failed = _in_thread(lambda: _WRITES[operation](db))
             # THEN it waits for the lock: moto's code path goes through it
             assert not done.wait(0.3), f"{operation} did not wait for the write lock"
         assert done.wait(10) and not failed, failed
+
+
+def test_given_a_transaction_being_cancelled_when_another_thread_writes_then_its_write_survives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    with _table() as db:
+        # GIVEN a transaction that moto has snapshotted and is evaluating (its condition check will fail)
+        inside, other_done = threading.Event(), threading.Event()
+        read = DynamoDBBackend.get_item
+
+        def get_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread().name == "transaction" and not inside.is_set():
+                inside.set()
+                other_done.wait(0.5)  # the other write, if it is let through, lands now
+            return read(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, "get_item", get_item)
+        missing = {"TableName": "t", "Key": {"pk": {"S": "missing"}}, "ConditionExpression": "attribute_exists(pk)"}
+        items = [{"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}}}}, {"ConditionCheck": missing}]
+        cancelled, _ = _in_thread(lambda: db.transact_write_items(TransactItems=items), name="transaction")
+        assert inside.wait(10)
+        # WHEN another thread writes meanwhile
+        done, failed = _in_thread(lambda: db.put_item(TableName="t", Item={"pk": {"S": "b"}}))
+        if done.wait(0.6):
+            other_done.set()
+        assert cancelled.wait(10) and done.wait(10) and not failed, failed
+        # THEN the cancellation's rollback did not undo it: the transaction ran whole under the lock
+        assert "Item" in db.get_item(TableName="t", Key={"pk": {"S": "b"}})
+        assert "Item" not in db.get_item(TableName="t", Key={"pk": {"S": "a"}})
 
 
 def test_given_the_call_log_when_the_embedded_aws_serves_calls_then_each_is_a_line(tmp_path: Path) -> None:
@@ -220,9 +259,14 @@ def test_given_the_call_log_when_the_embedded_aws_serves_calls_then_each_is_a_li
     assert log.read_text().splitlines() == ["sqs ListQueues", "dynamodb ListTables"]
 
 
-def test_given_a_mapped_queue_detached_when_a_message_is_sent_then_moto_does_not_invoke_and_undo_reattaches() -> None:
+def test_given_a_mapped_queue_detached_when_a_message_is_sent_then_moto_does_not_invoke_and_undo_reattaches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.awslambda.models import LambdaBackend
     from moto.sqs.models import sqs_backends
 
+    invoked: list[str] = []  # what moto's SendMessage would hand to Lambda (in Docker)
+    monkeypatch.setattr(LambdaBackend, "send_sqs_batch", lambda self, arn, *_: invoked.append(arn) or True)
     with mock_aws():
         # GIVEN a queue mapped to a function through the Lambda API (moto would invoke it inside SendMessage)
         iam, lam = boto3.client("iam", region_name=REGION), boto3.client("lambda", region_name=REGION)
@@ -244,7 +288,8 @@ def test_given_a_mapped_queue_detached_when_a_message_is_sent_then_moto_does_not
             # WHEN the stage detaches moto's trigger and a message is sent
             detach_sqs_trigger(applied, arn)
             sqs.send_message(QueueUrl=url, MessageBody="{}")
-            # THEN the message waits for the stage's poller: moto did not receive it to invoke the function
+            # THEN moto did not invoke the function: the message waits for the stage's poller
+            assert invoked == []
             received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
             assert [message["Body"] for message in received["Messages"]] == ["{}"]
         # AND undone, moto's mapping is back

@@ -305,6 +305,7 @@ def test_given_an_sqs_mapping_created_through_the_api_then_it_delivers_and_item_
     name = stage.deploy("rt-batch", "app.batch")
     lam = stage.client("lambda")
     mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=10)
+    assert stage.deployed.mapping_settings(mapping["UUID"]) is not None  # applied at once, not at the next tick
 
     def drained() -> bool:
         counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -333,6 +334,9 @@ def test_given_an_sqs_mapping_created_through_the_api_then_it_delivers_and_item_
     )
     assert wait_for(dead_lettered, what="fail-2 in the DLQ") == ["fail-2"]
     wait_for(drained, what="the queue to drain")
+
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    assert stage.deployed.mapping_settings(mapping["UUID"]) is None  # its poller stopped at once too
 
 
 def test_given_an_sns_subscription_when_a_message_is_published_then_the_deployed_function_gets_it(
