@@ -200,7 +200,7 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto(
         "moto.cloudformation.parsing",
         "resource_name_property_from_type",
-        "the fills' name properties",
+        "the fills' name properties (no test fails without it yet: moto's own names may agree)",
         f"{_CFN}::test_given_the_dev_stage_deployed_then_the_stack_is_complete_with_every_resource_and_output",
     ),
     _moto(
@@ -215,14 +215,17 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "UPDATE_FAILED instead of keeping the old resource",
         f"{_CFN}::test_given_an_update_that_fails_then_it_rolls_back_to_the_previous_state_and_the_stack_stays_usable",
     ),
-    *(
-        _moto(
-            "moto.cloudformation.parsing.ResourceMap",
-            name,
-            "moto's version retries, swallows errors and mis-orders",
-            f"{_CFN}::test_given_a_deployed_stage_when_updated_then_changes_apply_state_survives_and_destroy_removes_everything",
-        )
-        for name in ("update", "delete")
+    _moto(
+        "moto.cloudformation.parsing.ResourceMap",
+        "update",
+        "moto's version retries, swallows errors and mis-orders",
+        f"{_CFN}::test_given_a_deployed_stage_when_updated_then_changes_apply_state_survives_and_destroy_removes_everything",
+    ),
+    _moto(
+        "moto.cloudformation.parsing.ResourceMap",
+        "delete",
+        "ordered deletes; a resource that fails to delete is reported, not swallowed",
+        f"{_CFN}::test_given_a_bucket_with_objects_when_destroying_then_the_stack_stays_delete_failed_until_it_is_emptied",
     ),
     _moto(
         f"{_CFN_MODELS}.Stack",
@@ -252,7 +255,7 @@ INVENTORY: tuple[PatchTarget, ...] = (
         f"{_CFN_MODELS}.CloudFormationBackend",
         "create_stack",
         "the template is checked before anything is created",
-        f"{_CFN}::test_given_a_resource_type_without_a_fill_when_deploying_then_the_stack_rolls_back_naming_the_type",
+        f"{_CFN}::test_given_a_reference_to_a_resource_the_template_lacks_then_creation_is_refused_before_anything_is_made",
     ),
     _moto(
         _CFN_RESPONSE,
@@ -260,15 +263,18 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "no-op updates refused as AWS compares them",
         f"{_CFN}::test_given_a_parameter_when_deploying_then_it_reaches_the_outputs_and_only_a_changed_one_updates",
     ),
-    *(
-        _moto(
-            _CFN_RESPONSE,
-            name,
-            "capabilities and the 51,200-byte template body checked as AWS does",
-            f"{_CFN}::test_given_a_named_role_when_creating_without_acknowledging_named_iam_then_aws_refusal_is_given",
-            f"{_CFN}::test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it_as_aws_does",
-        )
-        for name in ("create_stack", "update_stack")
+    _moto(
+        _CFN_RESPONSE,
+        "create_stack",
+        "capabilities and the 51,200-byte template body checked as AWS does",
+        f"{_CFN}::test_given_a_named_role_when_creating_without_acknowledging_named_iam_then_aws_refusal_is_given",
+        f"{_CFN}::test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it_as_aws_does",
+    ),
+    _moto(
+        _CFN_RESPONSE,
+        "update_stack",
+        "capabilities and the 51,200-byte template body checked as AWS does",
+        f"{_CFN}::test_given_an_update_adding_a_named_role_without_acknowledging_named_iam_then_aws_refusal_is_given",
     ),
     _moto(
         _CFN_RESPONSE,
