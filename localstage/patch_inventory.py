@@ -157,13 +157,13 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto(
         f"{_STATE_TASK}.lambda_eval_utils",
         "execute_lambda_function_integration",
-        "a Lambda task runs in its execution's trace",
+        "a Lambda task runs in its execution's trace (alone, not yet proved: see docs)",
         _ORDER_HANDOFFS,
     ),
     _moto(
         f"{_STATE_TASK}.lambda_eval_utils",
         "boto_client_for",
-        "the task's invoke carries the trace header; one client per service, not one per task",
+        "one client per service, not one per task; the invoke carries the header (alone, not yet proved)",
         _ORDER_HANDOFFS,
     ),
     # -- IAM: the workflow acts as its execution role (iam/stage.py) -------------------------------
