@@ -9,11 +9,30 @@ import sys
 import threading
 from types import FrameType
 
-from localstage.iam.stage import IamConfigError
-from localstage.stage import LocalStage, StageOptions, banner
+from localstage.patches import PatchVersionError, allowed_from_env, check_versions
+
+
+def version_refusal() -> str | None:
+    """Why the stage must not start with the installed packages, or ``None``.
+
+    Checked before the stage's modules are imported, so that a moved moto is a clear message, not an
+    import error from deep inside one of them.
+    """
+    try:
+        check_versions(allowed_from_env())
+    except (PatchVersionError, ValueError) as exc:
+        return f"the local stage cannot start: {exc}"
+    return None
 
 
 def main() -> int:
+    refusal = version_refusal()
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
+    from localstage.iam.stage import IamConfigError
+    from localstage.stage import LocalStage, StageOptions, banner
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # moto's and chalice's per-request access lines drown the stage's own messages.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -43,7 +62,10 @@ def main() -> int:
         logging.getLogger("localstage").exception("the local stage could not start")
         return 1
     finally:
-        stage.stop()
+        try:
+            stage.stop()
+        except Exception:  # every step has run (LocalStage.stop); say what failed
+            logging.getLogger("localstage").exception("the local stage did not stop cleanly")
     return 0
 
 

@@ -30,10 +30,13 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
+from localstage.functions import FunctionSpec
+from localstage.lambda_model import InvocationResult, LambdaThrottledError
+from localstage.lambdas import LambdaEmulator
 
 log = logging.getLogger("localstage.async")
 
@@ -189,3 +192,26 @@ class AsyncInvocations:
             self._destinations.send(arn, record, success=condition == "Success")
         except Exception:  # a broken destination must not kill the queue; say why the record is lost
             log.exception("could not send the record of %s to %s", request_id, arn)
+
+
+def configure_async_invokes(stage: str, functions: Iterable[FunctionSpec]) -> None:
+    """Retries and on-failure destinations as the deployment sets them (infra/pipeline.py), on the Lambda API."""
+    import boto3
+
+    from infra.pipeline import async_invoke_config
+    from infra.template import stage_template
+
+    resources = stage_template(stage)["Resources"]
+    lam, sqs = boto3.client("lambda"), boto3.client("sqs")
+    for spec in functions:
+        config = async_invoke_config(spec.resource_name)
+        if config is None:
+            continue
+        queue = resources[config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]]
+        url = sqs.get_queue_url(QueueName=queue["Properties"]["QueueName"])["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        lam.put_function_event_invoke_config(
+            FunctionName=spec.name,
+            MaximumRetryAttempts=config["MaximumRetryAttempts"],
+            DestinationConfig={"OnFailure": {"Destination": arn}},
+        )

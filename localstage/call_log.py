@@ -19,11 +19,14 @@ import io
 import json
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs
+
+from localstage.patches import Patches
 
 CALL_LOG = "LOCAL_AWS_CALL_LOG"
 UNKNOWN = "unknown"
@@ -145,26 +148,32 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return body
 
 
-def install(path: Path) -> None:
-    """Make every ``ThreadedMotoServer`` started from now on log its calls to ``path`` (appending)."""
+def install(patches: Patches, path: Path) -> None:
+    """Make every ``ThreadedMotoServer`` started from now on log its calls to ``path`` (appending).
+
+    moto's threaded server builds its WSGI app by calling ``DomainDispatcherApplication`` from its own
+    module, which is where the log goes in (through ``localstage.patches``, undone with ``patches``).
+    """
     from moto.moto_server import threaded_moto_server
 
     sink = path.open("a", encoding="utf-8")  # lives as long as the server, i.e. the process
-    dispatcher = threaded_moto_server.DomainDispatcherApplication
 
-    def logged_dispatcher(*args: Any, **kwargs: Any) -> CallLog:
-        return CallLog(dispatcher(*args, **kwargs), sink)
+    def logging_dispatcher(dispatcher: Callable[..., Any]) -> Callable[..., CallLog]:
+        def logged_dispatcher(*args: Any, **kwargs: Any) -> CallLog:
+            return CallLog(dispatcher(*args, **kwargs), sink)
 
-    threaded_moto_server.DomainDispatcherApplication = logged_dispatcher  # type: ignore[misc,assignment]
+        return logged_dispatcher
+
+    patches.wrap("moto", threaded_moto_server, "DomainDispatcherApplication", logging_dispatcher)
 
 
-def install_from_env(env: Mapping[str, str] | None = None) -> Path | None:
+def install_from_env(patches: Patches, env: Mapping[str, str] | None = None) -> Path | None:
     """``install`` to ``$LOCAL_AWS_CALL_LOG`` if it is set; returns the path, or ``None``."""
     value = (os.environ if env is None else env).get(CALL_LOG)
     if not value:
         return None
     path = Path(value)
-    install(path)
+    install(patches, path)
     return path
 
 
@@ -174,10 +183,16 @@ def main() -> int:
     The same stage as ``python -m localstage``; a launcher rather than a switch inside the stage,
     so counting calls adds nothing to the stage's own start-up path.
     """
-    install_from_env()
     from localstage.__main__ import main as run_stage
+    from localstage.__main__ import version_refusal
 
-    return run_stage()
+    refusal = version_refusal()
+    if refusal is not None:  # before the log's own patch, which would only say moto moved
+        print(refusal, file=sys.stderr)
+        return 2
+    with Patches() as patches:
+        install_from_env(patches)
+        return run_stage()
 
 
 if __name__ == "__main__":

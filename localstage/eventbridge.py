@@ -3,7 +3,7 @@
 moto 5.2.5 matches events against rules (``Rule.send_to_targets``) and delivers
 to log groups, archives, SQS and other buses, but raises ``NotImplementedError``
 for a Lambda target, which fails the whole ``PutEvents``. ``install_events_hook``
-wraps that one method: for a rule's targets that are functions an emulator owns
+wraps that one method (through ``localstage.patches``): for a rule's targets that are functions an emulator owns
 it does what EventBridge does, an asynchronous invoke with the event
 (``version``, ``id``, ``detail-type``, ``source``, ``account``, ``time`` in ISO
 8601, ``region``, ``resources``, ``detail``), or with the target's ``Input``,
@@ -43,6 +43,7 @@ from localstage.background import PeriodicWorker
 from localstage.iam import enforcement
 from localstage.iam.actions import Target
 from localstage.moto_lambda import find_function, function_name_from_arn
+from localstage.patches import Patches
 from localstage.schedules import Schedule, ScheduleError, parse_schedule
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.xray_moto import request_trace_header
@@ -52,7 +53,6 @@ log = logging.getLogger("localstage.events")
 SCHEDULED_SOURCE = "aws.events"
 SCHEDULED_DETAIL_TYPE = "Scheduled Event"
 EVENTS_PRINCIPAL = "events.amazonaws.com"
-_original_send_to_targets = Rule.send_to_targets
 
 
 def iso_time(value: Any) -> str:
@@ -154,14 +154,24 @@ def _dead_letter(
     )
 
 
-def _send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
+def _routing(original: Callable[..., Any]) -> Callable[..., Any]:
+    def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
+        rest = _send_to_emulators(rule, event)
+        if rest:
+            original(_RuleView(rule, rest), event, transform_input)
+
+    return send_to_targets
+
+
+def _send_to_emulators(rule: Rule, event: Any) -> list[dict[str, Any]]:
+    """Deliver to the rule's targets the emulators own; the permitted others, left for moto."""
     if rule.state != "ENABLED":
-        return
+        return []
     if rule.scheduled_expression and not rule.event_pattern.get_pattern():
         if not is_schedule_trigger(event, rule.arn):
-            return
+            return []
     elif not rule.event_pattern.matches_event(event):
-        return
+        return []
     permitted = [t for t in rule.targets if not _delivery_refused(rule, t, event)]
     ours = [t for t in permitted if _owned(t)]
     for target in ours:
@@ -173,18 +183,12 @@ def _send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> No
             found[1].submit(name, target_input(target, event), qualifier, request_trace_header())
         except Exception:  # one bad target must not stop the others, as on AWS; say why
             log.exception("rule %s could not deliver event %s to %s", rule.name, event.get("id"), name)
-    rest = [t for t in permitted if t not in ours]
-    if rest:
-        _original_send_to_targets(_RuleView(rule, rest), event, transform_input)  # type: ignore[arg-type]
+    return [t for t in permitted if t not in ours]
 
 
-def install_events_hook() -> None:
-    """Route Lambda targets of rules to the emulators (idempotent; moto keeps every other target)."""
-    Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign,assignment]
-
-
-def uninstall_events_hook() -> None:
-    Rule.send_to_targets = _original_send_to_targets  # type: ignore[method-assign]
+def install_events_hook(patches: Patches) -> None:
+    """Route Lambda targets of rules to the emulators (moto keeps every other target; undone with ``patches``)."""
+    patches.wrap("moto", Rule, "send_to_targets", _routing)
 
 
 def scheduled_event(rule: Rule, fired_at: datetime) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
 from chalice.config import Config
 from chalice.local import (
     ChaliceRequestHandler,
-    CustomLocalChalice,
     ForbiddenError,
     LocalChalice,
     LocalDevServer,
@@ -57,7 +56,9 @@ from localstage.apigateway.authorizer_results import (
     raised_unauthorized,
 )
 from localstage.aws_limits import LAMBDA_SYNC_REQUEST_BYTES, api_gateway_request_refusal
-from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
+from localstage.lambda_model import InvocationResult, LambdaThrottledError
+from localstage.lambdas import LambdaEmulator
+from localstage.patches import Patches
 from localstage.xray import HEADER, ServiceTracing, handing_on, upstream_header
 
 AuthorizerCache: TypeAlias = PolicyCache[dict[str, Any]]  # (function, token) -> the authorizer's answer
@@ -255,11 +256,16 @@ def create_emulated_server(
     port: int,
     emulator: LambdaEmulator,
     api_function: str,
+    patches: Patches,
     tracing: ServiceTracing | None = None,
     base_path: str | None = None,
 ) -> LocalDevServer:
     """``chalice.local.create_local_server``, with the app object replaced by ``EmulatedApi``.
 
+    As ``create_local_server`` does, the app becomes a ``LocalChalice`` (a thread-local
+    ``current_request``: each request has its own thread), but through ``patches``: a class of its own
+    rather than Chalice's shared ``CustomLocalChalice`` with its bases rewritten, and undone with
+    ``patches`` so the app object is what it was once the stage stops.
     With ``tracing``, requests are traced as API Gateway does when the stage has X-Ray on. With a
     ``base_path`` (``"/v1"``; default: the stage settings' custom domain's, if it has one), the API
     answers under it too, as behind a custom domain's base path mapping.
@@ -268,9 +274,7 @@ def create_emulated_server(
         domain = load_stage_settings(config.chalice_stage).domain
         base_path = f"/{domain.base_path}" if domain else ""
     if not isinstance(app, LocalChalice):
-        # What create_local_server does: a thread-local current_request, as each request has its own thread.
-        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-        app.__class__ = CustomLocalChalice
+        patches.wrap("chalice", app, "__class__", _thread_local_requests)
     handler = type(
         "StageRequestHandler",
         (TracedRequestHandler,),
@@ -283,3 +287,7 @@ def create_emulated_server(
         },
     )
     return LocalDevServer(EmulatedApi(app, emulator, api_function), config, host, port, handler_cls=handler)  # type: ignore[arg-type]
+
+
+def _thread_local_requests(app_class: type[Chalice]) -> type[Chalice]:
+    return type(f"Local{app_class.__name__}", (LocalChalice, app_class), {})

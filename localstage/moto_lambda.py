@@ -7,7 +7,8 @@ aliases are moto's own. Only running code is ours: moto routes every invoke,
 whether it arrives as ``lambda:Invoke`` over HTTP, from an SNS subscription or
 from a Step Functions ``Task`` (moto's interpreter calls Lambda over HTTP at
 ``localhost:$MOTO_PORT``), through ``LambdaFunction.invoke``, which would start a
-Docker container. ``install_invoke_hook`` replaces that method once: functions
+Docker container. ``install_invoke_hook`` wraps that method, through the checked
+layer (``localstage.patches``), while at least one emulator is registered: functions
 the emulator owns run in-process, any other falls through to moto.
 ``InvocationType=Event`` goes to the emulator's asynchronous queue
 (``localstage.async_invoke``), whose on-failure records ``MotoDestinations``
@@ -23,6 +24,7 @@ import hashlib
 import io
 import json
 import logging
+import threading
 import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,15 +36,18 @@ from localstage.async_invoke import AsyncInvocations
 from localstage.functions import FunctionSpec
 from localstage.iam import enforcement
 from localstage.iam.actions import Target
-from localstage.lambdas import AsyncConfig, LambdaEmulator, LambdaThrottledError, LiveConfig
+from localstage.lambda_model import AsyncConfig, LambdaThrottledError, LiveConfig
+from localstage.lambdas import LambdaEmulator
+from localstage.patches import Patches
 from localstage.server import ACCOUNT_ID, REGION
 from localstage.xray import HEADER
 
 log = logging.getLogger("localstage.moto_lambda")
 
 RUNTIME = "python3.11"
-_original_invoke = LambdaFunction.invoke
 _emulators: list[LambdaEmulator] = []
+_hook = Patches()  # LambdaFunction.invoke, wrapped while any emulator is registered
+_hook_lock = threading.Lock()
 _async: dict[int, AsyncInvocations] = {}  # id(emulator) -> its event queue
 # Asked, in order, about a function no emulator owns yet; one may register it and return its emulator
 # (functions created through the Lambda API with real code: localstage.runtime).
@@ -222,10 +227,19 @@ def async_invocations(emulator: LambdaEmulator) -> AsyncInvocations:
     return _async[id(emulator)]
 
 
-def _invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
-    emulator = _find_emulator(fn.function_name)
-    if emulator is None:
-        return _original_invoke(fn, body, request_headers, response_headers)
+def _invoking(original: Callable[..., Any]) -> Callable[..., Any]:
+    def invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
+        emulator = _find_emulator(fn.function_name)
+        if emulator is None:
+            return original(fn, body, request_headers, response_headers)
+        return _invoke(emulator, fn, body, request_headers, response_headers)
+
+    return invoke
+
+
+def _invoke(
+    emulator: LambdaEmulator, fn: LambdaFunction, body: Any, request_headers: Any, response_headers: Any
+) -> str | bytes:
     qualifier = None if fn.version == "$LATEST" else str(fn.version)
     headers = request_headers or {}
     invocation_type = headers.get("x-amz-invocation-type") or headers.get("X-Amz-Invocation-Type") or "RequestResponse"
@@ -248,19 +262,41 @@ def _invoke(fn: LambdaFunction, body: Any, request_headers: Any, response_header
 
 def install_invoke_hook(emulator: LambdaEmulator) -> None:
     """Route invokes of the emulator's functions to it (idempotent per emulator)."""
-    if emulator not in _emulators:
-        _emulators.append(emulator)
-    LambdaFunction.invoke = _invoke  # type: ignore[method-assign,assignment]
+    with _hook_lock:
+        if emulator not in _emulators:
+            _emulators.append(emulator)
+        if not _hook.active:
+            _hook.wrap("moto", LambdaFunction, "invoke", _invoking)
 
 
 def uninstall_invoke_hook(emulator: LambdaEmulator) -> None:
-    if emulator in _emulators:
-        _emulators.remove(emulator)
-    queue = _async.pop(id(emulator), None)
+    """Forget the emulator and stop its event queue; the last one out restores moto's invoke."""
+    with _hook_lock:
+        if emulator in _emulators:
+            _emulators.remove(emulator)
+        queue = _async.pop(id(emulator), None)
+        if not _emulators:
+            _hook.undo()
     if queue is not None:
         queue.stop()
-    if not _emulators:
-        LambdaFunction.invoke = _original_invoke  # type: ignore[method-assign]
+
+
+def detach_sqs_trigger(patches: Patches, queue_arn: str, function_arn: str | None = None) -> None:
+    """Stop moto invoking ``function_arn`` (default: every function) inside ``SendMessage``; a poller delivers.
+
+    moto runs an SQS mapping synchronously in the sender's request (no batching window, no
+    visibility semantics, moto's own event); the mapping stays listed in the Lambda API. The queue's
+    ``lambda_event_source_mappings`` is replaced through ``patches``, so stopping the stage puts it back.
+    """
+    from moto.sqs.models import sqs_backends
+
+    _, _, _, region, account, _ = queue_arn.split(":")
+    for queue in list(sqs_backends[account][region].queues.values()):
+        if queue.queue_arn == queue_arn:
+            mappings = queue.lambda_event_source_mappings
+            kept = {arn: mapping for arn, mapping in mappings.items() if function_arn not in (None, arn)}
+            if len(kept) < len(mappings):  # only a change: callers detach on every refresh
+                patches.set("moto", queue, "lambda_event_source_mappings", kept)
 
 
 def ensure_role(iam: Any, name: str) -> str:

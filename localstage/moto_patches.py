@@ -28,11 +28,10 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from localstage.patches import Patches
 
-_cached: dict[str, tuple[Any, str, Callable[..., Any]]] = {}  # name -> (owner, attribute, original)
-
-WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+# BatchWriteItem is not here: moto's handler calls put_item and delete_item per request (each locked),
+# and DynamoDB does not make a batch atomic either (its DynamoDBBackend.batch_write_item is a stub).
+WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items")
 _lock = threading.RLock()
-_originals: dict[str, Callable[..., Any]] = {}
 
 
 def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,54 +43,31 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def serialise_dynamodb_writes() -> None:
-    """Install the lock (idempotent)."""
+def serialise_dynamodb_writes(patches: Patches) -> None:
+    """One lock around each of moto's DynamoDB write operations; a renamed one fails here (PatchTargetError)."""
     for name in WRITE_OPERATIONS:
-        if name not in _originals and hasattr(DynamoDBBackend, name):
-            _originals[name] = getattr(DynamoDBBackend, name)
-            setattr(DynamoDBBackend, name, _locked(_originals[name]))
-
-
-def restore_dynamodb_writes() -> None:
-    for name, original in _originals.items():
-        setattr(DynamoDBBackend, name, original)
-    _originals.clear()
+        patches.wrap("moto", DynamoDBBackend, name, _locked)
 
 
 @contextmanager
 def serialised_dynamodb_writes() -> Iterator[None]:
     """The lock for the duration of a block (tests that run moto in-process)."""
-    installed_here = not _originals
-    serialise_dynamodb_writes()
-    try:
+    with Patches() as patches:
+        serialise_dynamodb_writes(patches)
         yield
-    finally:
-        if installed_here:
-            restore_dynamodb_writes()
 
 
-def cache_moto_lookups() -> None:
-    """Compute moto's module list once and reuse JSONPath parsers (idempotent)."""
+def cache_moto_lookups(patches: Patches) -> None:
+    """Compute moto's module list once and reuse JSONPath parsers (undone with ``patches``)."""
     import moto.backends
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    if "modules" not in _cached:
-        modules = frozenset(moto.backends.list_of_moto_modules())  # the installed package does not change
-        _cached["modules"] = (moto.backends, "list_of_moto_modules", moto.backends.list_of_moto_modules)
-        moto.backends.list_of_moto_modules = lambda: modules
-    for name, module in (("json_path", json_path), ("result_path", result_path)):
-        if name not in _cached:
-            original = getattr(module, "parse")  # noqa: B009 - typeshed-less module attribute
-            _cached[name] = (module, "parse", original)
-            # Parsed expressions are immutable trees, safe to share between executions and threads.
-            setattr(module, "parse", functools.lru_cache(maxsize=1024)(original))  # noqa: B010
-
-
-def restore_moto_lookups() -> None:
-    for owner, attribute, original in _cached.values():
-        setattr(owner, attribute, original)
-    _cached.clear()
+    modules = frozenset(moto.backends.list_of_moto_modules())  # the installed package does not change
+    patches.set("moto", moto.backends, "list_of_moto_modules", lambda: modules)
+    for module in (json_path, result_path):
+        # Parsed expressions are immutable trees, safe to share between executions and threads.
+        patches.wrap("moto", module, "parse", functools.lru_cache(maxsize=1024))
 
 
 MAX_DEFINITIONS = 64  # state machine definitions whose parse trees are kept

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Mapping, TypeVar, cast
 
 from localstage import inprocess
 from localstage.apigateway.dataplane import ApiGatewayDataPlane
 from localstage.aws_limits import AwsLimitsMiddleware
 from localstage.aws_throttle import ThrottlePlan, ThrottlingMiddleware
 from localstage.iam.enforcement import Authorizer, IamEnforcement
+from localstage.patches import Patches
 from localstage.s3_post_policy import PostPolicyMiddleware
 from localstage.telemetry import Telemetry, flush_before_reads
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_HOST = "127.0.0.1"
+Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+M = TypeVar("M")
 DEFAULT_PORT = 4566
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -79,6 +83,8 @@ class EmbeddedAws:
     telemetry: Callable[[], Telemetry | None] = field(default=lambda: None, repr=False)
     _server: object | None = field(default=None, repr=False)
     throttling: ThrottlingMiddleware | None = field(default=None, repr=False)
+    # The middlewares in front of moto's WSGI app, put there through the checked layer; undone by stop().
+    _patches: Patches = field(default_factory=Patches, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -94,29 +100,37 @@ class EmbeddedAws:
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
         self._server = server
-        # The WSGI server calls ``self.app`` per request; moto keeps its server in ``_server``.
+        # The WSGI server calls ``self.app`` per request; moto keeps its werkzeug server in ``_server``.
         # Outermost first, in the order AWS answers: throttling; a browser upload's own authentication
         # (its signed POST policy, before IAM authorises the signer); IAM; then the services' size
         # quotas (validated once authorised: an unauthorised oversized call is AccessDenied); moto.
-        wsgi_server = server._server
-        assert wsgi_server is not None
-        wsgi_server.app = flush_before_reads(wsgi_server.app, lambda: self.telemetry())
-        wsgi_server.app = AwsLimitsMiddleware(wsgi_server.app)
+        self.serve_through(lambda app: flush_before_reads(app, lambda: self.telemetry()))
+        self.serve_through(AwsLimitsMiddleware)
         if self.iam is not None:
-            wsgi_server.app = IamEnforcement(wsgi_server.app, self.iam)
-        wsgi_server.app = PostPolicyMiddleware(wsgi_server.app)
+            iam = self.iam
+            self.serve_through(lambda app: IamEnforcement(app, iam))
+        self.serve_through(PostPolicyMiddleware)
         if self.throttle.enabled:
-            self.throttling = ThrottlingMiddleware(wsgi_server.app, self.throttle)
-            wsgi_server.app = self.throttling
+            self.throttling = self.serve_through(lambda app: ThrottlingMiddleware(app, self.throttle))
         # Outside everything: a call to a deployed REST API is not an AWS API call (its throttling,
         # IAM check of the invoke and 10 MB quota are API Gateway's own, decided in the data plane).
-        wsgi_server.app = ApiGatewayDataPlane(wsgi_server.app)
+        self.serve_through(ApiGatewayDataPlane)
+        wsgi_server = server._server
+        assert wsgi_server is not None
         if self.in_process:
             # Through the server's current app, so a middleware put in front later applies too.
             inprocess.register(self.host, self.port, lambda environ, respond: wsgi_server.app(environ, respond))
         target = os.environ if environ is None else environ
         target.update(self.environment())
         return self
+
+    def serve_through(self, middleware: Callable[[Wsgi], M]) -> M:
+        """Put ``middleware(app)`` in front of moto's WSGI app (outermost); returns it. Undone by ``stop``."""
+        wsgi_server = getattr(self._server, "_server", None)
+        if wsgi_server is None:
+            raise RuntimeError("the embedded AWS is not started")
+        self._patches.wrap("moto", wsgi_server, "app", middleware)
+        return cast(M, wsgi_server.app)
 
     def start_throttling(self) -> None:
         """Throttle from now on (the stage calls it once provisioned and seeded)."""
@@ -129,9 +143,12 @@ class EmbeddedAws:
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            if self.in_process:
-                inprocess.unregister(self.host, self.port)
-            server.stop()  # type: ignore[attr-defined]
+            try:
+                if self.in_process:
+                    inprocess.unregister(self.host, self.port)
+                server.stop()  # type: ignore[attr-defined]
+            finally:
+                self._patches.undo()
 
     def __enter__(self) -> EmbeddedAws:
         return self.start()

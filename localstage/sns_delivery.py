@@ -4,8 +4,9 @@ moto 5.2.5 delivers a ``lambda`` subscription through
 ``LambdaBackend.send_sns_message``: a synchronous invoke inside ``Publish``
 with a canned event (fixed ``MessageId``, ``TopicArn`` ``arn:aws:sns:EXAMPLE``,
 sample ``MessageAttributes``, ``Timestamp`` 1970). ``install_sns_hook`` wraps
-``Subscription.publish`` so that, for a function an emulator owns, SNS does
-what AWS documents (https://docs.aws.amazon.com/sns/latest/dg/sns-lambda-as-subscriber.html):
+``Subscription.publish`` through ``localstage.patches`` (and reads the subscription's private
+``_filter_policy_matcher`` and ``_parse_message_structure``, moto's own filtering) so that, for a
+function an emulator owns, SNS does what AWS documents (https://docs.aws.amazon.com/sns/latest/dg/sns-lambda-as-subscriber.html):
 
 - the subscription's filter policy and ``MessageStructure=json`` (key
   ``lambda``, else ``default``) apply, through moto's own code;
@@ -31,18 +32,18 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Callable
 
 from moto.sns.models import Subscription
 
 from localstage.iam import enforcement
 from localstage.iam.actions import Target
 from localstage.moto_lambda import find_function, function_name_from_arn
+from localstage.patches import Patches
 from localstage.xray_moto import request_trace_header
 
 log = logging.getLogger("localstage.sns")
 
-_original_publish = Subscription.publish
 UNSIGNED = "TE9DQUwgU1RBR0U6IE5PVCBTSUdORUQ="  # base64 of "LOCAL STAGE: NOT SIGNED"
 SNS_PRINCIPAL = "sns.amazonaws.com"
 
@@ -85,28 +86,59 @@ def sns_event(
     }
 
 
-def _publish(
+def _delivering(original: Callable[..., Any]) -> Callable[..., Any]:
+    def publish(
+        subscription: Subscription,
+        message: str,
+        message_id: str,
+        subject: str | None = None,
+        message_attributes: dict[str, Any] | None = None,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
+        message_structure: str | None = None,
+    ) -> None:
+        # Only Lambda subscriptions of the emulators' functions are ours; SQS, HTTP and the rest keep moto's.
+        name, qualifier = (
+            function_name_from_arn(subscription.endpoint) if subscription.protocol == "lambda" else ("", None)
+        )
+        found = find_function(name) if name else None
+        if found is None:
+            arguments = (
+                subscription,
+                message,
+                message_id,
+                subject,
+                message_attributes,
+                group_id,
+                deduplication_id,
+                message_structure,
+            )
+            if subscription.protocol in ("http", "https"):
+                # On its own thread: an alert hook that is down must not fail the function's Publish, as on AWS.
+                threading.Thread(
+                    target=_deliver_http, args=(original, *arguments), name="sns-http", daemon=True
+                ).start()
+            else:
+                original(*arguments)
+            return
+        _deliver(
+            found[1], name, qualifier, subscription, message, message_id, subject, message_attributes, message_structure
+        )
+
+    return publish
+
+
+def _deliver(
+    queue: Any,
+    name: str,
+    qualifier: str | None,
     subscription: Subscription,
     message: str,
     message_id: str,
-    subject: str | None = None,
-    message_attributes: dict[str, Any] | None = None,
-    group_id: str | None = None,
-    deduplication_id: str | None = None,
-    message_structure: str | None = None,
+    subject: str | None,
+    message_attributes: dict[str, Any] | None,
+    message_structure: str | None,
 ) -> None:
-    # Only Lambda subscriptions are ours; SQS, HTTP and the rest keep moto's delivery.
-    name, qualifier = function_name_from_arn(subscription.endpoint) if subscription.protocol == "lambda" else ("", None)
-    found = find_function(name) if name else None
-    if found is None:
-        arguments = (subscription, message, message_id, subject, message_attributes, group_id, deduplication_id)
-        if subscription.protocol in ("http", "https"):
-            threading.Thread(
-                target=_deliver_http, args=(*arguments, message_structure), name="sns-http", daemon=True
-            ).start()
-        else:
-            _original_publish(*arguments, message_structure)
-        return
     matcher = subscription._filter_policy_matcher
     if matcher is not None and not matcher.matches(message_attributes, message):
         return
@@ -119,20 +151,16 @@ def _publish(
         if not authorizer.decide_service(SNS_PRINCIPAL, target, subscription.topic.arn).allowed:
             return  # AWS retries, then drops the notification (logged by the authorizer)
     event = sns_event(subscription.arn, subscription.topic.arn, message, message_id, subject, message_attributes)
-    found[1].submit(name, event, qualifier, request_trace_header())
+    queue.submit(name, event, qualifier, request_trace_header())
 
 
-def _deliver_http(subscription: Subscription, *arguments: Any) -> None:
+def _deliver_http(original: Callable[..., Any], subscription: Subscription, *arguments: Any) -> None:
     try:
-        _original_publish(subscription, *arguments)
+        original(subscription, *arguments)
     except Exception as exc:  # the endpoint's failure is the subscriber's, never the publisher's
         log.warning("SNS could not deliver to %s: %s", subscription.endpoint, exc)
 
 
-def install_sns_hook() -> None:
-    """Deliver ``lambda`` subscriptions of the emulators' functions (idempotent)."""
-    Subscription.publish = _publish  # type: ignore[method-assign,assignment]
-
-
-def uninstall_sns_hook() -> None:
-    Subscription.publish = _original_publish  # type: ignore[method-assign]
+def install_sns_hook(patches: Patches) -> None:
+    """Deliver ``lambda`` subscriptions of the emulators' functions (undone with ``patches``)."""
+    patches.wrap("moto", Subscription, "publish", _delivering)

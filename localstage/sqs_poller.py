@@ -30,7 +30,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from localstage.iam.principals import Acting, acting_as
-from localstage.lambdas import InvocationResult, LambdaEmulator, LambdaThrottledError
+from localstage.lambda_model import InvocationResult, LambdaThrottledError
+from localstage.lambdas import LambdaEmulator
 from localstage.server import REGION
 
 log = logging.getLogger("localstage.sqs")

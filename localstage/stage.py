@@ -1,8 +1,13 @@
 """The local stage, assembled: embedded AWS, resources, functions, event delivery, seed, HTTP API.
 
-Order matters: the AWS endpoint and the stage's outputs must be in the
-environment before the app is imported and its container built, and the HTTP
+Order matters: the installed versions of the packages the stage patches are checked first
+(``localstage.patches.check_versions``: a mismatch refuses to start); the AWS endpoint and the stage's
+outputs must be in the environment before the app is imported and its container built; and the HTTP
 API starts last, so ``GET /health`` answering 200 means everything is ready.
+
+Every change the stage makes to moto, botocore, Chalice or the X-Ray SDK goes through its ``Patches``
+(or the ``Patches`` of the embedded AWS, the deployed functions and the shared invoke and in-process
+hooks, each undone by its owner's stop), and ``stop`` undoes them all.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,65 +29,28 @@ import boto3
 
 from infra.pipeline import reports_batch_item_failures
 from localstage import apigateway, cloudformation, output
-from localstage.async_invoke import retry_delays_from_env
-from localstage.aws_throttle import ThrottlePlan
+from localstage.async_invoke import configure_async_invokes
 from localstage.envfile import state_dir, write_environment
-from localstage.faults import FaultPlan
 from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, load_chalice_config
 from localstage.iam import enforcement, principals
-from localstage.iam.stage import (
-    FunctionRoles,
-    IamOptions,
-    WorkflowSessions,
-    function_policies,
-    install_workflow_principal,
-    revoked,
-)
-from localstage.lambdas import Environment, LambdaEmulator
+from localstage.iam.stage import FunctionRoles, WorkflowSessions, function_policies, install_workflow_principal, revoked
+from localstage.lambda_model import Environment
+from localstage.lambdas import LambdaEmulator
 from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, serialise_dynamodb_writes
-from localstage.patches import Patches
+from localstage.patches import Patches, check_versions
 from localstage.runtime import DeployedFunctions
-from localstage.server import DEFAULT_HOST, EmbeddedAws
+from localstage.server import EmbeddedAws
 from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
+from localstage.stage_options import StageOptions, banner
 from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
 
 log = logging.getLogger("localstage")
 
+__all__ = ["LocalStage", "StageOptions", "banner"]
+
 STAGE = "local"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class StageOptions:
-    """Everything the stage reads from the environment, read once (see docs/local-stage.md)."""
-
-    host: str = DEFAULT_HOST
-    aws_port: int = 4566
-    http_port: int = 8000
-    retry_visibility_s: int | None = None
-    measure_memory: bool = True
-    async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
-    faults: FaultPlan = field(default_factory=FaultPlan)  # off; LOCAL_FAULT_* (localstage/faults.py)
-    aws_throttle: ThrottlePlan = field(default_factory=ThrottlePlan)  # off; LOCAL_AWS_THROTTLE_* (aws_throttle.py)
-    xray_max_traces: int = 2_000  # the embedded X-Ray keeps the latest N traces (localstage/xray_moto.py)
-    iam: IamOptions = field(default_factory=IamOptions)  # enforced; LOCAL_IAM=off, LOCAL_IAM_REVOKE (iam/stage.py)
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> StageOptions:
-        env = dict(os.environ) if env is None else env
-        retry = env.get("LOCAL_SQS_RETRY_VISIBILITY_SECONDS")
-        return cls(
-            aws_port=int(env.get("AWS_PORT") or 4566),
-            http_port=int(env.get("PORT") or 8000),
-            retry_visibility_s=int(retry) if retry else None,
-            measure_memory=env.get("LOCAL_LAMBDA_MEASURE_MEMORY", "1") != "0",
-            async_retry_delays_s=retry_delays_from_env(env),
-            faults=FaultPlan.from_env(env),
-            aws_throttle=ThrottlePlan.from_env(env),
-            xray_max_traces=int(env.get("LOCAL_XRAY_MAX_TRACES") or 2_000),
-            iam=IamOptions.from_env(env),
-        )
 
 
 @dataclass
@@ -100,6 +69,7 @@ class LocalStage:
     authorizer: enforcement.Authorizer | None = None  # IAM, unless LOCAL_IAM=off
     roles: FunctionRoles | None = None
     deployed: DeployedFunctions | None = None  # what make deploy creates here, run from its code
+    untested_versions: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # allowed mismatches
     _patches: Patches = field(default_factory=Patches)
     # One app container per execution environment; forgotten with the environment.
     _containers: weakref.WeakKeyDictionary[Environment, Any] = field(default_factory=weakref.WeakKeyDictionary)
@@ -112,10 +82,14 @@ class LocalStage:
         return f"http://{self.options.host}:{self.options.http_port}"
 
     def start(self) -> LocalStage:
+        """Start everything; ``PatchVersionError`` before anything is changed if a patched package moved."""
         started = time.monotonic()
+        self.untested_versions = check_versions(self.options.allow_untested)
+        for package, (expected, installed) in self.untested_versions.items():
+            log.warning("%s %s is installed; the stage's patches were written for %s", package, installed, expected)
         output.install()
-        serialise_dynamodb_writes()
-        cache_moto_lookups()
+        serialise_dynamodb_writes(self._patches)
+        cache_moto_lookups(self._patches)
         cache_asl_parse_trees(self._patches)
         deliver_execution_logs(self._patches)  # Express keeps its executions only there (localstage/sfn_logs.py)
         # What make deploy needs of the embedded AWS: CloudFormation for the resource stack, chalice
@@ -169,9 +143,9 @@ class LocalStage:
         self.xray_daemon = XRayDaemon(boto3.client("xray"), self.options.host).start()
         # What Lambda sets with active tracing; chalicelib's settings turn tracing on from it.
         os.environ["AWS_XRAY_DAEMON_ADDRESS"] = self.xray_daemon.address
-        install_sdk_context(self.xray_daemon.address)
+        install_sdk_context(self._patches, self.xray_daemon.address)
         self.tracing = ServiceTracing(self.xray_daemon, REGION, ACCOUNT_ID)
-        xray_moto.install(self.tracing, self.options.xray_max_traces)
+        xray_moto.install(self._patches, self.tracing, self.options.xray_max_traces)
 
     def _enforce_iam(self) -> None:
         """Role sessions are authorised by the embedded AWS; functions and workflows act as their roles."""
@@ -210,27 +184,7 @@ class LocalStage:
         else:
             roles = ensure_role(boto3.client("iam"), f"{app.app_name}-{STAGE}")
         register_functions(self.emulator, self.functions, boto3.client("lambda"), roles)
-        self._configure_async_invokes()
-
-    def _configure_async_invokes(self) -> None:
-        """Retries and on-failure destinations as the deployment sets them (infra/pipeline.py)."""
-        from infra.pipeline import async_invoke_config
-        from infra.template import stage_template
-
-        resources = stage_template(STAGE)["Resources"]
-        lam, sqs = boto3.client("lambda"), boto3.client("sqs")
-        for spec in self.functions:
-            config = async_invoke_config(spec.resource_name)
-            if config is None:
-                continue
-            queue = resources[config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]]
-            url = sqs.get_queue_url(QueueName=queue["Properties"]["QueueName"])["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            lam.put_function_event_invoke_config(
-                FunctionName=spec.name,
-                MaximumRetryAttempts=config["MaximumRetryAttempts"],
-                DestinationConfig={"OnFailure": {"Destination": arn}},
-            )
+        configure_async_invokes(STAGE, self.functions)
 
     def _environment_container(self, spec: FunctionSpec, env: Environment) -> AbstractContextManager[None]:
         """Each execution environment has the app's container to itself, as each Lambda process does.
@@ -267,6 +221,8 @@ class LocalStage:
         return FunctionRoles.create(boto3.client("iam"), boto3.client("sts"), names, policies, app_name, STAGE)
 
     def _start_pollers(self) -> None:
+        from localstage.moto_lambda import detach_sqs_trigger
+
         assert self.emulator is not None
         sqs = boto3.client("sqs")
         lambda_client = boto3.client("lambda")
@@ -291,7 +247,7 @@ class LocalStage:
                 MaximumBatchingWindowInSeconds=window,
                 FunctionResponseTypes=["ReportBatchItemFailures"] if partial else [],
             )
-            _detach_moto_sqs_trigger(arn)
+            detach_sqs_trigger(self._patches, arn)
             mapping = SqsMapping(
                 spec.name, url, arn, source.batch_size, window, partial, self.options.retry_visibility_s
             )
@@ -309,8 +265,8 @@ class LocalStage:
 
         assert self.emulator is not None
         async_invocations(self.emulator).delays = self.options.async_retry_delays_s
-        install_sns_hook()
-        install_events_hook()
+        install_sns_hook(self._patches)
+        install_events_hook(self._patches)
         lambda_client = boto3.client("lambda")
         subscribe_sns_handlers(self.functions, boto3.client("sns"), lambda_client)
         put_rules(self.functions, boto3.client("events"), lambda_client)
@@ -347,77 +303,83 @@ class LocalStage:
         assert self.emulator is not None
         chalice_config = CLIFactory(str(self.project_dir)).create_config_obj(chalice_stage_name=STAGE)
         api_function = next(spec.name for spec in self.functions if spec.resource_name == API_HANDLER)
+        host, port = self.options.host, self.options.http_port
         self._http = create_emulated_server(
-            app, chalice_config, self.options.host, self.options.http_port, self.emulator, api_function, self.tracing
+            app, chalice_config, host, port, self.emulator, api_function, self._patches, self.tracing
         )
         self._http_thread = threading.Thread(target=self._http.serve_forever, name="http-api", daemon=True)
         self._http_thread.start()
 
     def stop(self) -> None:
-        """Stop in reverse order; each step runs even if an earlier one failed."""
+        """Stop in reverse order and undo every patch; each step runs even if an earlier one failed.
+
+        The failures, if any, are raised together at the end (``ExceptionGroup``), after the last step.
+        """
+        errors: list[Exception] = []
+        for step in self._stop_steps():
+            try:
+                step()
+            except Exception as exc:  # the rest must still stop and be undone; all are raised below
+                errors.append(exc)
+        if errors:
+            raise ExceptionGroup("stopping the local stage failed", errors)
+
+    def _stop_steps(self) -> list[Callable[[], None]]:
+        return [
+            self._stop_http,
+            self._stop_workers,
+            self._stop_deployed,
+            self._stop_emulator,
+            self._stop_xray_daemon,
+            self._stop_aws,
+            self._patches.undo,  # moto's, botocore's, Chalice's and the X-Ray SDK's, newest first
+            self._stop_enforcing,
+        ]
+
+    def _stop_http(self) -> None:
         if self._http is not None:
-            self._http.shutdown()
-            self._http = None
+            http, self._http = self._http, None
+            http.shutdown()
+
+    def _stop_workers(self) -> None:
         # Every poller and worker is told first, then each is joined: they end side by side
         # (each within its current long-poll or tick) instead of one after another.
         for stoppable in (*self.pollers, *self.background):
             stoppable.request_stop()
-        for poller in self.pollers:
-            poller.stop()
-        self.pollers.clear()
+        pollers, self.pollers = self.pollers, []
+        workers, self.background = self.background, []
+        errors: list[Exception] = []
+        for worker in (*pollers, *workers):
+            try:
+                worker.stop()
+            except Exception as exc:  # the others still stop
+                errors.append(exc)
+        if errors:
+            raise ExceptionGroup("stopping the pollers and workers failed", errors)
+
+    def _stop_deployed(self) -> None:
         if self.deployed is not None:
             deployed, self.deployed = self.deployed, None
             deployed.stop()
-        for worker in self.background:
-            worker.stop()
-        self.background.clear()
+
+    def _stop_emulator(self) -> None:
         if self.emulator is not None:
-            from localstage.moto_lambda import async_invocations
+            from localstage.moto_lambda import uninstall_invoke_hook
 
-            async_invocations(self.emulator).stop()
+            uninstall_invoke_hook(self.emulator)  # stops its event queue; the last emulator restores moto's invoke
             self.emulator.telemetry.close()  # the last invocations' logs and metrics, before AWS stops
+
+    def _stop_xray_daemon(self) -> None:
         if self.xray_daemon is not None:
-            from localstage import xray_moto
+            daemon, self.xray_daemon = self.xray_daemon, None
+            daemon.stop()
 
-            xray_moto.uninstall()
-            self.xray_daemon.stop()
-            self.xray_daemon = None
+    def _stop_aws(self) -> None:
         if self.aws is not None:
-            self.aws.stop()
-            self.aws = None
-        self._patches.undo()
+            aws, self.aws = self.aws, None
+            aws.stop()  # and its middlewares, and botocore's in-process routing once no embedded AWS is left
+
+    def _stop_enforcing(self) -> None:
         if self.authorizer is not None:
-            enforcement.deactivate(self.authorizer)
-            self.authorizer = None
-
-
-def _detach_moto_sqs_trigger(queue_arn: str) -> None:
-    """Stop moto invoking the function inside ``SendMessage``; our poller delivers instead.
-
-    moto runs an SQS mapping synchronously in the sender's request (no batching
-    window, no visibility semantics); the mapping stays listed in the Lambda API.
-    """
-    from moto.sqs.models import sqs_backends
-
-    from localstage.server import ACCOUNT_ID, REGION
-
-    for queue in sqs_backends[ACCOUNT_ID][REGION].queues.values():
-        if queue.queue_arn == queue_arn:
-            queue.lambda_event_source_mappings.clear()
-
-
-def banner(stage: LocalStage) -> str:
-    from localstage.seed import AdminCredentials
-
-    admin = AdminCredentials.from_env()
-    assert stage.aws is not None
-    names = "\n".join(f"    {spec.name}" for spec in stage.functions)
-    return (
-        f"\n  ecommerce-backend local stage is ready (in {stage.timings.get('http', 0):.1f} s)\n\n"
-        f"  HTTP API      {stage.api_url}   (try {stage.api_url}/health)\n"
-        f"  AWS endpoint  {stage.aws.endpoint}   (AWS_ENDPOINT_URL, region us-east-1, any credentials)\n"
-        f"  Admin         {admin.email} / {admin.password}\n"
-        f"  IAM           {stage.options.iam.banner()}\n"
-        f"  Functions\n{names}\n\n"
-        "  Ctrl-C stops everything.\n"
-    )
+            authorizer, self.authorizer = self.authorizer, None
+            enforcement.deactivate(authorizer)

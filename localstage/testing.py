@@ -11,7 +11,7 @@ import boto3
 from chalice import Chalice
 
 from localstage.event_sources import put_rules, subscribe_sns_handlers
-from localstage.eventbridge import install_events_hook, uninstall_events_hook
+from localstage.eventbridge import install_events_hook
 from localstage.functions import FunctionSpec, discover_functions
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_lambda import (
@@ -21,8 +21,9 @@ from localstage.moto_lambda import (
     register_functions,
     uninstall_invoke_hook,
 )
+from localstage.patches import Patches
 from localstage.server import REGION, EmbeddedAws
-from localstage.sns_delivery import install_sns_hook, uninstall_sns_hook
+from localstage.sns_delivery import install_sns_hook
 from localstage.telemetry import Telemetry
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -45,10 +46,7 @@ class Harness:
     def serve_through(self, middleware: Callable[[Wsgi], Wsgi]) -> Wsgi:
         """Put ``middleware(app)`` in front of the embedded AWS's WSGI app (outermost), as
         ``EmbeddedAws.start`` wires its own middlewares; returns the middleware. Gone when the server stops."""
-        wsgi_server = self.aws._server._server  # type: ignore[attr-defined]  # moto's ThreadedMotoServer
-        wrapped = middleware(wsgi_server.app)
-        wsgi_server.app = wrapped
-        return wrapped
+        return self.aws.serve_through(middleware)
 
 
 @contextmanager
@@ -64,17 +62,19 @@ def emulated(app: Chalice, stage: str = "local", config: dict[str, Any] | None =
     emulator = LambdaEmulator(config_source=moto_config)
     harness = Harness(aws, emulator, discover_functions(app, stage, config))
     emulator.telemetry = Telemetry(harness.client("logs"), harness.client("cloudwatch"))
+    patches = Patches()
     try:
         role = ensure_role(harness.client("iam"), f"{app.app_name}-{stage}")
         register_functions(harness.emulator, harness.functions, harness.client("lambda"), role)
         async_invocations(emulator).delays = TEST_ASYNC_RETRY_DELAYS_S
-        install_sns_hook()
-        install_events_hook()
+        install_sns_hook(patches)
+        install_events_hook(patches)
         subscribe_sns_handlers(harness.functions, harness.client("sns"), harness.client("lambda"))
         put_rules(harness.functions, harness.client("events"), harness.client("lambda"))
         yield harness
     finally:
-        uninstall_sns_hook()
-        uninstall_events_hook()
-        uninstall_invoke_hook(harness.emulator)
-        aws.stop()
+        try:
+            patches.undo()
+            uninstall_invoke_hook(harness.emulator)
+        finally:
+            aws.stop()

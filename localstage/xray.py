@@ -33,13 +33,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_xray_sdk.core.models.trace_header import TraceHeader
 from aws_xray_sdk.core.models.traceid import TraceId
+
+from localstage.patches import Patches
 
 log = logging.getLogger("localstage.xray")
 
@@ -316,17 +318,18 @@ class ServiceTracing:
         )
 
 
-def install_sdk_context(daemon_address: str) -> None:
-    """Point the in-process X-Ray SDK at the daemon, with a per-thread Lambda context.
+def install_sdk_context(patches: Patches, daemon_address: str) -> None:
+    """Point the in-process X-Ray SDK at the daemon, with a per-thread Lambda context (undone with ``patches``).
 
-    The SDK is a development requirement (requirements-dev.txt), so the stage always has it.
+    The SDK is a development requirement (requirements-dev.txt), so the stage always has it. Rather than
+    ``xray_recorder.configure``, which cannot be undone, each setting is replaced through ``patches``.
     """
     from aws_xray_sdk import global_sdk_config
     from aws_xray_sdk.core import xray_recorder
+    from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
     from aws_xray_sdk.core.lambda_launcher import LambdaContext
     from aws_xray_sdk.core.models.dummy_entities import DummySegment
     from aws_xray_sdk.core.models.facade_segment import FacadeSegment
-    from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
 
     class ThreadLambdaContext(LambdaContext):
         """The SDK's Lambda context, with the header read from the invocation's thread, not the environment."""
@@ -352,15 +355,15 @@ def install_sdk_context(daemon_address: str) -> None:
             entity.add_subsegment(subsegment)
             self._local.entities.append(subsegment)
 
-    xray_recorder.configure(
-        context=ThreadLambdaContext(),
-        sampler=LocalSampler(),
-        daemon_address=daemon_address,
-        context_missing="IGNORE_ERROR",
-    )
-    xray_recorder.streaming_threshold = 0  # as in Lambda: each subsegment is sent when it closes
-    traced_call = xray_recorder.record_subsegment
+    context = ThreadLambdaContext()
+    context.context_missing = "IGNORE_ERROR"
+    patches.set("aws-xray-sdk", xray_recorder, "context", context)
+    patches.set("aws-xray-sdk", xray_recorder, "emitter", UDPEmitter(daemon_address))
+    patches.set("aws-xray-sdk", xray_recorder, "streaming_threshold", 0)  # as in Lambda: sent when closed
+    patches.wrap("aws-xray-sdk", xray_recorder, "record_subsegment", _outside_invocations_untraced)
 
+
+def _outside_invocations_untraced(traced_call: Callable[..., Any]) -> Callable[..., Any]:
     def record_subsegment(wrapped: Any, instance: Any, args: Any, kwargs: Any, *more: Any, **options: Any) -> Any:
         # Calls made outside an invocation (the stage's own pollers, log and metric delivery, moto's
         # interpreter) go straight through: the SDK would only build a dummy subsegment for them,
@@ -369,4 +372,4 @@ def install_sdk_context(daemon_address: str) -> None:
             return wrapped(*args, **kwargs)
         return traced_call(wrapped, instance, args, kwargs, *more, **options)
 
-    xray_recorder.record_subsegment = record_subsegment
+    return record_subsegment

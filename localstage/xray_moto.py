@@ -11,7 +11,8 @@
   traces 30 days; moto keeps them in memory for ever, so the local stage keeps the latest
   ``LOCAL_XRAY_MAX_TRACES`` (2,000; about 60 documents each) and forgets older ones.
 
-Installed once per process by ``install``; each wrapper calls moto's own method.
+Installed by ``install`` through the checked layer (``localstage.patches``), undone with it; each
+wrapper calls moto's own method.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from typing import Any
 
 from moto.core.exceptions import AWSError
 
+from localstage.patches import Patches
 from localstage.xray import HEADER, ServiceTracing, invocation_header
 
-_installed: dict[tuple[int, str], tuple[Any, Callable[..., Any]]] = {}  # (id(owner), name) -> (owner, original)
-_tracing: list[ServiceTracing] = []  # the stage's, once installed
 # .header: X-Amzn-Trace-Id of the SQS, SNS or EventBridge request being served on this thread
 _request = threading.local()
 
@@ -143,26 +143,31 @@ def _sqs_backend_send(original: Callable[..., Any]) -> Callable[..., Any]:
     return send_message
 
 
-def _start_execution(original: Callable[..., Any]) -> Callable[..., Any]:
-    def start_execution(self: Any) -> Any:
-        header = self.headers.get(HEADER) if self.headers else None
-        machine, name = self._get_param("stateMachineArn"), self._get_param("name")
-        # Registered before the execution runs, so its first task already carries the header.
-        if name and _tracing:
-            _tracing[0].begin_execution(f"{machine.replace(':stateMachine:', ':execution:', 1)}:{name}", header)
-        return original(self)
+def _start_execution(tracing: ServiceTracing) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def start_execution(self: Any) -> Any:
+            header = self.headers.get(HEADER) if self.headers else None
+            machine, name = self._get_param("stateMachineArn"), self._get_param("name")
+            # Registered before the execution runs, so its first task already carries the header.
+            if name:
+                tracing.begin_execution(f"{machine.replace(':stateMachine:', ':execution:', 1)}:{name}", header)
+            return original(self)
 
-    return start_execution
+        return start_execution
+
+    return wrap
 
 
-def _task_invocation(original: Callable[..., Any]) -> Callable[..., Any]:
-    def execute(env: Any, *args: Any, **kwargs: Any) -> Any:
-        execution = env.states.context_object.context_object_data["Execution"]["Id"]
-        header = _tracing[0].execution_header(execution) if _tracing else None
-        with invocation_header(header):
-            return original(env, *args, **kwargs)
+def _task_invocation(tracing: ServiceTracing) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def execute(env: Any, *args: Any, **kwargs: Any) -> Any:
+            execution = env.states.context_object.context_object_data["Execution"]["Id"]
+            with invocation_header(tracing.execution_header(execution)):
+                return original(env, *args, **kwargs)
 
-    return execute
+        return execute
+
+    return wrap
 
 
 def _client_with_header(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -193,16 +198,8 @@ def _client_with_header(original: Callable[..., Any]) -> Callable[..., Any]:
     return boto_client_for
 
 
-def _patch(owner: Any, name: str, wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    key = (id(owner), name)
-    if key not in _installed:
-        original = getattr(owner, name)
-        _installed[key] = (owner, original)
-        setattr(owner, name, wrap(original))
-
-
-def install(tracing: ServiceTracing, max_traces: int = MAX_TRACES) -> None:
-    """Install the hooks (idempotent); ``tracing`` receives the Step Functions executions."""
+def install(patches: Patches, tracing: ServiceTracing, max_traces: int = MAX_TRACES) -> None:
+    """Install the hooks (undone with ``patches``); ``tracing`` receives the Step Functions executions."""
     from moto.events.responses import EventsHandler
     from moto.sns.responses import SNSResponse
     from moto.sqs.models import SQSBackend
@@ -211,23 +208,14 @@ def install(tracing: ServiceTracing, max_traces: int = MAX_TRACES) -> None:
     from moto.stepfunctions.responses import StepFunctionResponse
     from moto.xray.models import SegmentCollection
 
-    _tracing[:] = [tracing]
-    _patch(SegmentCollection, "summary", _summary)
-    _patch(SegmentCollection, "put_segment", lambda original: _bounded(original, max_traces))
-    _patch(SQSResponse, "send_message", _traced_request)
-    _patch(SQSResponse, "send_message_batch", _traced_request)
-    _patch(SNSResponse, "publish", _traced_request)
-    _patch(SNSResponse, "publish_batch", _traced_request)
-    _patch(EventsHandler, "put_events", _traced_request)
-    _patch(SQSBackend, "send_message", _sqs_backend_send)
-    _patch(StepFunctionResponse, "start_execution", _start_execution)
-    _patch(lambda_eval_utils, "execute_lambda_function_integration", _task_invocation)
-    _patch(lambda_eval_utils, "exec_lambda_function", _task_invocation)
-    _patch(lambda_eval_utils, "boto_client_for", _client_with_header)
-
-
-def uninstall() -> None:
-    for (_, name), (owner, original) in _installed.items():
-        setattr(owner, name, original)
-    _installed.clear()
-    _tracing.clear()
+    patches.wrap("moto", SegmentCollection, "summary", _summary)
+    patches.wrap("moto", SegmentCollection, "put_segment", lambda original: _bounded(original, max_traces))
+    patches.wrap("moto", SQSResponse, "send_message", _traced_request)
+    patches.wrap("moto", SQSResponse, "send_message_batch", _traced_request)
+    patches.wrap("moto", SNSResponse, "publish", _traced_request)
+    patches.wrap("moto", SNSResponse, "publish_batch", _traced_request)
+    patches.wrap("moto", EventsHandler, "put_events", _traced_request)
+    patches.wrap("moto", SQSBackend, "send_message", _sqs_backend_send)
+    patches.wrap("moto", StepFunctionResponse, "start_execution", _start_execution(tracing))
+    patches.wrap("moto", lambda_eval_utils, "execute_lambda_function_integration", _task_invocation(tracing))
+    patches.wrap("moto", lambda_eval_utils, "boto_client_for", _client_with_header)

@@ -31,8 +31,7 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -40,71 +39,26 @@ import boto3
 
 from localstage.background import PeriodicWorker
 from localstage.functions import FunctionSpec
-from localstage.iam.principals import Acting, acting_as, assume
-from localstage.lambdas import LambdaEmulator, LiveConfig
-from localstage.moto_lambda import add_claimant, function_name_from_arn, install_invoke_hook, remove_claimant
+from localstage.iam.principals import acting_as
+from localstage.lambda_model import LiveConfig
+from localstage.lambdas import LambdaEmulator
+from localstage.moto_lambda import (
+    add_claimant,
+    detach_sqs_trigger,
+    function_name_from_arn,
+    install_invoke_hook,
+    remove_claimant,
+)
 from localstage.patches import Patches, require
 from localstage.runtime.code import CodeCache, is_deployment_package, runtime_libraries
 from localstage.runtime.environments import FunctionSetup, ProcessRuntime
+from localstage.runtime.sessions import Principals, RoleSessions
 from localstage.server import ACCOUNT_ID, FAKE_CREDENTIALS, REGION
 from localstage.sqs_poller import SqsMapping, SqsPoller
 
 log = logging.getLogger("localstage.runtime")
 
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
-SESSION_REFRESH_S = 6 * 3600  # sessions are issued for 12 h; a new environment after 6 h gets fresh keys
-
-
-class RoleSessions:
-    """One session of each deployed function's execution role, assumed through the embedded STS."""
-
-    def __init__(self, sts: Any) -> None:
-        self._sts = sts
-        self._sessions: dict[str, tuple[Acting, float]] = {}
-        self._lock = threading.Lock()
-
-    def of(self, function: str, role_arn: str) -> Acting:
-        """The function's session of ``role_arn``, assumed now if it has none (or one of another role)."""
-        with self._lock:
-            found = self._sessions.get(function)
-        if found is not None and found[0].role_arn == role_arn and time.monotonic() - found[1] < SESSION_REFRESH_S:
-            return found[0]
-        with acting_as(None):  # Lambda assumes the role as the service, whoever's thread asks
-            session = assume(self._sts, role_arn, function)
-        with self._lock:
-            self._sessions[function] = (session, time.monotonic())
-        return session
-
-    def get(self, function: str) -> Acting | None:
-        with self._lock:
-            found = self._sessions.get(function)
-        return found[0] if found is not None else None
-
-    def forget(self, function: str) -> None:
-        with self._lock:
-            self._sessions.pop(function, None)
-
-    def names(self) -> set[str]:
-        with self._lock:
-            return set(self._sessions)
-
-
-class _Principals(Mapping[str, Acting]):
-    """The emulator's principals: a deployed function's role session, else whatever the emulator had."""
-
-    def __init__(self, sessions: RoleSessions, fallback: Mapping[str, Acting]) -> None:
-        self._sessions = sessions
-        self.fallback = fallback
-
-    def __getitem__(self, name: str) -> Acting:
-        found = self._sessions.get(name)
-        return found if found is not None else self.fallback[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({*self._sessions.names(), *self.fallback})
-
-    def __len__(self) -> int:
-        return len({*self._sessions.names(), *self.fallback})
 
 
 class DeployedFunctions:
@@ -156,7 +110,7 @@ class DeployedFunctions:
         self._patches = Patches()
         self._watcher: _Watcher | None = None
         self.runtime: ProcessRuntime | None = None
-        self._principals: _Principals | None = None
+        self._principals: Principals | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -176,7 +130,7 @@ class DeployedFunctions:
             xray_daemon_address=self._xray,
             python=self._python,
         )
-        self._principals = _Principals(self.sessions, self.emulator.principals)
+        self._principals = Principals(self.sessions, self.emulator.principals)
         self.emulator.principals = self._principals
         install_invoke_hook(self.emulator)
         add_claimant(self._claim)
@@ -364,7 +318,7 @@ class DeployedFunctions:
         name, _ = function_name_from_arn(str(esm.function_arn))
         if self._claim(name) is None:
             return None  # not a deployed function: the stage's own, or moto's
-        _detach_moto_trigger(arn, str(esm.function_arn))
+        detach_sqs_trigger(self._patches, arn, str(esm.function_arn))
         account, queue = arn.split(":")[4:6]
         return SqsMapping(
             function_name=name,
@@ -413,21 +367,6 @@ class DeployedFunctions:
         with self._lock:
             poller = self._pollers.get(uuid)
             return poller.mapping if poller is not None else None
-
-
-def _detach_moto_trigger(queue_arn: str, function_arn: str) -> None:
-    """Stop moto invoking ``function_arn`` inside ``SendMessage``: the poller delivers instead.
-
-    moto runs an SQS mapping synchronously in the sender's request (no batching window, no
-    visibility semantics, moto's own event). As ``stage._detach_moto_sqs_trigger``, but only this
-    function's trigger: the mapping stays listed in the Lambda API.
-    """
-    from moto.sqs.models import sqs_backends
-
-    _, _, _, region, account, _ = queue_arn.split(":")
-    for queue in list(sqs_backends[account][region].queues.values()):
-        if queue.queue_arn == queue_arn:
-            queue.lambda_event_source_mappings.pop(function_arn, None)
 
 
 class _Watcher(PeriodicWorker):

@@ -32,7 +32,7 @@ from botocore.credentials import Credentials
 
 from localstage.functions import FunctionSpec
 from localstage.iam.principals import Acting, acting_as
-from localstage.lambdas import Environment, LiveConfig, RuntimeReportedError, Usage
+from localstage.lambda_model import Environment, LiveConfig, RuntimeReportedError, Usage
 from localstage.runtime.api import Invocation
 from localstage.runtime.code import CodeCache
 from localstage.runtime.worker import INIT_TIMEOUT_S, WorkerProcess

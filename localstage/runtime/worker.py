@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from localstage.lambdas import RuntimeReportedError, Usage
+from localstage.lambda_model import RuntimeReportedError, Usage
 from localstage.runtime.api import Answer, Invocation, RuntimeApi
 
 log = logging.getLogger("localstage.runtime")

@@ -584,6 +584,41 @@ def test_given_a_named_role_when_creating_without_acknowledging_named_iam_then_a
     assert embedded.stack("needs-named-iam")["StackStatus"] == "CREATE_COMPLETE"
 
 
+def test_given_an_update_adding_a_named_role_without_acknowledging_named_iam_then_aws_refusal_is_given(
+    embedded: Embedded,
+) -> None:
+    # GIVEN a stack without IAM resources
+    cfn = embedded.client("cloudformation")
+    topic = {"Type": "AWS::SNS::Topic"}
+    cfn.create_stack(StackName="update-named-iam", TemplateBody=json.dumps({"Resources": {"Topic": topic}}))
+    role = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": "update-role",
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+        },
+    }
+    body = json.dumps({"Resources": {"Topic": topic, "Role": role}})
+    # WHEN an update adds a named role without CAPABILITY_NAMED_IAM THEN CloudFormation refuses it, as on create
+    with pytest.raises(
+        ClientError, match=r"InsufficientCapabilities.*Requires capabilities : \[CAPABILITY_NAMED_IAM\]"
+    ):
+        cfn.update_stack(StackName="update-named-iam", TemplateBody=body)
+    assert embedded.stack("update-named-iam")["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_given_a_reference_to_a_resource_the_template_lacks_then_creation_is_refused_before_anything_is_made(
+    embedded: Embedded,
+) -> None:
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "unresolved-q"}}
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::GetAtt": ["Missing", "Arn"]}}}
+    body = json.dumps({"Resources": {"Queue": queue, "Topic": topic}})
+    with pytest.raises(ClientError, match=r"Unresolved resource dependencies \[Missing\]"):
+        embedded.client("cloudformation").create_stack(StackName="unresolved", TemplateBody=body)
+    queues = embedded.client("sqs").list_queues(QueueNamePrefix="unresolved-q").get("QueueUrls", [])
+    assert queues == []  # nothing was created: AWS validates the template first
+
+
 def test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it_as_aws_does(
     embedded: Embedded,
 ) -> None:

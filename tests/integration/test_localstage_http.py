@@ -13,8 +13,11 @@ import pytest
 from chalice import Chalice
 from chalice.app import AuthRequest, AuthResponse
 from chalice.config import Config
+from chalice.local import LocalChalice
 
 from localstage.http_gateway import create_emulated_server
+from localstage.lambdas import LambdaEmulator
+from localstage.patches import Patches
 from localstage.server import free_port
 from localstage.testing import Harness, emulated
 
@@ -46,16 +49,38 @@ def private() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[tuple[str, Harness]]:
-    with emulated(app) as harness:
+    with emulated(app) as harness, Patches() as patches:
         port = free_port()
         config = Config.create(environment_variables={"CORS_ALLOW_ORIGIN": ORIGIN})
-        server = create_emulated_server(app, config, "127.0.0.1", port, harness.emulator, "toyh-local", base_path="/v1")
+        server = create_emulated_server(
+            app, config, "127.0.0.1", port, harness.emulator, "toyh-local", patches, base_path="/v1"
+        )
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
             yield f"http://127.0.0.1:{port}", harness
         finally:
             server.shutdown()
+
+
+def test_given_the_emulated_server_then_each_thread_has_its_own_request_until_undone() -> None:
+    # GIVEN a Chalice app as create_emulated_server leaves it
+    toy = Chalice(app_name="threads")
+    with Patches() as patches:
+        emulator = LambdaEmulator(measure_memory=False)
+        server = create_emulated_server(toy, Config(), "127.0.0.1", free_port(), emulator, "threads-local", patches)
+        server.server.server_close()
+        # WHEN one thread sets the current request
+        toy.current_request = "main"  # type: ignore[assignment]
+        seen: list[object] = []
+        other = threading.Thread(target=lambda: seen.append(getattr(toy, "current_request", None)))
+        other.start()
+        other.join()
+        # THEN another thread does not see it: concurrent requests cannot read each other's
+        assert seen == [None] and toy.current_request == "main"
+        assert isinstance(toy, LocalChalice)
+    # AND undone, the app is a plain Chalice again
+    assert type(toy) is Chalice
 
 
 def _reports(harness: Harness, function: str) -> list[str]:

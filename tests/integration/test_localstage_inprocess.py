@@ -73,18 +73,16 @@ def test_errors_arrive_with_the_same_code_and_status(aws: EmbeddedAws) -> None:
 
 def test_a_middleware_put_in_front_later_sees_in_process_calls(aws: EmbeddedAws) -> None:
     seen: list[str] = []
-    wsgi_server = aws._server._server  # type: ignore[attr-defined]
-    inner = wsgi_server.app
 
-    def spy(environ: dict[str, Any], respond: Any) -> Any:
-        seen.append(environ["REQUEST_METHOD"] + " " + environ["PATH_INFO"])
-        return inner(environ, respond)
+    def spying(inner: Any) -> Any:
+        def spy(environ: dict[str, Any], respond: Any) -> Any:
+            seen.append(environ["REQUEST_METHOD"] + " " + environ["PATH_INFO"])
+            return inner(environ, respond)
 
-    wsgi_server.app = spy
-    try:
-        _client("sqs", aws.endpoint).list_queues()
-    finally:
-        wsgi_server.app = inner
+        return spy
+
+    aws.serve_through(spying)  # on moto's werkzeug server, through the compatibility layer (undone by stop)
+    _client("sqs", aws.endpoint).list_queues()
     assert seen == ["POST /"]
 
 

@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from chalice import Chalice
 
-from localstage.lambdas import LambdaThrottledError, modelled_duration_ms
+from localstage.lambda_model import LambdaThrottledError, modelled_duration_ms
 from localstage.moto_lambda import decode_log_tail
 from localstage.testing import Harness, emulated
 

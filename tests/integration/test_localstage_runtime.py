@@ -29,7 +29,7 @@ from localstage.moto_lambda import async_invocations, decode_log_tail, moto_conf
 from localstage.patches import Patches
 from localstage.runtime import DeployedFunctions
 from localstage.server import ACCOUNT_ID, REGION, EmbeddedAws
-from localstage.sns_delivery import install_sns_hook, uninstall_sns_hook
+from localstage.sns_delivery import install_sns_hook
 from localstage.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
@@ -198,7 +198,7 @@ def stage() -> Iterator[Stage]:
 
     emulator = LambdaEmulator(config_source=moto_config, telemetry=Telemetry(client("logs"), client("cloudwatch")))
     async_invocations(emulator).delays = (0.2, 0.4)
-    install_sns_hook()
+    install_sns_hook(patches)
     deployed = DeployedFunctions(emulator, aws.endpoint, retry_visibility_s=0).start()
     pids: set[int] = set()
     try:
@@ -208,7 +208,6 @@ def stage() -> Iterator[Stage]:
         yield Stage(aws, emulator, deployed, authorizer, role_arn, client, pids)
     finally:
         deployed.stop()
-        uninstall_sns_hook()
         uninstall_invoke_hook(emulator)
         aws.stop()
         patches.undo()
@@ -306,6 +305,7 @@ def test_given_an_sqs_mapping_created_through_the_api_then_it_delivers_and_item_
     name = stage.deploy("rt-batch", "app.batch")
     lam = stage.client("lambda")
     mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=10)
+    assert stage.deployed.mapping_settings(mapping["UUID"]) is not None  # applied at once, not at the next tick
 
     def drained() -> bool:
         counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -334,6 +334,9 @@ def test_given_an_sqs_mapping_created_through_the_api_then_it_delivers_and_item_
     )
     assert wait_for(dead_lettered, what="fail-2 in the DLQ") == ["fail-2"]
     wait_for(drained, what="the queue to drain")
+
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    assert stage.deployed.mapping_settings(mapping["UUID"]) is None  # its poller stopped at once too
 
 
 def test_given_an_sns_subscription_when_a_message_is_published_then_the_deployed_function_gets_it(

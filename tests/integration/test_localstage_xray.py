@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localstage import xray_moto
+from localstage.patches import Patches
 from localstage.xray import HEADER, ServiceTracing, XRayDaemon, child_header, new_segment_id, new_trace_id
 
 pytestmark = pytest.mark.integration
@@ -25,11 +26,9 @@ def aws() -> Iterator[None]:
     """GIVEN moto with the local stage's X-Ray hooks, keeping at most 3 traces."""
     with mock_aws():
         tracing = ServiceTracing(XRayDaemon(boto3.client("xray", region_name=REGION)), REGION, "123456789012")
-        xray_moto.install(tracing, max_traces=3)
-        try:
+        with Patches() as patches:
+            xray_moto.install(patches, tracing, max_traces=3)
             yield
-        finally:
-            xray_moto.uninstall()
 
 
 def _segment(trace_id: str, annotations: dict[str, Any] | None = None, started: float | None = None) -> str:
@@ -91,19 +90,52 @@ def test_given_more_traces_than_the_bound_when_stored_then_the_oldest_are_forgot
     assert answer["UnprocessedTraceIds"] == ids[:2]
 
 
-def test_given_a_send_message_with_a_trace_header_when_received_then_aws_trace_header_holds_it(aws: None) -> None:
+def _send(service: str, queue_url: str, queue_arn: str) -> tuple[Any, str, Callable[[], Any]]:
+    """A client, the operation that carries the header, and a call of it that ends in the queue."""
+    if service == "sqs":
+        sqs = boto3.client("sqs", region_name=REGION)
+        return sqs, "SendMessage", lambda: sqs.send_message(QueueUrl=queue_url, MessageBody="{}")
+    if service == "sqs-batch":
+        sqs = boto3.client("sqs", region_name=REGION)
+        entries = [{"Id": "1", "MessageBody": "{}"}]
+        return sqs, "SendMessageBatch", lambda: sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    if service in ("sns", "sns-batch"):
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.create_topic(Name="notifications")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        if service == "sns":
+            return sns, "Publish", lambda: sns.publish(TopicArn=topic, Message="{}")
+        entries = [{"Id": "1", "Message": "{}"}]
+        return sns, "PublishBatch", lambda: sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name="orders", EventPattern=json.dumps({"source": ["shop"]}))
+    events.put_targets(Rule="orders", Targets=[{"Id": "q", "Arn": queue_arn}])
+    entry = {"Source": "shop", "DetailType": "x", "Detail": "{}"}
+    return events, "PutEvents", lambda: events.put_events(Entries=[entry])
+
+
+@pytest.mark.parametrize("service", ["sqs", "sqs-batch", "sns", "sns-batch", "events"])
+def test_given_a_traced_request_when_moto_delivers_to_a_queue_then_the_message_keeps_the_header(
+    aws: None, service: str
+) -> None:
+    # GIVEN a queue fed by SendMessage(Batch), an SNS subscription or an EventBridge rule
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client, operation, send = _send(service, url, arn)
     header = child_header(new_trace_id(), new_segment_id())
 
     def add_header(request: Any, **_: Any) -> None:  # what the X-Ray SDK's botocore patch does
         request.headers[HEADER] = header
 
-    sqs.meta.events.register("before-send.sqs.SendMessage", add_header)
-    sqs.send_message(QueueUrl=url, MessageBody="{}")
-    sqs.meta.events.unregister("before-send.sqs.SendMessage", add_header)
-    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    # WHEN one request carries a trace header and the next does not
+    event = f"before-send.{client.meta.service_model.service_name}.{operation}"
+    client.meta.events.register(event, add_header)
+    send()
+    client.meta.events.unregister(event, add_header)
+    send()
 
+    # THEN the message moto delivered while serving the first keeps it as AWSTraceHeader, as AWS does
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["AWSTraceHeader"])
     headers = [message.get("Attributes", {}).get("AWSTraceHeader") for message in messages["Messages"]]
     assert headers == [header, None]

@@ -38,6 +38,7 @@ def expected_banner() -> str:
         api_url="http://127.0.0.1:8000",
         aws=SimpleNamespace(endpoint="http://127.0.0.1:4566"),
         options=SimpleNamespace(iam=IamOptions()),
+        untested_versions={},
     )
     return "$ make run" + banner(stage).rstrip("\n")  # type: ignore[arg-type]
 

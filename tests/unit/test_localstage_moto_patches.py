@@ -1,51 +1,114 @@
-"""moto's per-request lookups, done once by the local stage (localstage/moto_patches.py)."""
+"""moto's per-request lookups, done once by the local stage (localstage/moto_patches.py), through moto's own code."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import boto3
 import moto.backends
 import pytest
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.utils import json_path
 
-from localstage.moto_patches import cache_moto_lookups, restore_moto_lookups
+from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups
+from localstage.patches import Patches
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def cached() -> Iterator[None]:
-    cache_moto_lookups()
-    try:
-        yield
-    finally:
-        restore_moto_lookups()
+def cached() -> Iterator[Patches]:
+    with Patches() as patches:
+        cache_moto_lookups(patches)
+        yield patches
 
 
-def test_given_the_cache_when_the_dispatcher_asks_for_modules_then_no_directory_is_read(
-    cached: None, monkeypatch: pytest.MonkeyPatch
+def test_given_the_cache_when_the_dispatcher_routes_a_host_then_no_directory_is_read(
+    cached: Patches, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
     def refuse(path: str) -> list[str]:
         raise AssertionError(f"listed {path} again")
 
+    dispatcher = DomainDispatcherApplication(create_backend_app)
     monkeypatch.setattr(os, "listdir", refuse)
-    modules = moto.backends.list_of_moto_modules()
-    assert {"dynamodb", "sqs", "stepfunctions", "xray"} <= set(modules)
-    assert "__pycache__" not in modules
+    # WHEN moto's dispatcher asks whether a host names a backend, as it does for every request
+    assert dispatcher.get_backend_for_host("sqs") == "sqs"
+    assert {"dynamodb", "sqs", "stepfunctions", "xray"} <= set(moto.backends.list_of_moto_modules())
+    assert "__pycache__" not in moto.backends.list_of_moto_modules()
 
 
-def test_given_the_cache_when_a_path_is_parsed_twice_then_one_parser_run_and_the_same_answers(cached: None) -> None:
-    first = json_path.parse("$.order_id")
-    assert json_path.parse("$.order_id") is first
-    assert [match.value for match in first.find({"order_id": "ord_1"})] == ["ord_1"]
+def _counting(calls: Counter[str], original: Callable[..., Any]) -> Callable[..., Any]:
+    def parse(path: str) -> Any:
+        calls[path] += 1
+        return original(path)
+
+    return parse
 
 
-def test_given_restore_then_moto_is_as_it_was() -> None:
+def test_given_the_caches_when_moto_runs_executions_then_paths_and_definitions_parse_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+
+    # GIVEN counters under the caches: moto's JSONPath parsers and antlr's state machine rule
+    paths: Counter[str] = Counter()
+    results: Counter[str] = Counter()
+    trees: list[int] = []
+    monkeypatch.setattr(json_path, "parse", _counting(paths, json_path.parse))
+    monkeypatch.setattr(result_path, "parse", _counting(results, result_path.parse))
+    parse_state_machine = ASLParser.state_machine
+    monkeypatch.setattr(ASLParser, "state_machine", lambda self: trees.append(1) or parse_state_machine(self))
+    definition = {
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {"Type": "Pass", "InputPath": "$.order", "ResultPath": "$.picked", "Next": "Done"},
+            "Done": {"Type": "Pass", "InputPath": "$.picked.id", "End": True},
+        },
+    }
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), Patches() as patches:
+        cache_moto_lookups(patches)
+        cache_asl_parse_trees(patches)
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="paths", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        # WHEN moto's interpreter runs three executions of it, one after the other
+        outputs = []
+        for n in range(3):
+            order = json.dumps({"order": {"id": f"o{n}"}})
+            started = sfn.start_execution(stateMachineArn=machine, name=f"run{n}", input=order)
+            outputs.append(_finished(sfn, started["executionArn"]))
+    # THEN each execution is evaluated, but each path and the definition were parsed once
+    assert outputs == ["o0", "o1", "o2"]
+    assert paths and set(paths.values()) == {1}, paths
+    assert results and set(results.values()) == {1}, results
+    assert len(trees) == 1
+
+
+def _finished(sfn: Any, arn: str) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            assert described["status"] == "SUCCEEDED", described
+            return str(described["output"])
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} still running")
+
+
+def test_given_undo_then_moto_is_as_it_was() -> None:
     original = moto.backends.list_of_moto_modules
-    cache_moto_lookups()
-    cache_moto_lookups()  # idempotent: the original is kept, not the cached one
-    restore_moto_lookups()
+    with Patches() as patches:
+        cache_moto_lookups(patches)
+        assert moto.backends.list_of_moto_modules is not original
     assert moto.backends.list_of_moto_modules is original
     assert json_path.parse("$.a") is not json_path.parse("$.a")
 
@@ -55,9 +118,6 @@ def test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_onc
 ) -> None:
     from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
-
-    from localstage.moto_patches import cache_asl_parse_trees
-    from localstage.patches import Patches
 
     runs: list[int] = []
     parse_state_machine = ASLParser.state_machine

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from localstage.patches import Patches
 from localstage.xray import (
     ServiceTracing,
     XRayDaemon,
     child_header,
     current_header,
     handing_on,
+    install_sdk_context,
     invocation_header,
     parse_header,
     upstream_header,
@@ -140,3 +142,48 @@ def test_given_an_expression_the_local_stage_does_not_evaluate_then_a_clear_400(
     with pytest.raises(UnsupportedFilterError) as raised:
         parse_filter(expression)
     assert raised.value.code == 400 and expression in raised.value.message
+
+
+@pytest.fixture
+def sdk_daemon() -> Any:
+    """GIVEN the in-process X-Ray SDK pointed at a UDP socket standing in for the stage's daemon."""
+    from aws_xray_sdk.core import xray_recorder
+
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(2)
+    host, port = daemon.getsockname()
+    try:
+        with Patches() as patches:
+            install_sdk_context(patches, f"{host}:{port}")
+            yield daemon, xray_recorder
+    finally:
+        daemon.close()
+
+
+def test_given_the_sdk_context_when_a_call_is_traced_in_an_invocation_then_it_joins_its_trace(sdk_daemon: Any) -> None:
+    daemon, recorder = sdk_daemon
+    parent = "53995c3f42cd8ad8"
+    # WHEN a function traces a call while its invocation runs on this thread
+    with invocation_header(child_header(ROOT, parent)), recorder.in_subsegment("reserve_inventory"):
+        pass
+    # THEN the subsegment reaches the daemon as it closes, in the invocation's trace under its segment
+    header, _, body = daemon.recv(65_507).partition(b"\n")
+    document = json.loads(body)
+    assert json.loads(header) == {"format": "json", "version": 1}
+    assert (document["name"], document["trace_id"], document["parent_id"]) == ("reserve_inventory", ROOT, parent)
+
+
+def test_given_the_sdk_context_when_a_call_is_made_outside_an_invocation_then_the_sdk_is_bypassed(
+    sdk_daemon: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, recorder = sdk_daemon
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the SDK began a subsegment outside an invocation")
+
+    monkeypatch.setattr(recorder, "begin_subsegment", refuse)
+    # WHEN the stage's own code (no invocation on this thread) makes a traced call
+    traced = recorder.capture("poll")(lambda: "polled")
+    # THEN it runs straight through: no subsegment, not even a dummy one
+    assert traced() == "polled"

@@ -1,0 +1,363 @@
+"""Every change the local stage makes to a dependency's internals, in one table (``localstage.patches``).
+
+Each entry names the package whose version the change was checked against (``WRITTEN_FOR``), the owner
+(a module, a class, or for ``instance`` entries the class of an object the stage makes at run time),
+the attribute replaced, why, and the behaviour tests that fail without it: they drive the dependency's
+own code path through the patch, not the patched attribute alone. ``Patches.wrap`` refuses any target
+not listed here, so this table is the whole list a dependency upgrade must re-read
+(docs/local-stage.md, "The compatibility layer").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    """One attribute of a dependency the stage replaces."""
+
+    package: str  # the distribution whose version is checked (WRITTEN_FOR)
+    owner: str  # module or class path (instance entries: the class of the object, or a base class)
+    attribute: str
+    why: str
+    proof: tuple[str, ...]  # tests/...py::test_name: fail without this entry's change
+    instance: bool = False
+
+
+_PATCHES = "tests/integration/test_localstage_patches.py"
+_MOTO_PATCHES = "tests/unit/test_localstage_moto_patches.py"
+_XRAY_UNIT = "tests/unit/test_localstage_xray.py"
+_XRAY = "tests/integration/test_localstage_xray.py"
+_CFN = "tests/integration/test_localstage_cloudformation.py"
+_APIGW = "tests/integration/test_localstage_apigateway.py"
+_EVENTS = "tests/integration/test_localstage_events.py"
+_RUNTIME = "tests/integration/test_localstage_runtime.py"
+_TRACING = "tests/e2e/test_stage_tracing.py"
+_IAM = "tests/e2e/test_iam.py"
+
+_DYNAMODB_LOCK = f"{_PATCHES}::test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it"
+_TRACED_REQUEST = (
+    f"{_XRAY}::test_given_a_traced_request_when_moto_delivers_to_a_queue_then_the_message_keeps_the_header"
+)
+_ORDER_HANDOFFS = f"{_TRACING}::test_given_an_order_trace_then_the_hand_offs_hang_from_the_calls_that_made_them"
+_SDK_CONTEXT = (
+    f"{_XRAY_UNIT}::test_given_the_sdk_context_when_a_call_is_traced_in_an_invocation_then_it_joins_its_trace"
+)
+_STEP_PATHS = f"{_MOTO_PATCHES}::test_given_the_caches_when_moto_runs_executions_then_paths_and_definitions_parse_once"
+
+
+def _moto(owner: str, attribute: str, why: str, *proof: str, instance: bool = False) -> PatchTarget:
+    return PatchTarget("moto", owner, attribute, why, proof, instance)
+
+
+_CFN_MODELS = "moto.cloudformation.models"
+_CFN_RESPONSE = "moto.cloudformation.responses.CloudFormationResponse"
+_STATE_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
+_XRAY_RECORDER = "aws_xray_sdk.core.recorder.AWSXRayRecorder"
+
+INVENTORY: tuple[PatchTarget, ...] = (
+    # -- DynamoDB: one lock around moto's writes (moto_patches.py) ---------------------------------
+    *(
+        _moto(
+            "moto.dynamodb.models.DynamoDBBackend", name, "moto's writes are not atomic across threads", _DYNAMODB_LOCK
+        )
+        for name in ("put_item", "update_item", "delete_item")
+    ),
+    _moto(
+        "moto.dynamodb.models.DynamoDBBackend",
+        "transact_write_items",
+        "a cancelled transaction restores a copy of the table, undoing other threads' writes",
+        f"{_PATCHES}::test_given_a_transaction_being_cancelled_when_another_thread_writes_then_its_write_survives",
+    ),
+    # -- per-request costs paid once (moto_patches.py) ---------------------------------------------
+    _moto(
+        "moto.backends",
+        "list_of_moto_modules",
+        "the dispatcher lists moto's package directory on every request",
+        f"{_MOTO_PATCHES}::test_given_the_cache_when_the_dispatcher_routes_a_host_then_no_directory_is_read",
+    ),
+    _moto("moto.stepfunctions.parser.asl.utils.json_path", "parse", "a JSONPath parser built per path", _STEP_PATHS),
+    _moto("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse", "ditto, ResultPath", _STEP_PATHS),
+    _moto(
+        "moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser",
+        "parse",
+        "antlr parses the definition on every execution",
+        _STEP_PATHS,
+        f"{_MOTO_PATCHES}::test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_once_and_each_run_gets_its_program",
+    ),
+    _moto(
+        "moto.stepfunctions.parser.backend.execution.Execution",
+        "__init__",
+        "moto gives executions no logging session: Express executions are inspected from their log group (sfn_logs.py)",
+        "tests/integration/test_pipeline.py::test_given_an_express_execution_when_the_runbook_reads_its_logs_then_it_shows_the_orders_steps",
+    ),
+    # -- Lambda: the emulator runs the functions (moto_lambda.py, runtime/deployed.py) ---------------
+    _moto(
+        "moto.awslambda.models.LambdaFunction",
+        "invoke",
+        "moto runs code only in Docker",
+        "tests/integration/test_localstage_lambdas.py::test_given_a_function_when_invoked_through_the_lambda_api_then_the_real_handler_answers",
+    ),
+    _moto(
+        "moto.sqs.models.Queue",
+        "lambda_event_source_mappings",
+        "moto invokes a mapped function inside SendMessage; the stage's pollers deliver instead",
+        f"{_PATCHES}::test_given_a_mapped_queue_detached_when_a_message_is_sent_then_moto_does_not_invoke_and_undo_reattaches",
+        instance=True,
+    ),
+    *(
+        _moto(
+            "moto.awslambda.models.LambdaBackend",
+            name,
+            "a mapping change reaches the deployed functions' pollers at once",
+            f"{_RUNTIME}::test_given_an_sqs_mapping_created_through_the_api_then_it_delivers_and_item_failures_apply_after_an_update",
+        )
+        for name in ("create_event_source_mapping", "update_event_source_mapping", "delete_event_source_mapping")
+    ),
+    # -- event delivery with AWS's event shapes (sns_delivery.py, eventbridge.py) ------------------
+    _moto(
+        "moto.sns.models.Subscription",
+        "publish",
+        "moto invokes a lambda subscription synchronously with a canned event",
+        f"{_EVENTS}::test_given_a_subscription_when_a_message_is_published_then_the_handler_gets_the_sns_event",
+    ),
+    _moto(
+        "moto.events.models.Rule",
+        "send_to_targets",
+        "moto raises NotImplementedError for a Lambda target",
+        f"{_EVENTS}::test_given_a_matching_event_on_the_default_bus_then_the_handler_gets_the_envelope",
+    ),
+    # -- X-Ray: services' segments and headers (xray_moto.py) --------------------------------------
+    _moto(
+        "moto.xray.models.SegmentCollection",
+        "summary",
+        "GetTraceSummaries with a filter expression is a 500 in moto",
+        f"{_XRAY}::test_given_traces_annotated_with_orders_when_filtered_by_one_then_only_its_trace_with_annotations",
+    ),
+    _moto(
+        "moto.xray.models.SegmentCollection",
+        "put_segment",
+        "moto keeps every trace for ever",
+        f"{_XRAY}::test_given_more_traces_than_the_bound_when_stored_then_the_oldest_are_forgotten",
+    ),
+    _moto("moto.sqs.models.SQSBackend", "send_message", "AWSTraceHeader from the sender's header", _TRACED_REQUEST),
+    *(
+        _moto(
+            owner, name, "the request's trace header, for the deliveries moto makes while serving it", _TRACED_REQUEST
+        )
+        for owner, name in (
+            ("moto.sqs.responses.SQSResponse", "send_message"),
+            ("moto.sqs.responses.SQSResponse", "send_message_batch"),
+            ("moto.sns.responses.SNSResponse", "publish"),
+            ("moto.sns.responses.SNSResponse", "publish_batch"),
+            ("moto.events.responses.EventsHandler", "put_events"),
+        )
+    ),
+    _moto(
+        "moto.stepfunctions.responses.StepFunctionResponse",
+        "start_execution",
+        "an execution continues its StartExecution's trace",
+        _ORDER_HANDOFFS,
+    ),
+    _moto(
+        f"{_STATE_TASK}.lambda_eval_utils",
+        "execute_lambda_function_integration",
+        "a Lambda task runs in its execution's trace (alone, not yet proved: see docs)",
+        _ORDER_HANDOFFS,
+    ),
+    _moto(
+        f"{_STATE_TASK}.lambda_eval_utils",
+        "boto_client_for",
+        "one client per service, not one per task; the invoke carries the header (alone, not yet proved)",
+        _ORDER_HANDOFFS,
+    ),
+    # -- IAM: the workflow acts as its execution role (iam/stage.py) -------------------------------
+    *(
+        _moto(
+            f"{_STATE_TASK}.{owner}",
+            "_eval_execution",
+            "moto's interpreter signs every task's call with fixed keys",
+            f"{_IAM}::test_given_every_path_when_run_then_every_grant_of_every_function_is_used",
+        )
+        for owner in ("state_task_lambda.StateTaskLambda", "service.state_task_service.StateTaskService")
+    ),
+    # -- the embedded AWS's WSGI app and its call log (server.py, call_log.py) ---------------------
+    _moto(
+        "werkzeug.serving.BaseWSGIServer",
+        "app",
+        "moto's server keeps its werkzeug server in the private _server: the stage's middlewares go in front",
+        "tests/integration/test_localstage_inprocess.py::test_a_middleware_put_in_front_later_sees_in_process_calls",
+        instance=True,
+    ),
+    _moto(
+        "moto.moto_server.threaded_moto_server",
+        "DomainDispatcherApplication",
+        "LOCAL_AWS_CALL_LOG: every call the embedded AWS serves, logged",
+        f"{_PATCHES}::test_given_the_call_log_when_the_embedded_aws_serves_calls_then_each_is_a_line",
+    ),
+    # -- CloudFormation as AWS deploys the stage's template (cloudformation/stack.py) --------------
+    _moto(
+        "moto.cloudformation.parsing",
+        "resource_class_from_type",
+        "every resource type through one fill",
+        f"{_CFN}::test_given_a_resource_type_without_a_fill_when_deploying_then_the_stack_rolls_back_naming_the_type",
+    ),
+    _moto(
+        "moto.cloudformation.parsing",
+        "resource_name_property_from_type",
+        "the fills' name properties (no test fails without it yet: moto's own names may agree)",
+        f"{_CFN}::test_given_the_dev_stage_deployed_then_the_stack_is_complete_with_every_resource_and_output",
+    ),
+    _moto(
+        "moto.cloudformation.parsing",
+        "parse_and_create_resource",
+        "CREATE_FAILED naming the resource",
+        f"{_CFN}::test_given_a_property_no_fill_applies_when_deploying_then_the_resource_fails_naming_it",
+    ),
+    _moto(
+        "moto.cloudformation.parsing",
+        "parse_and_update_resource",
+        "UPDATE_FAILED instead of keeping the old resource",
+        f"{_CFN}::test_given_an_update_that_fails_then_it_rolls_back_to_the_previous_state_and_the_stack_stays_usable",
+    ),
+    _moto(
+        "moto.cloudformation.parsing.ResourceMap",
+        "update",
+        "moto's version retries, swallows errors and mis-orders",
+        f"{_CFN}::test_given_a_deployed_stage_when_updated_then_changes_apply_state_survives_and_destroy_removes_everything",
+    ),
+    _moto(
+        "moto.cloudformation.parsing.ResourceMap",
+        "delete",
+        "ordered deletes; a resource that fails to delete is reported, not swallowed",
+        f"{_CFN}::test_given_a_bucket_with_objects_when_destroying_then_the_stack_stays_delete_failed_until_it_is_emptied",
+    ),
+    _moto(
+        f"{_CFN_MODELS}.Stack",
+        "create_resources",
+        "rollback on a failed creation",
+        f"{_CFN}::test_given_a_resource_type_without_a_fill_when_deploying_then_the_stack_rolls_back_naming_the_type",
+    ),
+    _moto(
+        f"{_CFN_MODELS}.Stack",
+        "update",
+        "rollback on a failed update",
+        f"{_CFN}::test_given_an_update_that_fails_then_it_rolls_back_to_the_previous_state_and_the_stack_stays_usable",
+    ),
+    *(
+        _moto(
+            owner,
+            name,
+            "a deletion that fails leaves the stack DELETE_FAILED",
+            f"{_CFN}::test_given_a_bucket_with_objects_when_destroying_then_the_stack_stays_delete_failed_until_it_is_emptied",
+        )
+        for owner, name in (
+            (f"{_CFN_MODELS}.Stack", "delete"),
+            (f"{_CFN_MODELS}.CloudFormationBackend", "delete_stack"),
+        )
+    ),
+    _moto(
+        f"{_CFN_MODELS}.CloudFormationBackend",
+        "create_stack",
+        "the template is checked before anything is created",
+        f"{_CFN}::test_given_a_reference_to_a_resource_the_template_lacks_then_creation_is_refused_before_anything_is_made",
+    ),
+    _moto(
+        _CFN_RESPONSE,
+        "_validate_different_update",
+        "no-op updates refused as AWS compares them",
+        f"{_CFN}::test_given_a_parameter_when_deploying_then_it_reaches_the_outputs_and_only_a_changed_one_updates",
+    ),
+    _moto(
+        _CFN_RESPONSE,
+        "create_stack",
+        "capabilities and the 51,200-byte template body checked as AWS does",
+        f"{_CFN}::test_given_a_named_role_when_creating_without_acknowledging_named_iam_then_aws_refusal_is_given",
+        f"{_CFN}::test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it_as_aws_does",
+    ),
+    _moto(
+        _CFN_RESPONSE,
+        "update_stack",
+        "capabilities and the 51,200-byte template body checked as AWS does",
+        f"{_CFN}::test_given_an_update_adding_a_named_role_without_acknowledging_named_iam_then_aws_refusal_is_given",
+    ),
+    _moto(
+        _CFN_RESPONSE,
+        "validate_template",
+        "the 51,200-byte template body",
+        f"{_CFN}::test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it_as_aws_does",
+    ),
+    # -- API Gateway's control plane (apigateway/importer.py, deployments.py) ----------------------
+    _moto(
+        "moto.apigateway.models.APIGatewayBackend",
+        "import_rest_api",
+        "Swagger 2.0 imports",
+        f"{_APIGW}::test_given_chalices_swagger_when_imported_then_api_gateway_holds_its_resources_methods_and_authorizer",
+    ),
+    _moto(
+        "moto.apigateway.models.APIGatewayBackend",
+        "put_rest_api",
+        "Swagger 2.0 merge puts",
+        f"{_APIGW}::test_given_a_merge_put_then_the_documents_methods_join_the_apis_and_the_others_stay",
+    ),
+    _moto(
+        "moto.apigateway.models.RestAPI",
+        "create_deployment",
+        "a deployment snapshots what its stage serves",
+        f"{_APIGW}::test_given_a_redeploy_with_fewer_routes_then_the_stage_serves_them_from_its_new_deployment_only",
+    ),
+    _moto(
+        "moto.apigateway.responses.APIGatewayResponse",
+        "create_deployment",
+        "a deployment's tracing setting",
+        f"{_APIGW}::test_given_create_deployment_with_tracing_then_the_stage_traces_and_a_later_deployment_keeps_it",
+    ),
+    # -- botocore ---------------------------------------------------------------------------------
+    PatchTarget(
+        "botocore",
+        "botocore.endpoint.EndpointCreator",
+        "create_endpoint",
+        "the stage's own clients reach the embedded AWS in process (inprocess.py)",
+        (
+            "tests/integration/test_localstage_inprocess.py::test_a_client_created_after_start_goes_in_process_and_others_do_not",
+        ),
+    ),
+    PatchTarget(
+        "botocore",
+        "botocore.signers.RequestSigner",
+        "get_auth_instance",
+        "each invocation signs as its function's role (iam/principals.py)",
+        (f"{_IAM}::test_given_the_authorizers_read_revoked_then_authorized_requests_fail_and_public_ones_work",),
+    ),
+    # -- Chalice ----------------------------------------------------------------------------------
+    PatchTarget(
+        "chalice",
+        "chalice.app.Chalice",
+        "__class__",
+        "a thread-local current_request, as create_local_server gives (http_gateway.py)",
+        (
+            "tests/integration/test_localstage_http.py::test_given_the_emulated_server_then_each_thread_has_its_own_request_until_undone",
+        ),
+        instance=True,
+    ),
+    # -- the X-Ray SDK, in process (xray.py) -------------------------------------------------------
+    *(
+        PatchTarget("aws-xray-sdk", _XRAY_RECORDER, name, why, (_SDK_CONTEXT,), instance=True)
+        for name, why in (
+            ("context", "the invocation's trace header per thread, not per process"),
+            ("emitter", "subsegments to the stage's daemon"),
+            ("streaming_threshold", "each subsegment sent when it closes, as in Lambda"),
+        )
+    ),
+    PatchTarget(
+        "aws-xray-sdk",
+        _XRAY_RECORDER,
+        "record_subsegment",
+        "no SDK work for calls outside an invocation",
+        (
+            f"{_XRAY_UNIT}::test_given_the_sdk_context_when_a_call_is_made_outside_an_invocation_then_the_sdk_is_bypassed",
+        ),
+        instance=True,
+    ),
+)
