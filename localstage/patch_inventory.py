@@ -80,6 +80,19 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto("moto.stepfunctions.parser.asl.utils.json_path", "parse", "a JSONPath parser built per path", _STEP_PATHS),
     _moto("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse", "ditto, ResultPath", _STEP_PATHS),
     _moto(
+        "moto.core.responses",
+        "method_names_from_class",
+        "moto's dispatcher lists the response class's methods (inspect.getmembers) on every request",
+        f"{_MOTO_PATCHES}::test_given_the_cache_when_a_service_answers_twice_then_its_methods_are_listed_once",
+    ),
+    PatchTarget(
+        "jsonpath-ng",
+        "jsonpath_ng.ext",
+        "parse",
+        "moto's EventBridge builds a JSONPath parser (a yacc table) for every path of every delivery",
+        (f"{_MOTO_PATCHES}::test_given_the_cache_when_eventbridge_delivers_twice_then_its_paths_parse_once",),
+    ),
+    _moto(
         "moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser",
         "parse",
         "antlr parses the definition on every execution",
