@@ -105,6 +105,19 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "moto gives executions no logging session: Express executions are inspected from their log group (sfn_logs.py)",
         "tests/integration/test_pipeline.py::test_given_an_express_execution_when_the_runbook_reads_its_logs_then_it_shows_the_orders_steps",
     ),
+    _moto(
+        "moto.cloudwatch.models.Alarm",
+        "update_state",
+        "moto runs no alarm actions: a transition into ALARM publishes CloudWatch's notification (alarm_actions.py)",
+        "tests/integration/test_localstage_alarms.py::test_given_an_alert_endpoint_when_an_alarm_goes_into_alarm_then_the_endpoint_receives_cloudwatchs_notification",
+        "tests/integration/test_localstage_alarms.py::test_given_an_alarm_already_firing_then_only_a_new_transition_notifies_again",
+    ),
+    _moto(
+        "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication",
+        "terminated",
+        "moto emits no Step Functions status change events; an ending execution puts its own (sfn_events.py)",
+        f"{_EVENTS}::test_given_a_task_whose_handler_raises_then_retry_and_catch_see_its_error_and_a_status_event_follows",
+    ),
     # -- Lambda: the emulator runs the functions (moto_lambda.py, runtime/deployed.py) ---------------
     _moto(
         "moto.awslambda.models.LambdaFunction",
