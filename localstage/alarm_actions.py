@@ -2,15 +2,17 @@
 
 moto 5.2.5 keeps alarms and their state (``SetAlarmState`` changes it) but never runs an alarm's
 actions, so the stage's alerts topic, and whoever subscribed to it (``alert_endpoints`` in the stage
-settings, ``infra.stage_settings``), would hear nothing. ``AlarmNotifier`` watches the alarms through
-the CloudWatch API, as an outside observer would, and on each transition into ``ALARM`` publishes
-CloudWatch's notification (the JSON message and subject AWS sends, as documented in "Using Amazon
-CloudWatch alarms", SNS notification format) to every SNS topic in the alarm's ``AlarmActions``.
+settings, ``infra.stage_settings``), would hear nothing. ``install_alarm_actions`` hooks moto's alarm
+state change (``Alarm.update_state``, through the checked layer, ``localstage/patches.py``): on each
+transition into ``ALARM`` it publishes CloudWatch's notification (the JSON message and subject AWS
+sends, as documented in "Using Amazon CloudWatch alarms", SNS notification format) to every SNS
+topic in the alarm's ``AlarmActions``, on a thread of its own, as CloudWatch acts after answering.
 SNS then delivers it to the topic's subscribers, an HTTP endpoint included.
 
-Only transitions count, as on AWS: an alarm already in ``ALARM`` when the watcher starts, or one that
-stays there, notifies nobody. ``OKActions`` and ``InsufficientDataActions`` are not run (the stage
-declares none). *Difference*: the first notification can lag the transition by up to the poll interval.
+Only transitions count, as on AWS: an alarm already in ``ALARM``, or one that stays there, notifies
+nobody. ``OKActions`` and ``InsufficientDataActions`` are not run (the stage declares none). An
+earlier version polled ``DescribeAlarms`` every second: with the stage's 70 alarms that cost each
+idle stage about a quarter of a core.
 
     aws --endpoint-url http://127.0.0.1:4566 cloudwatch set-alarm-state \\
         --alarm-name ecommerce-backend-order-processing-dlq-local --state-value ALARM --state-reason drill
@@ -20,13 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
-from localstage.background import PeriodicWorker
+from localstage.patches import Patches
 
 log = logging.getLogger("localstage.alarms")
 
-POLL_INTERVAL_S = 1.0
 REGION_NAMES = {"us-east-1": "US East (N. Virginia)"}  # the subject names the region as CloudWatch does
 
 
@@ -68,46 +71,72 @@ def _iso(value: Any) -> str:
     return value.isoformat(timespec="milliseconds") if hasattr(value, "isoformat") else str(value)
 
 
-class AlarmNotifier(PeriodicWorker):
-    """Publishes each alarm's transition into ``ALARM`` to its SNS actions (``tick`` or the thread)."""
+def described(alarm: Any) -> dict[str, Any]:
+    """moto's ``Alarm`` as ``DescribeAlarms`` shows it: the fields CloudWatch's notification names."""
+    found = {
+        "AlarmName": alarm.name,
+        "AlarmArn": alarm.alarm_arn,
+        "AlarmDescription": alarm.description,
+        "AlarmConfigurationUpdatedTimestamp": alarm.configuration_updated_timestamp,
+        "StateValue": alarm.state_value,
+        "StateReason": alarm.state_reason,
+        "StateUpdatedTimestamp": alarm.state_updated_timestamp,
+        "MetricName": alarm.metric_name,
+        "Namespace": alarm.namespace,
+        "Dimensions": [{"Name": d.name, "Value": d.value} for d in alarm.dimensions],
+        "Period": alarm.period,
+        "EvaluationPeriods": alarm.evaluation_periods,
+        "ComparisonOperator": alarm.comparison_operator,
+        "Threshold": alarm.threshold,
+        "TreatMissingData": alarm.treat_missing_data or "",
+        "OKActions": list(alarm.ok_actions),
+        "AlarmActions": list(alarm.alarm_actions or []),
+        "InsufficientDataActions": list(alarm.insufficient_data_actions),
+        "ActionsEnabled": alarm.actions_enabled,
+    }
+    if alarm.extended_statistic:
+        found["ExtendedStatistic"] = alarm.extended_statistic
+    else:
+        found["Statistic"] = alarm.statistic
+    return found
 
-    thread_name = "alarm-actions"
 
-    def __init__(self, cloudwatch: Any, sns: Any, interval_s: float = POLL_INTERVAL_S) -> None:
-        super().__init__(interval_s)
-        self._cloudwatch = cloudwatch
-        self._sns = sns
-        self._states: dict[str, str] | None = None  # alarm name -> the state last seen
+def install_alarm_actions(patches: Patches, sns: Callable[[], Any]) -> None:
+    """Publish each alarm's transition into ``ALARM`` to its SNS actions (undone with ``patches``).
 
-    def start(self) -> AlarmNotifier:
-        self.tick()  # the states now are the baseline: only later transitions notify, as on AWS
-        super().start()
-        return self
+    ``sns`` gives the SNS client to publish with (built on first use, so a stage that never alarms
+    never makes one).
+    """
+    from moto.cloudwatch.models import Alarm
 
-    def tick(self) -> list[str]:
-        """Look once; returns the names of the alarms that notified."""
-        alarms = [
-            alarm
-            for page in self._cloudwatch.get_paginator("describe_alarms").paginate(AlarmTypes=["MetricAlarm"])
-            for alarm in page["MetricAlarms"]
-        ]
-        first_look = self._states is None
-        previous = self._states or {}
-        self._states = {alarm["AlarmName"]: alarm["StateValue"] for alarm in alarms}
-        if first_look:
-            return []  # what was already in ALARM before the watcher started is not a transition it saw
-        fired = []
-        for alarm in alarms:
-            old = previous.get(alarm["AlarmName"], "INSUFFICIENT_DATA")
-            if alarm["StateValue"] == "ALARM" and old != "ALARM" and alarm.get("ActionsEnabled", True):
-                self._notify(alarm, old)
-                fired.append(alarm["AlarmName"])
-        return fired
+    patches.wrap("moto", Alarm, "update_state", _notifying(sns))
 
-    def _notify(self, alarm: dict[str, Any], old_state: str) -> None:
-        arn_parts = alarm["AlarmArn"].split(":")
-        subject, message = notification(alarm, old_state, account=arn_parts[4], region=arn_parts[3])
-        for action in alarm.get("AlarmActions", []):
-            if action.startswith("arn:aws:sns:"):
-                self._sns.publish(TopicArn=action, Subject=subject, Message=message)
-                log.info("alarm %s: ALARM, notified %s", alarm["AlarmName"], action)
+
+def _notifying(sns: Callable[[], Any]) -> Callable[[Any], Any]:
+    def wrap(original: Callable[..., None]) -> Callable[..., None]:
+        def update_state(alarm: Any, reason: str, reason_data: str, state_value: str) -> None:
+            old_state = alarm.state_value
+            original(alarm, reason, reason_data, state_value)
+            if state_value == "ALARM" and old_state != "ALARM" and alarm.actions_enabled:
+                snapshot = described(alarm)  # as it is now: the thread may run after the next change
+                threading.Thread(
+                    target=notify, args=(sns, snapshot, old_state), name="alarm-actions", daemon=True
+                ).start()
+
+        return update_state
+
+    return wrap
+
+
+def notify(sns: Callable[[], Any], alarm: dict[str, Any], old_state: str) -> None:
+    """Publish ``alarm``'s notification to each SNS topic among its actions; a failure is logged."""
+    arn_parts = alarm["AlarmArn"].split(":")
+    subject, message = notification(alarm, old_state, account=arn_parts[4], region=arn_parts[3])
+    for action in alarm.get("AlarmActions", []):
+        if action.startswith("arn:aws:sns:"):
+            try:
+                sns().publish(TopicArn=action, Subject=subject, Message=message)
+            except Exception as exc:  # CloudWatch records a failed action in the alarm's history; here, the log
+                log.warning("alarm %s: could not notify %s: %s", alarm["AlarmName"], action, exc)
+                continue
+            log.info("alarm %s: ALARM, notified %s", alarm["AlarmName"], action)

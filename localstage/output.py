@@ -53,6 +53,8 @@ _install_lock = threading.Lock()
 
 def install() -> None:
     """Route stdout/stderr, and the root logger's handlers that write to them, through the tee (idempotent)."""
+    if isinstance(sys.stdout, _Tee) and isinstance(sys.stderr, _Tee):
+        return  # every invocation's capture calls this: no lock once installed
     with _install_lock:
         tees: dict[int, _Tee] = {}
         if not isinstance(sys.stdout, _Tee):

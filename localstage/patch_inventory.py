@@ -80,6 +80,19 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto("moto.stepfunctions.parser.asl.utils.json_path", "parse", "a JSONPath parser built per path", _STEP_PATHS),
     _moto("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse", "ditto, ResultPath", _STEP_PATHS),
     _moto(
+        "moto.core.responses",
+        "method_names_from_class",
+        "moto's dispatcher lists the response class's methods (inspect.getmembers) on every request",
+        f"{_MOTO_PATCHES}::test_given_the_cache_when_a_service_answers_twice_then_its_methods_are_listed_once",
+    ),
+    PatchTarget(
+        "jsonpath-ng",
+        "jsonpath_ng.ext",
+        "parse",
+        "moto's EventBridge builds a JSONPath parser (a yacc table) for every path of every delivery",
+        (f"{_MOTO_PATCHES}::test_given_the_cache_when_eventbridge_delivers_twice_then_its_paths_parse_once",),
+    ),
+    _moto(
         "moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser",
         "parse",
         "antlr parses the definition on every execution",
@@ -91,6 +104,19 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "__init__",
         "moto gives executions no logging session: Express executions are inspected from their log group (sfn_logs.py)",
         "tests/integration/test_pipeline.py::test_given_an_express_execution_when_the_runbook_reads_its_logs_then_it_shows_the_orders_steps",
+    ),
+    _moto(
+        "moto.cloudwatch.models.Alarm",
+        "update_state",
+        "moto runs no alarm actions: a transition into ALARM publishes CloudWatch's notification (alarm_actions.py)",
+        "tests/integration/test_localstage_alarms.py::test_given_an_alert_endpoint_when_an_alarm_goes_into_alarm_then_the_endpoint_receives_cloudwatchs_notification",
+        "tests/integration/test_localstage_alarms.py::test_given_an_alarm_already_firing_then_only_a_new_transition_notifies_again",
+    ),
+    _moto(
+        "moto.stepfunctions.parser.backend.execution.BaseExecutionWorkerCommunication",
+        "terminated",
+        "moto emits no Step Functions status change events; an ending execution puts its own (sfn_events.py)",
+        f"{_EVENTS}::test_given_a_task_whose_handler_raises_then_retry_and_catch_see_its_error_and_a_status_event_follows",
     ),
     # -- Lambda: the emulator runs the functions (moto_lambda.py, runtime/deployed.py) ---------------
     _moto(

@@ -39,7 +39,13 @@ from typing import Any
 from localstage.patch_inventory import INVENTORY, PatchTarget
 
 # The exact versions every patch and private read in localstage/ was checked against (requirements-dev.txt).
-WRITTEN_FOR = {"moto": "5.2.5", "botocore": "1.44.8", "chalice": "1.34.0", "aws-xray-sdk": "2.15.0"}
+WRITTEN_FOR = {
+    "moto": "5.2.5",
+    "botocore": "1.44.8",
+    "chalice": "1.34.0",
+    "aws-xray-sdk": "2.15.0",
+    "jsonpath-ng": "1.16.0",  # moto's JSONPath library, whose parse the stage caches
+}
 # Comma-separated packages whose version may differ from WRITTEN_FOR (testing an upgrade); the stage warns.
 ALLOW_UNTESTED_ENV = "LOCAL_ALLOW_UNTESTED_VERSIONS"
 

@@ -8,28 +8,31 @@ On AWS every execution that changes status puts an event on the default bus
      "detail": {"executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate",
                 "input", "output", "inputDetails", "outputDetails", "error", "cause"}}
 
-with ``startDate``/``stopDate`` in epoch milliseconds. ``ExecutionStatusWatcher``
-polls ``ListExecutions`` of every state machine (twice a second by default) and
-puts one such event for each execution it sees in a terminal status
-(``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``), so rules on the default
-bus (``@app.on_cw_event({"source": ["aws.states"]})``) receive them.
+with ``startDate``/``stopDate`` in epoch milliseconds. ``install_status_events`` hooks the end
+of every execution in moto's interpreter (``BaseExecutionWorkerCommunication.terminated``, through
+the checked layer) and puts one such event for each execution that ends (``SUCCEEDED``,
+``FAILED``, ``TIMED_OUT``, ``ABORTED``), so rules on the default bus
+(``@app.on_cw_event({"source": ["aws.states"]})``) receive them. An earlier version polled
+``ListExecutions`` of every machine twice a second: its cost grew with every execution ever run,
+about a quarter of an idle stage's CPU after a test module's worth of orders.
 
 Express workflows emit no such events on AWS ("Standard Workflows" only:
 https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html), so
 executions of an ``EXPRESS`` machine put none here either; their X-Ray segment is still closed.
 
-*Differences*: no event for ``RUNNING``; events arrive up to one poll interval
-late; executions that ended before the watcher started are reported too.
+*Differences*: no event for ``RUNNING``; the event is put as the execution ends, on the
+interpreter's thread, where AWS delivers it asynchronously.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from localstage.background import PeriodicWorker
+from localstage.patches import Patches
 from localstage.xray import ServiceTracing
 
 log = logging.getLogger("localstage.sfn_events")
@@ -62,57 +65,55 @@ def status_change_detail(execution: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ExecutionStatusWatcher(PeriodicWorker):
-    """Turns terminal executions into status change events, each once."""
+def status_change_entry(execution: dict[str, Any]) -> dict[str, Any]:
+    """The ``PutEvents`` entry of a terminal execution (a ``DescribeExecution`` answer)."""
+    entry: dict[str, Any] = {
+        "Source": SOURCE,
+        "DetailType": DETAIL_TYPE,
+        "Detail": json.dumps(status_change_detail(execution)),
+        "Resources": [execution["executionArn"]],
+    }
+    if execution.get("stopDate") is not None:
+        entry["Time"] = execution["stopDate"]
+    return entry
 
-    thread_name = "sfn-status-events"
 
-    def __init__(self, sfn: Any, events: Any, interval_s: float = 0.5, tracing: ServiceTracing | None = None) -> None:
-        self._sfn = sfn
-        self._events = events
-        self._tracing = tracing  # closes the execution's X-Ray segment (localstage/xray.py)
-        super().__init__(interval_s)
-        self._reported: set[str] = set()
+def install_status_events(patches: Patches, events: Callable[[], Any], tracing: ServiceTracing | None = None) -> None:
+    """Put each ending execution's status change event (Standard machines) and close its X-Ray segment.
 
-    def tick(self) -> None:
-        self.poll_once()
+    ``events`` gives the EventBridge client (built on first use). Undone with ``patches``.
+    """
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
-    def _executions(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for page in self._sfn.get_paginator("list_state_machines").paginate():
-            for machine in page["stateMachines"]:
-                pages = self._sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"])
-                kind = machine.get("type", "STANDARD")
-                found += [{**execution, "machineType": kind} for p in pages for execution in p["executions"]]
-        return found
+    patches.wrap("moto", BaseExecutionWorkerCommunication, "terminated", _reporting(events, tracing))
 
-    def poll_once(self) -> int:
-        """Put an event for each newly terminal execution; returns how many were put."""
-        put = 0
-        for summary in self._executions():
-            arn = summary["executionArn"]
-            if summary["status"] not in TERMINAL or arn in self._reported:
-                continue
-            execution = self._sfn.describe_execution(executionArn=arn)
-            self._reported.add(arn)
-            if summary["machineType"] == "EXPRESS":
-                self._end_trace(arn, summary["status"], execution)
-                continue
-            entry = {
-                "Source": SOURCE,
-                "DetailType": DETAIL_TYPE,
-                "Detail": json.dumps(status_change_detail(execution)),
-                "Resources": [arn],
-            }
-            if execution.get("stopDate") is not None:
-                entry["Time"] = execution["stopDate"]
-            self._events.put_events(Entries=[entry])
-            put += 1
-            self._end_trace(arn, summary["status"], execution)
-            log.info("execution %s %s: status change event put on the default bus", arn, summary["status"])
-        return put
 
-    def _end_trace(self, arn: str, status: str, execution: dict[str, Any]) -> None:
-        if self._tracing is not None:
-            stopped = execution.get("stopDate")
-            self._tracing.end_execution(arn, status, stopped.timestamp() if stopped else None)
+def _reporting(events: Callable[[], Any], tracing: ServiceTracing | None) -> Callable[[Any], Any]:
+    def wrap(original: Callable[[Any], None]) -> Callable[[Any], None]:
+        def terminated(communication: Any) -> None:
+            original(communication)  # moto records the status, output, error and stop date
+            execution = communication.execution
+            try:
+                machine_type = str(getattr(execution.sm_type, "value", execution.sm_type))
+                report(dict(execution.to_describe_output()), machine_type, events, tracing)
+            except Exception:  # the execution has ended either way; say why its event is missing
+                log.exception("no status change event for %s", getattr(execution, "exec_arn", "?"))
+
+        return terminated
+
+    return wrap
+
+
+def report(
+    execution: dict[str, Any], machine_type: str, events: Callable[[], Any], tracing: ServiceTracing | None
+) -> None:
+    """What AWS does when an execution ends: a status change event for Standard, and the trace closed."""
+    arn, status = execution["executionArn"], execution["status"]
+    if status not in TERMINAL:
+        return
+    if machine_type.upper() != "EXPRESS":  # Express machines emit no status change events on AWS
+        events().put_events(Entries=[status_change_entry(execution)])
+        log.info("execution %s %s: status change event put on the default bus", arn, status)
+    if tracing is not None:
+        stopped = execution.get("stopDate")
+        tracing.end_execution(arn, status, stopped.timestamp() if isinstance(stopped, datetime) else None)

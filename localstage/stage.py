@@ -12,6 +12,7 @@ hooks, each undone by its owner's stop), and ``stop`` undoes them all.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -256,11 +257,11 @@ class LocalStage:
 
     def _start_event_sources(self) -> None:
         """SNS subscriptions, EventBridge rules and schedules for the handlers, and their delivery."""
-        from localstage.alarm_actions import AlarmNotifier
+        from localstage.alarm_actions import install_alarm_actions
         from localstage.event_sources import put_rules, subscribe_sns_handlers
         from localstage.eventbridge import Scheduler, install_events_hook
         from localstage.moto_lambda import async_invocations
-        from localstage.sfn_events import ExecutionStatusWatcher
+        from localstage.sfn_events import install_status_events
         from localstage.sns_delivery import install_sns_hook
 
         assert self.emulator is not None
@@ -271,9 +272,9 @@ class LocalStage:
         subscribe_sns_handlers(self.functions, boto3.client("sns"), lambda_client)
         put_rules(self.functions, boto3.client("events"), lambda_client)
         self.background.append(Scheduler().start())
-        watcher = ExecutionStatusWatcher(boto3.client("stepfunctions"), boto3.client("events"), tracing=self.tracing)
-        self.background.append(watcher.start())
-        self.background.append(AlarmNotifier(boto3.client("cloudwatch"), boto3.client("sns")).start())
+        install_status_events(self._patches, functools.cache(lambda: boto3.client("events")), self.tracing)
+        sns = functools.cache(lambda: boto3.client("sns"))  # made on the first alarm only
+        install_alarm_actions(self._patches, sns)
 
     def _start_deployed_functions(self) -> None:
         """Functions created through the Lambda API with code (``chalice deploy``) run from their zip."""

@@ -56,7 +56,7 @@ def emulated(app: Chalice, stage: str = "local", config: dict[str, Any] | None =
     Event delivery is wired as the stage wires it: SNS subscriptions and
     EventBridge rules for the app's handlers, delivered asynchronously (short
     retry delays). The scheduler and the Step Functions watcher are not
-    started; tests drive them (``Scheduler.tick``, ``ExecutionStatusWatcher.poll_once``).
+    started; tests drive them (``Scheduler.tick``, ``sfn_events.install_status_events``).
     """
     aws = EmbeddedAws(port=0).start(environ={})
     emulator = LambdaEmulator(config_source=moto_config)

@@ -8,6 +8,9 @@ flushing one EMF document per invocation with the seed's per-function figures (t
 (``chalicelib.bootstrap.container``), so the difference measured is the framework and the
 observability, not the business code.
 
+Importing it outside Lambda (the warm benchmark) disables the X-Ray SDK for the whole process, as
+Powertools' Tracer does when it finds no Lambda environment; the warm figures run untraced anyway.
+
 This module is standalone on purpose: the cold-start benchmark copies it into the unpacked deployment
 package as ``peer_app.py`` and runs it there, with Powertools on the path as a Lambda layer would put it.
 It is never deployed.

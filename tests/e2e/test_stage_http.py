@@ -9,12 +9,13 @@ import boto3
 import httpx
 import pytest
 
+from localstage.seed import DEMO_CATALOG
 from tests.e2e.conftest import RunningStage
 
 pytestmark = pytest.mark.e2e
 
 SEEDED_CATEGORIES = {"footwear", "apparel", "gear"}  # localstage/seed.py's demo catalog
-SEEDED_PRODUCTS = 8
+SEEDED_PRODUCTS = len(DEMO_CATALOG)  # what localstage/seed.py puts in the catalog
 
 
 def test_given_the_seeded_admin_when_logging_in_then_products_are_listed(local_stage: RunningStage) -> None:

@@ -53,16 +53,20 @@ class PipelineStage:
     def deliver_orders(self) -> int:
         return self.poller("process_order", self.outputs["ORDER_QUEUE_URL"]).poll_once()
 
-    def deliver_rechecks(self, timeout: float = 10.0) -> int:
-        """Run the re-check consumer over the pending payments' queue once a delayed message is due."""
+    def deliver_rechecks(self, expected: int = 1, timeout: float = 10.0) -> int:
+        """Run the re-check consumer over the pending payments' queue until ``expected`` delayed messages were due.
+
+        Each message comes due on its own delay: two sent a moment apart may arrive in two polls.
+        """
         poller = self.poller("recheck_payment", self.outputs["PAYMENT_RECHECK_QUEUE_URL"])
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            delivered = poller.poll_once()
-            if delivered:
-                return delivered
-            time.sleep(0.1)
-        return 0
+        delivered = 0
+        while delivered < expected and time.monotonic() < deadline:
+            found = poller.poll_once()
+            delivered += found
+            if not found:
+                time.sleep(0.1)
+        return delivered
 
     def deliver_events(self) -> None:
         """Run the notification service over what the EventBridge rule queued, until the queue is empty."""

@@ -19,14 +19,18 @@ import pytest
 
 from infra.stage_settings import StageSettings
 from infra.template import stage_template
-from localstage.alarm_actions import AlarmNotifier
+from localstage.alarm_actions import install_alarm_actions
+from localstage.patches import Patches
 from localstage.provision import Provisioner
 from localstage.server import REGION, EmbeddedAws
-from localstage.sns_delivery import install_sns_hook, uninstall_sns_hook
+from localstage.sns_delivery import install_sns_hook
 
 pytestmark = pytest.mark.integration
 
 DLQ_ALARM = "ecommerce-backend-order-processing-dlq-local"
+
+
+Subscribed = tuple[Any, Any, Patches, "queue.Queue[dict[str, Any]]"]  # cloudwatch, sns, the layer, the endpoint's POSTs
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -43,13 +47,14 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def subscribed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, queue.Queue[dict[str, Any]]]]:
+def subscribed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Subscribed]:
     received: queue.Queue[dict[str, Any]] = queue.Queue()
     handler = type("Receiver", (_Receiver,), {"received": received})
     endpoint = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=endpoint.serve_forever, daemon=True).start()
     aws = EmbeddedAws(port=0).start(environ={})
-    install_sns_hook()  # the stage's SNS delivery: an HTTP subscriber's POST does not hold up Publish
+    patches = Patches()
+    install_sns_hook(patches)  # the stage's SNS delivery: an HTTP subscriber's POST does not hold up Publish
     # moto's state is the process's: without a reset the topic keeps an earlier test's (closed) endpoint.
     httpx.post(f"{aws.endpoint}/moto-api/reset", timeout=10).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
@@ -62,9 +67,9 @@ def subscribed(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, queu
         template["Resources"] = {name: template["Resources"][name] for name in wanted}
         template["Outputs"] = {}
         Provisioner(session).apply(template)
-        yield session.client("cloudwatch"), session.client("sns"), received
+        yield session.client("cloudwatch"), session.client("sns"), patches, received
     finally:
-        uninstall_sns_hook()
+        patches.undo()
         endpoint.shutdown()
         aws.stop()
 
@@ -81,40 +86,33 @@ def _notifications(received: queue.Queue[dict[str, Any]], timeout_s: float = 5.0
 
 
 def test_given_an_alert_endpoint_when_an_alarm_goes_into_alarm_then_the_endpoint_receives_cloudwatchs_notification(
-    subscribed: tuple[Any, Any, queue.Queue[dict[str, Any]]],
+    subscribed: Subscribed,
 ) -> None:
-    cloudwatch, sns, received = subscribed
-    # GIVEN the stage's alarms watched, none firing, and an HTTP endpoint subscribed to the alerts topic
-    notifier = AlarmNotifier(cloudwatch, sns)
-    assert notifier.tick() == []
+    cloudwatch, sns, patches, received = subscribed
+    # GIVEN the stage's alarm actions, none firing, and an HTTP endpoint subscribed to the alerts topic
+    install_alarm_actions(patches, lambda: sns)
     # WHEN the dead-letter alarm fires (SetAlarmState: what an operator's drill does)
     cloudwatch.set_alarm_state(AlarmName=DLQ_ALARM, StateValue="ALARM", StateReason="drill: a message in the DLQ")
-    fired = notifier.tick()
     # THEN its notification reaches the endpoint, in CloudWatch's format
-    assert fired == [DLQ_ALARM]
     [notification] = _notifications(received)
     assert notification["Subject"] == f'ALARM: "{DLQ_ALARM}" in US East (N. Virginia)'
     assert notification["TopicArn"].endswith(":ecommerce-backend-alerts-local")
     message = json.loads(notification["Message"])
     assert (message["AlarmName"], message["NewStateValue"]) == (DLQ_ALARM, "ALARM")
-    assert message["OldStateValue"] != "ALARM" and message["NewStateReason"] == "drill: a message in the DLQ"
+    assert message["OldStateValue"] == "OK" and message["NewStateReason"] == "drill: a message in the DLQ"
     assert message["Trigger"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
 
 
-def test_given_an_alarm_already_firing_then_only_a_new_transition_notifies_again(
-    subscribed: tuple[Any, Any, queue.Queue[dict[str, Any]]],
-) -> None:
-    cloudwatch, sns, received = subscribed
-    # GIVEN an alarm in ALARM before the watcher's first look
+def test_given_an_alarm_already_firing_then_only_a_new_transition_notifies_again(subscribed: Subscribed) -> None:
+    cloudwatch, sns, patches, received = subscribed
+    # GIVEN an alarm in ALARM, and the actions installed after that
     cloudwatch.set_alarm_state(AlarmName=DLQ_ALARM, StateValue="ALARM", StateReason="before")
-    notifier = AlarmNotifier(cloudwatch, sns)
-    # WHEN the watcher looks, and looks again with nothing changed
-    # THEN nobody is notified: CloudWatch acts on transitions, not on states
-    assert notifier.tick() == [] and notifier.tick() == []
+    install_alarm_actions(patches, lambda: sns)
+    # WHEN it is set to ALARM again (it stays there), THEN nobody is notified: CloudWatch acts on transitions
+    cloudwatch.set_alarm_state(AlarmName=DLQ_ALARM, StateValue="ALARM", StateReason="still")
+    assert _notifications(received, timeout_s=1.0) == []
     # WHEN it recovers and fires again
     cloudwatch.set_alarm_state(AlarmName=DLQ_ALARM, StateValue="OK", StateReason="drained")
-    assert notifier.tick() == []
     cloudwatch.set_alarm_state(AlarmName=DLQ_ALARM, StateValue="ALARM", StateReason="again")
     # THEN that second transition notifies, once
-    assert notifier.tick() == [DLQ_ALARM]
     assert [json.loads(n["Message"])["NewStateReason"] for n in _notifications(received)] == ["again"]

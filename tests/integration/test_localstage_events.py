@@ -16,7 +16,8 @@ from chalice import Chalice
 from chalice.app import CloudWatchEvent, SNSEvent
 
 from localstage.eventbridge import Scheduler
-from localstage.sfn_events import ExecutionStatusWatcher
+from localstage.patches import Patches
+from localstage.sfn_events import install_status_events
 from localstage.testing import Harness, emulated
 
 pytestmark = pytest.mark.integration
@@ -296,8 +297,16 @@ def _run_machine(stage: Harness, name: str, definition: dict[str, Any], data: di
     return dict(described)
 
 
+@pytest.fixture
+def status_events(stage: Harness) -> Iterator[None]:
+    """GIVEN the stage's status events: each execution that ends puts one on the default bus."""
+    with Patches() as patches:
+        install_status_events(patches, lambda: stage.client("events"))
+        yield
+
+
 def test_given_a_task_whose_handler_raises_then_retry_and_catch_see_its_error_and_a_status_event_follows(
-    stage: Harness, monkeypatch: pytest.MonkeyPatch
+    stage: Harness, monkeypatch: pytest.MonkeyPatch, status_events: None
 ) -> None:
     monkeypatch.setenv("MOTO_PORT", str(stage.aws.port))  # moto's interpreter calls Lambda there
     task_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:toye-local-task"
@@ -323,15 +332,14 @@ def test_given_a_task_whose_handler_raises_then_retry_and_catch_see_its_error_an
     failed = _run_machine(stage, "toye-failed", failing, {"fail": True})
     assert failed["status"] == "FAILED" and failed["error"] == "ValueError"
 
-    # moto's backends are per process: executions of other test modules are reported too.
-    watcher = ExecutionStatusWatcher(stage.client("stepfunctions"), stage.client("events"))
-    assert watcher.poll_once() >= 2 and watcher.poll_once() == 0  # each terminal execution once
     ours = {caught["executionArn"], failed["executionArn"]}
 
     def reported() -> list[dict[str, Any]]:
         return [e for e in received.get("executions", []) if e["detail"]["executionArn"] in ours]
 
     wait_for(lambda: len(reported()) == 2)
+    time.sleep(0.5)
+    assert len(reported()) == 2  # each ending execution reported once
     by_status = {e["detail"]["status"]: e for e in reported()}
     event = by_status["FAILED"]
     assert (event["source"], event["detail-type"]) == ("aws.states", "Step Functions Execution Status Change")

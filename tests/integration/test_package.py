@@ -277,7 +277,7 @@ def _exercise_pipeline(stage: PipelineStage) -> None:
         pass
     for order in (pending, aborted):
         stage.wait_until_finished(order.order_id)
-    assert stage.deliver_rechecks() == 2
+    assert stage.deliver_rechecks(expected=2) == 2
     stage.wait_until_finished(f"{pending.order_id}-check1")
     # The status handler compensating an execution that died (a Standard workflow's event, or an operator's).
     execution = next(e["executionArn"] for e in stage.executions() if e["name"] == aborted.order_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import zipfile
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -347,7 +348,20 @@ def test_given_a_health_event_when_the_app_is_called_directly_then_it_answers_20
     assert response["headers"]["X-Request-Id"] == "bench-request"
 
 
-def test_given_seeded_data_when_each_scenario_runs_then_the_app_answers_200(memory_container: Container) -> None:
+@pytest.fixture
+def xray_sdk_state() -> Iterator[None]:
+    """Powertools' Tracer, disabled outside Lambda, turns the X-Ray SDK off for the whole process when the
+    peer is imported (``global_sdk_config.set_sdk_enabled(False)``): put it back for the tests after this one."""
+    from aws_xray_sdk import global_sdk_config
+
+    enabled = global_sdk_config.sdk_enabled()
+    yield
+    global_sdk_config.set_sdk_enabled(enabled)
+
+
+def test_given_seeded_data_when_each_scenario_runs_then_the_app_answers_200(
+    memory_container: Container, xray_sdk_state: None
+) -> None:
     scenarios = app_scenarios(import_app(ROOT), memory_container, FakeLambdaContext())
 
     assert {s.name: s.call() for s in scenarios} == {

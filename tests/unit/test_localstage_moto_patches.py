@@ -134,3 +134,54 @@ def test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_onc
                 AmazonStateLanguageParser.parse('{"StartAt": ')
     AmazonStateLanguageParser.parse(definition)
     assert len(runs) == 4  # undone: moto parses every time again
+
+
+def test_given_the_cache_when_eventbridge_delivers_twice_then_its_paths_parse_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jsonpath_ng.ext.parser import ExtendedJsonPathParser
+
+    # GIVEN a counter of the JSONPath parsers jsonpath-ng builds, and a rule delivering to a queue
+    built: list[int] = []
+    init = ExtendedJsonPathParser.__init__
+    monkeypatch.setattr(
+        ExtendedJsonPathParser, "__init__", lambda self, *a, **k: built.append(1) or init(self, *a, **k)
+    )
+    with mock_aws(), Patches() as patches:
+        cache_moto_lookups(patches)
+        events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="deliveries")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="orders", EventPattern=json.dumps({"source": ["shop"]}))
+        events.put_targets(Rule="orders", Targets=[{"Id": "q", "Arn": arn}])
+        # WHEN one event is delivered, then another
+        delivered = []
+        for n in range(2):
+            events.put_events(Entries=[{"Source": "shop", "DetailType": "Order", "Detail": json.dumps({"n": n})}])
+            delivered.append(len(built))
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    # THEN both arrive; the first delivery parsed moto's paths, the second reused them
+    assert sorted(json.loads(m["Body"])["detail"]["n"] for m in messages) == [0, 1]
+    assert delivered[0] > 0
+    assert delivered[1] == delivered[0]
+
+
+def test_given_the_cache_when_a_service_answers_twice_then_its_methods_are_listed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import inspect
+
+    # GIVEN a counter of inspect.getmembers, which moto's dispatcher uses to list a response class's methods
+    listed: list[object] = []
+    getmembers = inspect.getmembers
+    monkeypatch.setattr(inspect, "getmembers", lambda obj, *a, **k: listed.append(obj) or getmembers(obj, *a, **k))
+    with mock_aws(), Patches() as patches:
+        cache_moto_lookups(patches)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        # WHEN SQS answers one request, then another
+        sqs.list_queues()
+        after_first = len(listed)
+        sqs.create_queue(QueueName="again")
+    # THEN the second request listed nothing again
+    assert after_first > 0
+    assert len(listed) == after_first
