@@ -117,6 +117,7 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "terminated",
         "moto emits no Step Functions status change events; an ending execution puts its own (sfn_events.py)",
         f"{_EVENTS}::test_given_a_task_whose_handler_raises_then_retry_and_catch_see_its_error_and_a_status_event_follows",
+        "tests/unit/test_localstage_sfn_status_events.py::test_given_a_standard_and_an_express_machine_when_each_runs_then_only_the_standard_one_puts_an_event",
     ),
     # -- Lambda: the emulator runs the functions (moto_lambda.py, runtime/deployed.py) ---------------
     _moto(

@@ -94,7 +94,8 @@ def _reporting(events: Callable[[], Any], tracing: ServiceTracing | None) -> Cal
             original(communication)  # moto records the status, output, error and stop date
             execution = communication.execution
             try:
-                machine_type = str(getattr(execution.sm_type, "value", execution.sm_type))
+                # moto 5.2.5 keeps the machine's type in ``state_machine.type``; ``sm_type`` is always STANDARD.
+                machine_type = str(getattr(execution.state_machine, "type", None) or "STANDARD")
                 report(dict(execution.to_describe_output()), machine_type, events, tracing)
             except Exception:  # the execution has ended either way; say why its event is missing
                 log.exception("no status change event for %s", getattr(execution, "exec_arn", "?"))
