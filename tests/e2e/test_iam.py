@@ -24,7 +24,7 @@ from infra.pipeline import WORKFLOW_LOG_DELIVERY_ACTIONS, WORKFLOW_TRACING_ACTIO
 from localstage.iam.policy import wildcard_match
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.test_stage_pipeline import ADDRESS, Shop
+from tests.e2e.support import ADDRESS, StageShop
 
 pytestmark = pytest.mark.e2e
 
@@ -163,7 +163,7 @@ def test_given_a_role_session_when_it_calls_outside_its_policy_then_refused_with
     assert any(d["caller"].endswith("/operator") and d["action"] == "dynamodb:PutItem" for d in denied)
 
 
-def _upload(shop: Shop) -> None:
+def _upload(shop: StageShop) -> None:
     """A presigned form from the API, then the file posted straight to S3 (signed by the API's role)."""
     answer = shop.http.post(
         "/uploads", json={"filename": "a.png", "content_type": "image/png", "size": 64}, headers=shop.buyer
@@ -194,7 +194,7 @@ def _status_event(stage: RunningStage, order_id: str, status: str) -> dict[str, 
     }
 
 
-def _abort_an_execution(stage: RunningStage, shop: Shop, product: str) -> None:
+def _abort_an_execution(stage: RunningStage, shop: StageShop, product: str) -> None:
     """An operator's "aborted" for an order waiting on its payment: the workflow monitor compensates and alerts.
 
     The Express workflow sends no status change events (Standard workflows do), so the event is invoked
@@ -208,7 +208,7 @@ def _abort_an_execution(stage: RunningStage, shop: Shop, product: str) -> None:
     lam.invoke(FunctionName=f"{PREFIX}-handle_workflow_event", InvocationType="Event", Payload=event)
 
 
-def _poison_a_recheck(stage: RunningStage, shop: Shop, product: str) -> None:
+def _poison_a_recheck(stage: RunningStage, shop: StageShop, product: str) -> None:
     """A re-check no consumer can process: dead-lettered after three receives, its order compensated."""
     order_id = shop.order(product, token="tok_pending_99")
     _wait_for(lambda: shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()["status"] == "PROCESSING")
@@ -251,7 +251,7 @@ def _fire_cost_optimizer(stage: RunningStage) -> None:
     assert "FunctionError" not in answer, answer["Payload"].read()
 
 
-def _read_own_profile(stage: RunningStage, shop: Shop) -> None:
+def _read_own_profile(stage: RunningStage, shop: StageShop) -> None:
     user = shop.http.get("/orders", headers=shop.buyer)  # any authorized route runs the authorizer
     assert user.status_code == 200
     me = shop.http.post(
@@ -262,7 +262,7 @@ def _read_own_profile(stage: RunningStage, shop: Shop) -> None:
     assert shop.http.get(f"/users/{me.json()['user_id']}", headers=bearer).status_code == 200
 
 
-def _order_twice(shop: Shop, product: str) -> str:
+def _order_twice(shop: StageShop, product: str) -> str:
     """A retried checkout: the same Idempotency-Key and body give the same order."""
     body = {
         "items": [{"product_id": product, "quantity": 1}],
@@ -294,7 +294,7 @@ def _invoke(stage: RunningStage, task: str, order_id: str) -> None:
 
 def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(iam_stage: RunningStage) -> None:
     # GIVEN a buyer, an admin and products
-    shop = Shop(iam_stage)
+    shop = StageShop(iam_stage)
     product = shop.product(stock=20)
     expensive = shop.product(price=6000, stock=5)
     assert shop.http.patch(f"/products/{product}", json={"stock": 30}, headers=shop.admin).status_code == 200
