@@ -1,9 +1,10 @@
 """The embedded AWS as a deploy target: ``scripts/deploy.py``'s own steps against moto's CloudFormation
 with the local stage's fills (``localstage/cloudformation.py``).
 
-Every resource is checked through the AWS API a client would use, not through moto's internals. The
-``dev`` stage is deployed once for the read-only checks; updates, deletes and failures deploy stages of
-their own (``qa``, ``rb``) or small templates, so no test depends on another's order.
+Every resource is checked through the AWS API a client would use, not through moto's internals.
+Updates, deletes and failures deploy stages of their own (``qa``, ``rb``) or small templates, so no
+test depends on another's order; the ``dev`` stage as deployed, checked read-only, is in
+test_localstage_cloudformation_dev.py.
 """
 
 from __future__ import annotations
