@@ -81,6 +81,10 @@ class Customer:
     password: str
     headers: Headers
 
+    @property
+    def access_token(self) -> str:
+        return self.headers["Authorization"].removeprefix("Bearer ")
+
 
 @dataclass
 class StageClient:

@@ -7,7 +7,7 @@ benchmarks and the runbooks use; an e2e module imports these, never another test
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -18,19 +18,29 @@ from tests.e2e.conftest import RunningStage
 __all__ = ["ADDRESS", "StageShop", "aws", "reports", "wait_for"]
 
 
-def aws(stage: RunningStage, service: str) -> Any:
-    """A boto3 client for the stage's embedded AWS, as the tests' own caller (placeholder credentials)."""
-    return aws_client(stage.aws_endpoint, service, credentials=LOCAL_CREDENTIALS)
+def aws(stage: RunningStage, service: str, session: Mapping[str, str] | None = None) -> Any:
+    """A boto3 client for the stage's embedded AWS: as the tests' own caller (placeholder credentials),
+    or with ``session``, the ``Credentials`` of an ``sts:AssumeRole`` answer, as that role."""
+    credentials = (
+        {
+            "aws_access_key_id": session["AccessKeyId"],
+            "aws_secret_access_key": session["SecretAccessKey"],
+            "aws_session_token": session["SessionToken"],
+        }
+        if session
+        else LOCAL_CREDENTIALS
+    )
+    return aws_client(stage.aws_endpoint, service, credentials=credentials)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """``predicate()``'s first truthy value, polled every 0.25 s; AssertionError after ``timeout`` s."""
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, poll: float = 0.25) -> Any:
+    """``predicate()``'s first truthy value, polled every ``poll`` s; AssertionError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.25)
+        time.sleep(poll)
     raise AssertionError(f"condition not met within {timeout} s")
 
 

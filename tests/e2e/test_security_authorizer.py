@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+from runbooks.stage_client import StageClient
 from tests.e2e.conftest import RunningStage
 from tests.e2e.support import aws
 
@@ -33,12 +33,9 @@ def _b64(data: dict[str, Any]) -> str:
 
 
 def _register_and_login(stage: RunningStage) -> tuple[str, str]:
-    email = f"target-{uuid.uuid4().hex[:10]}@example.com"
-    created = httpx.post(f"{stage.api_url}/users", json={"email": email, "password": PASSWORD, "name": "T"}, timeout=15)
-    assert created.status_code == 201, created.text
-    login = httpx.post(f"{stage.api_url}/auth/login", json={"email": email, "password": PASSWORD}, timeout=15)
-    assert login.status_code == 200, login.text
-    return email, str(login.json()["access_token"])
+    with StageClient.open(stage.api_url) as client:
+        customer = client.register("target", PASSWORD, "T")
+    return customer.email, customer.access_token
 
 
 def _get_orders(stage: RunningStage, authorization: str | bytes | None) -> httpx.Response:

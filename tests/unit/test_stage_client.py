@@ -42,7 +42,7 @@ def test_given_a_new_customer_when_registered_then_created_then_logged_in_and_th
 
     assert [(r.method, r.url.path) for r in sent] == [("POST", "/users"), ("POST", "/auth/login")]
     assert json.loads(sent[0].content)["email"] == customer.email and customer.email.startswith("buyer-")
-    assert customer.headers == {"Authorization": "Bearer tok-1"}
+    assert customer.headers == {"Authorization": "Bearer tok-1"} and customer.access_token == "tok-1"
 
 
 def test_given_a_refused_request_when_expected_to_succeed_then_the_error_names_the_request_and_answer() -> None:
