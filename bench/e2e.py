@@ -20,15 +20,13 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
-import httpx
-
 from bench.calls import CallCounts, CallLogReader, by_service, per_order, scaled, split_emulation
 from bench.e2e_load import POLLS_PER_S, LoadPlan, OrderTiming, run_load
 from bench.e2e_stage import (
     CAPACITY_THREADS,
     POLL_SAMPLES,
     TRAILING_S,
-    Shop,
+    BenchShop,
     StageError,
     StageHandle,
     a_poll_signature,
@@ -39,6 +37,7 @@ from bench.e2e_stage import (
 from bench.figures import Figure, per_second
 from bench.registry import Options
 from bench.stats import median
+from runbooks.stage_client import StageClient
 
 IDLE_WINDOW_S = 3.0
 SUSTAINED = 0.95  # the share of offered orders that must complete for a rate to count as sustained
@@ -271,10 +270,10 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 # -- the benchmark ----------------------------------------------------------------------------------
 
 
-def run_step(http: httpx.Client, handle: StageHandle, reader: CallLogReader, plan: LoadPlan, shop: Shop) -> Step:
+def run_step(client: StageClient, handle: StageHandle, reader: CallLogReader, plan: LoadPlan, shop: BenchShop) -> Step:
     reader.mark()
     cpu_before = handle.cpu_seconds()
-    timings, polls, window_s = run_load(http, plan, *shop)
+    timings, polls, window_s = run_load(client, plan, *shop)
     time.sleep(TRAILING_S)
     return Step(plan, timings, window_s, polls, handle.cpu_seconds() - cpu_before, reader.since_mark())
 
@@ -282,8 +281,8 @@ def run_step(http: httpx.Client, handle: StageHandle, reader: CallLogReader, pla
 def measure_e2e(options: Options) -> E2eResult:
     rates = rate_steps(options.e2e_rate)
     orders = sum(len(LoadPlan(options.e2e_seconds, rate).offsets()) for rate in rates)
-    with running_stage(options.project_root) as handle, httpx.Client(base_url=handle.api_url, timeout=30) as http:
-        shop = set_up_shop(http, orders)
+    with running_stage(options.project_root) as handle, StageClient.open(handle.api_url, timeout_s=30) as client:
+        shop = set_up_shop(client, orders)
         reader = CallLogReader(handle.call_log)
         reader.mark()
         time.sleep(IDLE_WINDOW_S)
@@ -291,7 +290,7 @@ def measure_e2e(options: Options) -> E2eResult:
 
         steps: list[Step] = []
         for rate in rates:
-            steps.append(run_step(http, handle, reader, LoadPlan(options.e2e_seconds, rate), shop))
+            steps.append(run_step(client, handle, reader, LoadPlan(options.e2e_seconds, rate), shop))
             if not steps[-1].sustained:
                 break  # one step past capacity shows whether throughput holds; more would only queue
         result_steps = E2eResult(steps, {}, {}, 0.0, 1.0)
@@ -300,7 +299,7 @@ def measure_e2e(options: Options) -> E2eResult:
             raise StageError(f"no order completed: {sorted({t.status for t in measured.timings})}")
 
         load_s = measured.window_s + TRAILING_S
-        poll_calls = scaled(a_poll_signature(http, reader, shop[1][0], shop[0]), measured.polls / POLL_SAMPLES)
+        poll_calls = scaled(a_poll_signature(client, reader, shop[1][0], shop[0]), measured.polls / POLL_SAMPLES)
         counted = per_order(measured.calls, len(measured.completed), idle=scaled(idle_rate, load_s), polls=poll_calls)
         app, emulation = split_emulation(counted)
         bound = embedded_aws_capacity(handle, options.e2e_capacity_seconds)

@@ -20,13 +20,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import httpx
 
+from runbooks.stage_client import StageClient, order_body
+
 POLLS_PER_S = 4.0  # the watcher's whole budget, whatever the backlog
 SETTLE_TIMEOUT_S = 60.0  # an order not terminal this long after it was sent counts as TIMEOUT
-ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 TERMINAL = ("COMPLETED", "FAILED")
 
 
@@ -54,14 +54,6 @@ class OrderTiming:
 def epoch(iso_timestamp: str) -> float:
     """``2026-12-01T21:40:00.123456Z`` -> seconds since the epoch."""
     return datetime.fromisoformat(iso_timestamp.replace("Z", "+00:00")).timestamp()
-
-
-def order_body(product_id: str) -> dict[str, Any]:
-    return {
-        "items": [{"product_id": product_id, "quantity": 1}],
-        "shipping_address": ADDRESS,
-        "payment_method": {"type": "card", "token": "tok_success"},
-    }
 
 
 @dataclass
@@ -136,11 +128,11 @@ class StatusWatcher:
             self._added.notify_all()
 
 
-def place(http: httpx.Client, product_id: str, customer: dict[str, str], timing: OrderTiming) -> str | None:
-    """Send one order; its id, or None with the reason in ``timing``."""
+def place(client: StageClient, product_id: str, customer: dict[str, str], timing: OrderTiming) -> str | None:
+    """Send one order (no ``Idempotency-Key``, as the figures were measured); its id, or None with the reason."""
     timing.sent_epoch = time.time()
     try:
-        answer = http.post("/orders", json=order_body(product_id), headers=customer)
+        answer = client.post_order(customer, order_body(product_id))
     except httpx.HTTPError as exc:
         timing.status, timing.error = "ERROR", type(exc).__name__
         return None
@@ -152,7 +144,7 @@ def place(http: httpx.Client, product_id: str, customer: dict[str, str], timing:
 
 
 def run_load(
-    http: httpx.Client, plan: LoadPlan, product_id: str, customers: list[dict[str, str]]
+    client: StageClient, plan: LoadPlan, product_id: str, customers: list[dict[str, str]]
 ) -> tuple[list[OrderTiming], int, float]:
     """Open-loop arrivals at ``plan.rate``; returns the timings, the status polls made, the window in s.
 
@@ -160,7 +152,7 @@ def run_load(
     """
     offsets = plan.offsets()
     timings = [OrderTiming(sent_at=offset) for offset in offsets]
-    watcher = StatusWatcher(http)
+    watcher = StatusWatcher(client.http)
     polling = threading.Thread(target=watcher.run_until_settled, name="status-watcher", daemon=True)
     polling.start()
     # A POST takes well under a second; a few senders keep every arrival on time.
@@ -169,7 +161,7 @@ def run_load(
 
     def one(index: int) -> None:
         customer = customers[index % len(customers)]
-        order_id = place(http, product_id, customer, timings[index])
+        order_id = place(client, product_id, customer, timings[index])
         if order_id is not None:
             watcher.watch(order_id, customer, timings[index])
 

@@ -1,7 +1,11 @@
-"""The end-to-end benchmark's stage: a fresh local stage, a shop on it, and the embedded AWS's bound."""
+"""The end-to-end benchmark's stage: a fresh local stage, a shop on it, and the embedded AWS's bound.
+
+Every call to the stage's API goes through the one stage client (``runbooks.stage_client``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import threading
@@ -11,24 +15,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import boto3
-import httpx
 import psutil
 
 from bench.calls import CallCounts, CallLogReader
-from bench.e2e_load import POLLS_PER_S, SETTLE_TIMEOUT_S, order_body
+from bench.e2e_load import POLLS_PER_S, SETTLE_TIMEOUT_S
 from localstage.call_log import CALL_LOG
 from localstage.process import StageStartError, stage_process
 from localstage.seed import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
+from runbooks.stage_client import OrderNotSettledError, StageClient, order_body
 
 STARTUP_TIMEOUT_S = 90.0
 TRAILING_S = 1.0  # after the last order settles, so its trailing work (notifications) lands in the window
 POLL_SAMPLES = 20
 CAPACITY_THREADS = 4
 CUSTOMERS = 4
-Shop = tuple[str, list[dict[str, str]]]  # the product's id, the customers' auth headers
+BenchShop = tuple[str, list[dict[str, str]]]  # the product's id, the customers' auth headers
 
 
 class StageError(RuntimeError):
@@ -78,36 +81,24 @@ def running_stage(project_root: Path) -> Iterator[StageHandle]:
 # -- the shop ---------------------------------------------------------------------------------------
 
 
-def _expect(answer: httpx.Response, status: int) -> dict[str, Any]:
-    if answer.status_code != status:
-        raise StageError(f"{answer.request.method} {answer.request.url.path} answered {answer.status_code}")
-    return dict(answer.json())
-
-
-def _login(http: httpx.Client, email: str, password: str) -> dict[str, str]:
-    token = _expect(http.post("/auth/login", json={"email": email, "password": password}), 200)["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-def set_up_shop(http: httpx.Client, orders: int) -> tuple[str, list[dict[str, str]]]:
+def set_up_shop(client: StageClient, orders: int) -> BenchShop:
     """A product with stock for every order, and a few logged-in customers."""
-    admin = _login(http, DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
-    body = {"name": "Bench teapot", "category": "bench", "price": 12.5, "stock": 10 * orders + 1000}
-    product_id = str(_expect(http.post("/products", json=body, headers=admin), 201)["product_id"])
-    customers = []
-    for _ in range(CUSTOMERS):
-        email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
-        _expect(http.post("/users", json={"email": email, "password": "Sup3r-secret", "name": "Bench"}), 201)
-        customers.append(_login(http, email, "Sup3r-secret"))
+    admin = client.login(DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD)
+    product_id = client.create_product(
+        admin, name="Bench teapot", category="bench", price=12.5, stock=10 * orders + 1000
+    )
+    customers = [client.register("bench", "Sup3r-secret", "Bench").headers for _ in range(CUSTOMERS)]
     return product_id, customers
 
 
-def poll_signature(http: httpx.Client, reader: CallLogReader, order_path: str, headers: dict[str, str]) -> CallCounts:
+def poll_signature(client: StageClient, reader: CallLogReader, order_id: str, headers: dict[str, str]) -> CallCounts:
     """The calls one status poll (``GET /orders/{id}``, authorizer included) makes, from a quiet stage."""
     time.sleep(0.5)
     reader.since_mark()
     for _ in range(POLL_SAMPLES):
-        _expect(http.get(order_path, headers=headers), 200)
+        code, _order = client.order(headers, order_id)
+        if code != 200:
+            raise StageError(f"GET /orders/{order_id} answered {code}")
     time.sleep(0.2)
     return reader.since_mark()
 
@@ -149,14 +140,19 @@ def embedded_aws_capacity(handle: StageHandle, seconds: float) -> float:
 
 
 def a_poll_signature(
-    http: httpx.Client, reader: CallLogReader, customer: dict[str, str], product_id: str
+    client: StageClient, reader: CallLogReader, customer: dict[str, str], product_id: str
 ) -> CallCounts:
     """Place one more order, let it settle, and measure what polling it costs (``poll_signature``)."""
-    order_id = _expect(http.post("/orders", json=order_body(product_id), headers=customer), 201)["order_id"]
-    deadline, status = time.monotonic() + SETTLE_TIMEOUT_S, "PENDING"
-    while time.monotonic() < deadline and status != "COMPLETED":
-        time.sleep(1 / POLLS_PER_S)
-        status = http.get(f"/orders/{order_id}", headers=customer).json().get("status", "?")
+    order_id = client.place_order(customer, order_body(product_id))
+    # Measured whether or not it completed within the bound, as before: the polls cost the same.
+    with contextlib.suppress(OrderNotSettledError):
+        client.wait_for_order(
+            customer,
+            order_id,
+            timeout_s=SETTLE_TIMEOUT_S,
+            poll_s=1 / POLLS_PER_S,
+            done=lambda order: order.get("status") == "COMPLETED",
+        )
     time.sleep(TRAILING_S)
     reader.mark()
-    return poll_signature(http, reader, f"/orders/{order_id}", customer)
+    return poll_signature(client, reader, order_id, customer)

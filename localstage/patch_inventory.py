@@ -30,6 +30,7 @@ _MOTO_PATCHES = "tests/unit/test_localstage_moto_patches.py"
 _XRAY_UNIT = "tests/unit/test_localstage_xray.py"
 _XRAY = "tests/integration/test_localstage_xray.py"
 _CFN = "tests/integration/test_localstage_cloudformation.py"
+_CFN_DEV = "tests/integration/test_localstage_cloudformation_dev.py"
 _APIGW = "tests/integration/test_localstage_apigateway.py"
 _EVENTS = "tests/integration/test_localstage_events.py"
 _RUNTIME = "tests/integration/test_localstage_runtime.py"
@@ -234,7 +235,7 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "moto.cloudformation.parsing",
         "resource_name_property_from_type",
         "the fills' name properties (no test fails without it yet: moto's own names may agree)",
-        f"{_CFN}::test_given_the_dev_stage_deployed_then_the_stack_is_complete_with_every_resource_and_output",
+        f"{_CFN_DEV}::test_given_the_dev_stage_deployed_then_the_stack_is_complete_with_every_resource_and_output",
     ),
     _moto(
         "moto.cloudformation.parsing",

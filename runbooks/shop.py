@@ -1,7 +1,8 @@
 """The load test's HTTP side: a buyer account, a product to order, and the two scenarios.
 
 ``browse`` lists products; ``order`` places an order with a sandbox card token drawn from the
-configured weights, each with its own ``Idempotency-Key``. Afterwards ``follow_orders`` checks the
+configured weights, each with its own ``Idempotency-Key``. Every call goes through the one stage
+client (``runbooks.stage_client``). Afterwards ``follow_orders`` checks the
 pipeline: every accepted order must reach ``COMPLETED`` or ``FAILED`` within a bound.
 """
 
@@ -19,8 +20,8 @@ from typing import Any
 import httpx
 
 from runbooks.loadgen import Answer
+from runbooks.stage_client import TERMINAL, StageClient, StageRequestError, new_idempotency_key, order_body
 
-TERMINAL = frozenset({"COMPLETED", "FAILED"})
 SANDBOX_TOKENS = ("tok_success", "tok_declined", "tok_pending", "tok_gateway_timeout")
 ADDRESS = {"name": "Load Test", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 
@@ -29,15 +30,11 @@ class ShopSetupError(RuntimeError):
     """The load test could not prepare its buyer or product (the stage is not usable)."""
 
 
-def _bearer(answer: httpx.Response) -> dict[str, str]:
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
 @dataclass
 class Shop:
-    """A logged-in buyer and the products the order scenario buys, on one stage."""
+    """The load test's side of a stage: a logged-in buyer and the products the order scenario buys."""
 
-    http: httpx.Client
+    client: StageClient
     buyer: dict[str, str]
     product_ids: list[str]
     token_weights: Mapping[str, float]
@@ -60,29 +57,22 @@ class Shop:
         stock: int = 1_000_000,
     ) -> Shop:
         """Register a fresh buyer; with admin credentials create a product with ample stock, else use the catalog's."""
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        http = httpx.Client(base_url=api_url, timeout=timeout_s, limits=limits)
-        email = f"loadtest-{uuid.uuid4().hex[:10]}@example.com"
-        password = "Load-test-" + uuid.uuid4().hex[:12]
-        created = http.post("/users", json={"email": email, "password": password, "name": "Load Test"})
-        login = http.post("/auth/login", json={"email": email, "password": password})
-        if created.status_code != 201 or login.status_code != 200:
-            raise ShopSetupError(f"could not create a buyer: {created.status_code} {created.text[:200]}")
-        products = cls._products(http, admin_email, admin_password, stock)
-        return cls(http, _bearer(login), products, token_weights)
+        client = StageClient.open(api_url, timeout_s=timeout_s, max_connections=max_connections)
+        try:
+            buyer = client.register("loadtest", "Load-test-" + uuid.uuid4().hex[:12], "Load Test")
+            products = cls._products(client, admin_email, admin_password, stock)
+        except StageRequestError as exc:
+            client.close()
+            raise ShopSetupError(f"could not prepare the load test: {exc}") from exc
+        return cls(client, buyer.headers, products, token_weights)
 
     @staticmethod
-    def _products(http: httpx.Client, admin_email: str, admin_password: str, stock: int) -> list[str]:
+    def _products(client: StageClient, admin_email: str, admin_password: str, stock: int) -> list[str]:
         if admin_email:
-            login = http.post("/auth/login", json={"email": admin_email, "password": admin_password})
-            if login.status_code != 200:
-                raise ShopSetupError(f"admin login failed: {login.status_code}")
-            body = {"name": f"Load test {uuid.uuid4().hex[:6]}", "category": "loadtest", "price": 5, "stock": stock}
-            made = http.post("/products", json=body, headers=_bearer(login))
-            if made.status_code != 201:
-                raise ShopSetupError(f"could not create the load-test product: {made.status_code} {made.text[:200]}")
-            return [str(made.json()["product_id"])]
-        listed = http.get("/products", params={"limit": 20})
+            admin = client.login(admin_email, admin_password)
+            name = f"Load test {uuid.uuid4().hex[:6]}"
+            return [client.create_product(admin, price=5, stock=stock, category="loadtest", name=name)]
+        listed = client.http.get("/products", params={"limit": 20})
         items = listed.json().get("items", []) if listed.status_code == 200 else []
         if not items:
             raise ShopSetupError("the catalog is empty and no admin credentials were given to create a product")
@@ -96,7 +86,7 @@ class Shop:
     def perform(self, scenario: str) -> Answer:
         try:
             if scenario == "browse":
-                return Answer(self.http.get("/products", params={"limit": 20}).status_code)
+                return Answer(self.client.http.get("/products", params={"limit": 20}).status_code)
             if scenario == "order":
                 return self._order()
         except httpx.TimeoutException as exc:
@@ -107,22 +97,17 @@ class Shop:
 
     def _order(self) -> Answer:
         token, product = self._draw()
-        body = {
-            "items": [{"product_id": product, "quantity": 1}],
-            "shipping_address": ADDRESS,
-            "payment_method": {"type": "card", "token": token},
-        }
-        headers = {**self.buyer, "Idempotency-Key": uuid.uuid4().hex}
-        answer = self.http.post("/orders", json=body, headers=headers)
+        answer = self.client.post_order(
+            self.buyer, order_body(product, token=token, address=ADDRESS), new_idempotency_key()
+        )
         order_id = answer.json().get("order_id") if answer.status_code == 201 else None
         return Answer(answer.status_code, order_id=order_id)
 
     def order_status(self, order_id: str) -> tuple[int, dict[str, Any]]:
-        answer = self.http.get(f"/orders/{order_id}", headers=self.buyer)
-        return answer.status_code, (answer.json() if answer.status_code == 200 else {})
+        return self.client.order(self.buyer, order_id)
 
     def close(self) -> None:
-        self.http.close()
+        self.client.close()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from chalicelib.bootstrap import Container
 from chalicelib.domain.orders import Order, parse_order_request
@@ -16,6 +17,16 @@ ADDRESS = {"name": "Ada", "line1": "1 Road", "city": "London", "postal_code": "N
 def add_product(container: Container, stock: int, price: str = "12.50", name: str = "Mug") -> str:
     data = {"name": name, "category": "kitchen", "price": Decimal(price), "stock": stock}
     return container.catalog.create(ADMIN, data).product_id
+
+
+def order_body(container: Container, token: str = "tok_success") -> dict[str, Any]:
+    """A valid ``POST /orders`` body for one unit of a new product with stock 5."""
+    product = add_product(container, stock=5)
+    return {
+        "items": [{"product_id": product, "quantity": 1}],
+        "shipping_address": ADDRESS,
+        "payment_method": {"type": "card", "token": token},
+    }
 
 
 def place(container: Container, *lines: tuple[str, int], token: str = "tok_success") -> Order:

@@ -25,6 +25,7 @@ import boto3
 import httpx
 import pytest
 
+from runbooks.stage_client import OrderNotSettledError, StageClient, order_body
 from tests.e2e.conftest import PROJECT_DIR, RunningStage
 from tests.e2e.stage_process import separate_stage
 
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.e2e
 STAGE = "dev"
 APP = "ecommerce-backend"
 ADMIN_EMAIL, ADMIN_PASSWORD = "ops@example.com", "Ops-Passw0rd-1"
-ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 DEPLOY_TIMEOUT_S = 600
 # dev waits 300 s before re-checking a pending payment; a deploy-time parameter shortens it (as for a demo).
 PARAMETERS = "PARAMETERS=PaymentWaitSeconds=2"
@@ -118,23 +118,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         assert apigateway.get_domain_names().get("items", []) == [], "make destroy left the domain name"
 
 
-def _login(api: httpx.Client, email: str, password: str) -> dict[str, str]:
-    answer = api.post("/auth/login", json={"email": email, "password": password})
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def _settle(api: httpx.Client, order_id: str, headers: dict[str, str], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    order: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        order = api.get(f"/orders/{order_id}", headers=headers).json()
-        if order.get("status") in ("COMPLETED", "FAILED"):
-            return order
-        time.sleep(0.5)
-    raise AssertionError(f"order {order_id} still {order.get('status')} after {timeout} s")
-
-
 def test_given_dev_deployed_when_ordering_through_its_api_then_each_payment_token_ends_as_the_readme_says(
     deployed: Deployed,
 ) -> None:
@@ -142,14 +125,10 @@ def test_given_dev_deployed_when_ordering_through_its_api_then_each_payment_toke
     assert deployed.outputs["api_url"].startswith(f"{deployed.stage.aws_endpoint}/restapis/")
     assert api.get("/health").json() == {"status": "ok"}
     # GIVEN the admin make admin created adds a product, and a customer registers
-    admin = _login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
-    product = api.post(
-        "/products", json={"name": "Teapot", "category": "kitchen", "price": 19.99, "stock": 50}, headers=admin
-    )
-    assert product.status_code == 201, product.text
-    email = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
-    assert api.post("/users", json={"email": email, "password": "Sup3r-secret", "name": "B"}).status_code == 201
-    buyer = _login(api, email, "Sup3r-secret")
+    client = StageClient(api)
+    admin = client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    product = client.create_product(admin, name="Teapot", category="kitchen", price=19.99, stock=50)
+    buyer = client.register("buyer", name="B").headers
     # WHEN one order of each sandbox token goes through the deployed API
     expected = {
         "tok_success": ("COMPLETED", None),
@@ -157,21 +136,12 @@ def test_given_dev_deployed_when_ordering_through_its_api_then_each_payment_toke
         "tok_pending": ("COMPLETED", None),
         "tok_gateway_timeout": ("COMPLETED", None),
     }
-    placed = {}
-    for token in expected:
-        body = {
-            "items": [{"product_id": product.json()["product_id"], "quantity": 1}],
-            "shipping_address": ADDRESS,
-            "payment_method": {"type": "card", "token": token},
-        }
-        answer = api.post("/orders", json=body, headers=buyer)
-        assert answer.status_code == 201, answer.text
-        placed[token] = answer.json()["order_id"]
+    placed = {token: client.place_order(buyer, order_body(product, token=token)) for token in expected}
     # THEN each ends as the README's table says
     for token, order_id in placed.items():
         try:
-            order = _settle(api, order_id, buyer)
-        except AssertionError as exc:
+            order = client.wait_for_order(buyer, order_id, timeout_s=90, poll_s=0.5)
+        except OrderNotSettledError as exc:
             raise AssertionError(f"{token}: {exc}\n{_history(deployed, order_id)}") from None
         assert (order["status"], order.get("failure_reason")) == expected[token], (token, order)
 

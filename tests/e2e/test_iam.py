@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
@@ -24,7 +23,7 @@ from infra.pipeline import WORKFLOW_LOG_DELIVERY_ACTIONS, WORKFLOW_TRACING_ACTIO
 from localstage.iam.policy import wildcard_match
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.test_stage_pipeline import ADDRESS, Shop
+from tests.e2e.support import ADDRESS, StageShop, aws, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -103,31 +102,8 @@ def _accepted(role: str, grant: tuple[str, str]) -> bool:
     return any(_matches(accepted, grant) for accepted in ACCEPTED_UNUSED.get(role, {}))
 
 
-def _aws(stage: RunningStage, service: str, credentials: dict[str, str] | None = None) -> Any:
-    keys = (
-        {
-            "aws_access_key_id": credentials["AccessKeyId"],
-            "aws_secret_access_key": credentials["SecretAccessKey"],
-            "aws_session_token": credentials["SessionToken"],
-        }
-        if credentials
-        else {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    )
-    return boto3.session.Session(region_name=REGION, **keys).client(service, endpoint_url=stage.aws_endpoint)
-
-
 def _report(stage: RunningStage) -> dict[str, Any]:
     return dict(httpx.get(f"{stage.aws_endpoint}/_localstage/iam", timeout=10).json())
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +117,8 @@ def test_given_a_role_session_when_it_calls_outside_its_policy_then_refused_with
     iam_stage: RunningStage,
 ) -> None:
     # GIVEN an operator acting as the authorizer's role, through the embedded STS as on AWS
-    credentials = _aws(iam_stage, "sts").assume_role(RoleArn=ROLE, RoleSessionName="operator")["Credentials"]
-    as_authorizer = _aws(iam_stage, "dynamodb", credentials)
+    credentials = aws(iam_stage, "sts").assume_role(RoleArn=ROLE, RoleSessionName="operator")["Credentials"]
+    as_authorizer = aws(iam_stage, "dynamodb", credentials)
     # WHEN it reads the Users table, which its policy grants
     as_authorizer.get_item(TableName=f"{PREFIX.replace('-local', '')}-users-local", Key={"user_id": {"S": "nobody"}})
     # AND writes an order, which it does not
@@ -158,12 +134,12 @@ def test_given_a_role_session_when_it_calls_outside_its_policy_then_refused_with
         "because no identity-based policy allows the dynamodb:PutItem action"
     )
     # AND nothing was written, and the stage's report names the refusal
-    assert "Item" not in _aws(iam_stage, "dynamodb").get_item(TableName=orders, Key={"order_id": {"S": "ord_forged"}})
+    assert "Item" not in aws(iam_stage, "dynamodb").get_item(TableName=orders, Key={"order_id": {"S": "ord_forged"}})
     denied = _report(iam_stage)["denied"]
     assert any(d["caller"].endswith("/operator") and d["action"] == "dynamodb:PutItem" for d in denied)
 
 
-def _upload(shop: Shop) -> None:
+def _upload(shop: StageShop) -> None:
     """A presigned form from the API, then the file posted straight to S3 (signed by the API's role)."""
     answer = shop.http.post(
         "/uploads", json={"filename": "a.png", "content_type": "image/png", "size": 64}, headers=shop.buyer
@@ -177,7 +153,7 @@ def _upload(shop: Shop) -> None:
 
 
 def _status_event(stage: RunningStage, order_id: str, status: str) -> dict[str, Any]:
-    sfn = _aws(stage, "stepfunctions")
+    sfn = aws(stage, "stepfunctions")
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"])
     execution = f"{machine.replace(':stateMachine:', ':execution:')}:{order_id}"
     detail = {"executionArn": execution, "stateMachineArn": machine, "name": order_id, "status": status}
@@ -194,32 +170,40 @@ def _status_event(stage: RunningStage, order_id: str, status: str) -> dict[str, 
     }
 
 
-def _abort_an_execution(stage: RunningStage, shop: Shop, product: str) -> None:
+def _abort_an_execution(stage: RunningStage, shop: StageShop, product: str) -> None:
     """An operator's "aborted" for an order waiting on its payment: the workflow monitor compensates and alerts.
 
     The Express workflow sends no status change events (Standard workflows do), so the event is invoked
     asynchronously, as EventBridge would deliver it.
     """
     order_id = shop.order(product, token="tok_pending_99")
-    lam = _aws(stage, "lambda")
-    _wait_for(lambda: shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()["status"] == "PROCESSING")
+    lam = aws(stage, "lambda")
+    wait_for(
+        lambda: shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()["status"] == "PROCESSING",
+        timeout=30,
+        poll=0.3,
+    )
     time.sleep(1)  # the first execution holds the stock and ends at AwaitPayment
     event = json.dumps(_status_event(stage, order_id, "ABORTED"))
     lam.invoke(FunctionName=f"{PREFIX}-handle_workflow_event", InvocationType="Event", Payload=event)
 
 
-def _poison_a_recheck(stage: RunningStage, shop: Shop, product: str) -> None:
+def _poison_a_recheck(stage: RunningStage, shop: StageShop, product: str) -> None:
     """A re-check no consumer can process: dead-lettered after three receives, its order compensated."""
     order_id = shop.order(product, token="tok_pending_99")
-    _wait_for(lambda: shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()["status"] == "PROCESSING")
-    sqs = _aws(stage, "sqs")
+    wait_for(
+        lambda: shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()["status"] == "PROCESSING",
+        timeout=30,
+        poll=0.3,
+    )
+    sqs = aws(stage, "sqs")
     url = sqs.get_queue_url(QueueName="ecommerce-backend-payment-rechecks-local")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"order_id": order_id, "round": 0}))
 
 
 def _poison(stage: RunningStage) -> None:
     """Messages no handler can process: each consumer dead-letters them with its reason."""
-    sqs, sns = _aws(stage, "sqs"), _aws(stage, "sns")
+    sqs, sns = aws(stage, "sqs"), aws(stage, "sns")
     for queue in ("order-processing", "notification-events"):
         url = sqs.get_queue_url(QueueName=f"ecommerce-backend-{queue}-local")["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"poison": str(uuid.uuid4())}))
@@ -229,9 +213,9 @@ def _poison(stage: RunningStage) -> None:
 
 def _fire_cost_optimizer(stage: RunningStage) -> None:
     """The daily run (with a memory-tuning result to read, as the runbook leaves one), and a run on named functions."""
-    s3 = _aws(stage, "s3")
+    s3 = aws(stage, "s3")
     s3.put_object(Bucket="ecommerce-backend-reports-local", Key=f"memory-tuning/{PREFIX}/latest.json", Body=b"{}")
-    events = _aws(stage, "events")
+    events = aws(stage, "events")
     rule = events.describe_rule(Name=f"{PREFIX}-cost_optimizer-event")["Arn"]
     events.put_events(
         Entries=[{"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}", "Resources": [rule]}]
@@ -247,11 +231,11 @@ def _fire_cost_optimizer(stage: RunningStage) -> None:
         "resources": [rule],
         "detail": {"function_names": [PREFIX], "dry_run": True},
     }
-    answer = _aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-cost_optimizer", Payload=json.dumps(named))
+    answer = aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-cost_optimizer", Payload=json.dumps(named))
     assert "FunctionError" not in answer, answer["Payload"].read()
 
 
-def _read_own_profile(stage: RunningStage, shop: Shop) -> None:
+def _read_own_profile(stage: RunningStage, shop: StageShop) -> None:
     user = shop.http.get("/orders", headers=shop.buyer)  # any authorized route runs the authorizer
     assert user.status_code == 200
     me = shop.http.post(
@@ -262,7 +246,7 @@ def _read_own_profile(stage: RunningStage, shop: Shop) -> None:
     assert shop.http.get(f"/users/{me.json()['user_id']}", headers=bearer).status_code == 200
 
 
-def _order_twice(shop: Shop, product: str) -> str:
+def _order_twice(shop: StageShop, product: str) -> str:
     """A retried checkout: the same Idempotency-Key and body give the same order."""
     body = {
         "items": [{"product_id": product, "quantity": 1}],
@@ -278,23 +262,23 @@ def _order_twice(shop: Shop, product: str) -> str:
 def _fail_an_execution(stage: RunningStage) -> None:
     """An execution for an order that does not exist fails through CompensateOrder; the monitor's own
     compensation of its status event fails too, and Lambda dead-letters the event after its retries."""
-    sfn = _aws(stage, "stepfunctions")
+    sfn = aws(stage, "stepfunctions")
     machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"])
     missing = f"ord_missing{uuid.uuid4().hex[:8]}"
     sfn.start_execution(stateMachineArn=machine, name=missing, input=json.dumps({"order_id": missing}))
     event = json.dumps(_status_event(stage, missing, "FAILED"))
-    _aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-handle_workflow_event", InvocationType="Event", Payload=event)
+    aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-handle_workflow_event", InvocationType="Event", Payload=event)
 
 
 def _invoke(stage: RunningStage, task: str, order_id: str) -> None:
     """A branch no order reaches on demand (a refund needs stock to vanish between check and reserve)."""
-    answer = _aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-{task}", Payload=json.dumps({"order_id": order_id}))
+    answer = aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-{task}", Payload=json.dumps({"order_id": order_id}))
     assert "FunctionError" not in answer, answer["Payload"].read()
 
 
 def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(iam_stage: RunningStage) -> None:
     # GIVEN a buyer, an admin and products
-    shop = Shop(iam_stage)
+    shop = StageShop(iam_stage)
     product = shop.product(stock=20)
     expensive = shop.product(price=6000, stock=5)
     assert shop.http.patch(f"/products/{product}", json={"stock": 30}, headers=shop.admin).status_code == 200
@@ -332,7 +316,7 @@ def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(ia
         return report if not any(left.values()) else None
 
     try:
-        report = _wait_for(settled, timeout=45)
+        report = wait_for(settled, timeout=45, poll=0.3)
     except AssertionError:
         report = _report(iam_stage)
         left = [
@@ -380,5 +364,5 @@ def test_given_the_authorizers_read_revoked_then_authorized_requests_fail_and_pu
     assert refusal["resource"] == f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ecommerce-backend-users-local"
     assert refusal["reason"] == "no identity-based policy allows the dynamodb:GetItem action"
     # AND the authorizer's own log shows DynamoDB's AccessDeniedException
-    logs = _aws(drill_stage, "logs").filter_log_events(logGroupName=f"/aws/lambda/{PREFIX}-jwt_auth")["events"]
+    logs = aws(drill_stage, "logs").filter_log_events(logGroupName=f"/aws/lambda/{PREFIX}-jwt_auth")["events"]
     assert any("AccessDeniedException" in e["message"] for e in logs)

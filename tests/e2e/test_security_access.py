@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import RunningStage
-from tests.e2e.test_stage_pipeline import ADDRESS, Shop
+from tests.e2e.support import ADDRESS, StageShop
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +21,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 @pytest.fixture(scope="module")
-def shop(local_stage: RunningStage) -> Shop:
-    return Shop(local_stage)
+def shop(local_stage: RunningStage) -> StageShop:
+    return StageShop(local_stage)
 
 
 @pytest.fixture(scope="module")
-def product(shop: Shop) -> str:
+def product(shop: StageShop) -> str:
     """A seeded product with stock to spare."""
     items = shop.http.get("/products", params={"limit": 100}).json()["items"]
     return str(max(items, key=lambda p: p["stock"])["product_id"])
@@ -48,9 +48,9 @@ def _fields(response: httpx.Response) -> list[str]:
 
 
 def test_given_two_users_when_one_reaches_for_the_others_profile_and_orders_then_refused(
-    local_stage: RunningStage, shop: Shop, product: str
+    local_stage: RunningStage, shop: StageShop, product: str
 ) -> None:
-    victim = Shop(local_stage)  # another buyer, with an order of their own
+    victim = StageShop(local_stage)  # another buyer, with an order of their own
     victims_order = victim.order(product)
     victim_id = victim.http.get(f"/orders/{victims_order}", headers=victim.buyer).json()["customer_id"]
     attacker = shop.buyer
@@ -65,7 +65,9 @@ def test_given_two_users_when_one_reaches_for_the_others_profile_and_orders_then
     assert victim.http.get(f"/orders/{victims_order}", headers=victim.buyer).status_code == 200
 
 
-def test_given_a_plain_user_when_calling_admin_routes_then_403_and_nothing_changes(shop: Shop, product: str) -> None:
+def test_given_a_plain_user_when_calling_admin_routes_then_403_and_nothing_changes(
+    shop: StageShop, product: str
+) -> None:
     price = shop.http.get(f"/products/{product}").json()["price"]
     new = {"name": "Free", "category": "e2e", "price": 0.01, "stock": 1}
     assert shop.http.post("/products", json=new, headers=shop.buyer).status_code == 403
@@ -74,7 +76,7 @@ def test_given_a_plain_user_when_calling_admin_routes_then_403_and_nothing_chang
 
 
 def test_given_a_client_that_sets_prices_customer_or_status_when_ordering_then_400_naming_each(
-    shop: Shop, product: str
+    shop: StageShop, product: str
 ) -> None:
     sneaky = _order_body(product)
     sneaky["items"][0]["unit_price"] = 0.01  # type: ignore[index]
@@ -84,7 +86,7 @@ def test_given_a_client_that_sets_prices_customer_or_status_when_ordering_then_4
     assert _fields(answer) == ["customer_id", "items[0].unit_price", "status", "total_amount"]
 
 
-def test_given_a_registration_that_asks_for_the_admin_role_then_400(shop: Shop) -> None:
+def test_given_a_registration_that_asks_for_the_admin_role_then_400(shop: StageShop) -> None:
     body = {"email": "mallory@example.com", "password": "Sup3r-secret", "name": "M", "roles": ["admin"]}
     answer = shop.http.post("/users", json=body)
     assert answer.status_code == 400 and _fields(answer) == ["roles"]
@@ -93,7 +95,7 @@ def test_given_a_registration_that_asks_for_the_admin_role_then_400(shop: Shop) 
 # -- limits --------------------------------------------------------------------------------------------
 
 
-def test_given_bodies_over_the_limit_when_posting_then_413_before_parsing(shop: Shop, product: str) -> None:
+def test_given_bodies_over_the_limit_when_posting_then_413_before_parsing(shop: StageShop, product: str) -> None:
     huge_order = _order_body(product)
     huge_order["shipping_address"] = {**ADDRESS, "line1": "x" * MAX_BODY_BYTES}
     assert shop.http.post("/orders", json=huge_order, headers=shop.buyer).status_code == 413
@@ -104,13 +106,13 @@ def test_given_bodies_over_the_limit_when_posting_then_413_before_parsing(shop: 
 
 @pytest.mark.parametrize("quantity", [0, -1, 101, 10**9, 10**40, 1.5, "1", None, True, [1], {"n": 1}])
 def test_given_an_absurd_quantity_when_ordering_then_400_on_that_field(
-    shop: Shop, product: str, quantity: object
+    shop: StageShop, product: str, quantity: object
 ) -> None:
     answer = shop.http.post("/orders", json=_order_body(product, quantity), headers=shop.buyer)
     assert answer.status_code == 400 and _fields(answer) == ["items[0].quantity"]
 
 
-def test_given_absurd_item_counts_or_nesting_when_ordering_then_400(shop: Shop, product: str) -> None:
+def test_given_absurd_item_counts_or_nesting_when_ordering_then_400(shop: StageShop, product: str) -> None:
     lines = [{"product_id": f"prod_{i}", "quantity": 1} for i in range(51)]
     too_many = {**_order_body(product), "items": lines}
     assert _fields(shop.http.post("/orders", json=too_many, headers=shop.buyer)) == ["items"]
@@ -128,7 +130,7 @@ def test_given_absurd_item_counts_or_nesting_when_ordering_then_400(shop: Shop, 
 def test_given_ten_concurrent_posts_with_one_idempotency_key_then_one_order(
     local_stage: RunningStage, product: str
 ) -> None:
-    buyer = Shop(local_stage)  # a fresh customer, so their order list holds only what this test placed
+    buyer = StageShop(local_stage)  # a fresh customer, so their order list holds only what this test placed
     body = _order_body(product)
     headers = {**buyer.buyer, "Idempotency-Key": "double-click-42"}
 

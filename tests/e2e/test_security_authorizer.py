@@ -10,15 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+from runbooks.stage_client import StageClient
 from tests.e2e.conftest import RunningStage
-from tests.e2e.test_stage_events import _aws
+from tests.e2e.support import aws
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +33,9 @@ def _b64(data: dict[str, Any]) -> str:
 
 
 def _register_and_login(stage: RunningStage) -> tuple[str, str]:
-    email = f"target-{uuid.uuid4().hex[:10]}@example.com"
-    created = httpx.post(f"{stage.api_url}/users", json={"email": email, "password": PASSWORD, "name": "T"}, timeout=15)
-    assert created.status_code == 201, created.text
-    login = httpx.post(f"{stage.api_url}/auth/login", json={"email": email, "password": PASSWORD}, timeout=15)
-    assert login.status_code == 200, login.text
-    return email, str(login.json()["access_token"])
+    with StageClient.open(stage.api_url) as client:
+        customer = client.register("target", PASSWORD, "T")
+    return customer.email, customer.access_token
 
 
 def _get_orders(stage: RunningStage, authorization: str | bytes | None) -> httpx.Response:
@@ -48,7 +45,7 @@ def _get_orders(stage: RunningStage, authorization: str | bytes | None) -> httpx
 
 @pytest.fixture(scope="module")
 def real_key(local_stage: RunningStage) -> tuple[str, str]:
-    secret = json.loads(_aws(local_stage, "secretsmanager").get_secret_value(SecretId=SECRET_ID)["SecretString"])
+    secret = json.loads(aws(local_stage, "secretsmanager").get_secret_value(SecretId=SECRET_ID)["SecretString"])
     return str(secret["kid"]), str(secret["key"])
 
 
@@ -115,10 +112,10 @@ def test_given_forged_or_stale_tokens_when_calling_then_each_is_refused(
 def test_given_a_deleted_account_when_its_unexpired_token_is_used_then_403(local_stage: RunningStage) -> None:
     email, token = _register_and_login(local_stage)
     user_id = jwt.decode(token, options={"verify_signature": False})["user_id"]
-    pool_id = _aws(local_stage, "cognito-idp").list_user_pools(MaxResults=10)["UserPools"][0]["Id"]
+    pool_id = aws(local_stage, "cognito-idp").list_user_pools(MaxResults=10)["UserPools"][0]["Id"]
 
-    _aws(local_stage, "cognito-idp").admin_delete_user(UserPoolId=pool_id, Username=email)
-    _aws(local_stage, "dynamodb").delete_item(TableName=USERS_TABLE, Key={"user_id": {"S": user_id}})
+    aws(local_stage, "cognito-idp").admin_delete_user(UserPoolId=pool_id, Username=email)
+    aws(local_stage, "dynamodb").delete_item(TableName=USERS_TABLE, Key={"user_id": {"S": user_id}})
 
     # The token was never presented before, so no cached Allow: the authorizer sees the account is gone.
     assert _get_orders(local_stage, f"Bearer {token}").status_code == 403

@@ -27,8 +27,7 @@ from chalicelib.entrypoints.pipeline import execution_status_change
 from infra.pipeline import TASK_FUNCTIONS
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.test_stage_events import _aws
-from tests.e2e.test_stage_pipeline import Shop
+from tests.e2e.support import StageShop, aws
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +71,7 @@ def faulty_stage(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 def _dead_letters(stage: RunningStage) -> dict[str, DeadLetter]:
     """Order id -> why its message or event was given up, from every DLQ of the pipeline."""
-    sqs = _aws(stage, "sqs")
+    sqs = aws(stage, "sqs")
     found: dict[str, DeadLetter] = {}
     for name in DLQS:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -109,14 +108,14 @@ def _dead_letter(message: dict[str, Any]) -> tuple[str | None, DeadLetter]:
 
 def _redrive(stage: RunningStage, event: dict[str, Any]) -> None:
     """What an operator does with a dead-lettered status event: invoke its handler again with it."""
-    functions = _aws(stage, "lambda")
+    functions = aws(stage, "lambda")
     for _ in range(REDRIVE_ATTEMPTS):  # the fault switch is still on
         if "FunctionError" not in functions.invoke(FunctionName=STATUS_HANDLER, Payload=json.dumps(event)):
             return
     raise AssertionError(f"{STATUS_HANDLER} failed {REDRIVE_ATTEMPTS} times in a row")
 
 
-def _settle(shop: Shop, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _settle(shop: StageShop, order_ids: list[str]) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + SETTLE_S
     final: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline and len(final) < len(order_ids):
@@ -134,7 +133,7 @@ def _settle(shop: Shop, order_ids: list[str]) -> dict[str, dict[str, Any]]:
 def test_given_handlers_failing_at_random_when_ordering_then_every_order_is_accounted_for_and_charged_once(
     faulty_stage: RunningStage,
 ) -> None:
-    shop = Shop(faulty_stage)
+    shop = StageShop(faulty_stage)
     product = shop.product(price=5.0, stock=STOCK)
     with ThreadPoolExecutor(max_workers=4) as pool:
         accepted = list(pool.map(lambda _: shop.order(product), range(ORDERS)))
@@ -167,7 +166,7 @@ def test_given_handlers_failing_at_random_when_ordering_then_every_order_is_acco
     # with a probability of about 0.15: fewer than half completing (p < 1e-4) means the retries broke.
     assert len(tally.completed) >= ORDERS // 2, tally
     payments = {
-        item["order_id"]["S"]: item for item in _aws(faulty_stage, "dynamodb").scan(TableName=PAYMENTS_TABLE)["Items"]
+        item["order_id"]["S"]: item for item in aws(faulty_stage, "dynamodb").scan(TableName=PAYMENTS_TABLE)["Items"]
     }
     for order_id in accepted:
         payment = payments.get(order_id, {})

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.test_stage_pipeline import Shop
+from tests.e2e.support import StageShop
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def test_given_a_throttling_aws_when_using_the_api_then_every_request_succeeds(
     throttled_stage: tuple[RunningStage, Path],
 ) -> None:
     stage, log_path = throttled_stage
-    shop = Shop(stage)  # admin login, registration, buyer login: each asserts its 2xx
+    shop = StageShop(stage)  # admin login, registration, buyer login: each asserts its 2xx
     product = shop.product(price=3.0, stock=50)
     order_ids = [shop.order(product) for _ in range(ORDERS)]
     listed = shop.http.get("/orders", headers=shop.buyer)

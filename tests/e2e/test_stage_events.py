@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
 from chalicelib.config import MAX_RECEIVES
 from tests.e2e.conftest import RunningStage
+from tests.e2e.support import aws, reports, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -23,34 +21,9 @@ AUTHORIZER = "ecommerce-backend-local-jwt_auth"
 ORDER_CONSUMER = "ecommerce-backend-local-process_order"
 
 
-def _aws(stage: RunningStage, service: str) -> Any:
-    return boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    ).client(service, endpoint_url=stage.aws_endpoint)
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
-def _reports(stage: RunningStage, function: str) -> list[str]:
-    logs = _aws(stage, "logs")
-    try:
-        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}")["events"]
-    except logs.exceptions.ResourceNotFoundException:
-        return []
-    return [e["message"] for e in events if e["message"].startswith("REPORT RequestId:")]
-
-
 def _invocations(stage: RunningStage, function: str) -> float:
     now = datetime.now(UTC)
-    points = _aws(stage, "cloudwatch").get_metric_statistics(
+    points = aws(stage, "cloudwatch").get_metric_statistics(
         Namespace="AWS/Lambda",
         MetricName="Invocations",
         Dimensions=[{"Name": "FunctionName", "Value": function}],
@@ -73,7 +46,7 @@ def _login(stage: RunningStage) -> str:
 
 
 def _functions(stage: RunningStage) -> set[str]:
-    return {f["FunctionName"] for f in _aws(stage, "lambda").list_functions()["Functions"]}
+    return {f["FunctionName"] for f in aws(stage, "lambda").list_functions()["Functions"]}
 
 
 def test_given_http_requests_then_the_api_function_and_the_authorizer_report_invocations(
@@ -84,9 +57,9 @@ def test_given_http_requests_then_the_api_function_and_the_authorizer_report_inv
     assert orders.status_code == 200, orders.text
 
     for function in (API_FUNCTION, AUTHORIZER):
-        reports = _wait_for(lambda f=function: _reports(local_stage, f), timeout=10)
-        assert "Billed Duration:" in reports[-1] and "Max Memory Used:" in reports[-1]
-        assert _wait_for(lambda f=function: _invocations(local_stage, f) >= 1, timeout=10)
+        lines = wait_for(lambda f=function: reports(local_stage, f), timeout=10)
+        assert "Billed Duration:" in lines[-1] and "Max Memory Used:" in lines[-1]
+        assert wait_for(lambda f=function: _invocations(local_stage, f) >= 1, timeout=10)
 
 
 def _place_order(stage: RunningStage, token: str) -> dict[str, Any]:
@@ -110,9 +83,9 @@ def _place_order(stage: RunningStage, token: str) -> dict[str, Any]:
 
 def test_given_an_order_placed_over_http_then_the_sqs_consumer_receives_it(local_stage: RunningStage) -> None:
     assert ORDER_CONSUMER in _functions(local_stage)
-    before = len(_reports(local_stage, ORDER_CONSUMER))
+    before = len(reports(local_stage, ORDER_CONSUMER))
     _place_order(local_stage, _login(local_stage))
-    _wait_for(lambda: len(_reports(local_stage, ORDER_CONSUMER)) > before)
+    wait_for(lambda: len(reports(local_stage, ORDER_CONSUMER)) > before)
     assert _invocations(local_stage, ORDER_CONSUMER) >= 1
 
 
@@ -121,7 +94,7 @@ def test_given_a_poison_order_message_then_its_third_receive_dead_letters_it_wit
 ) -> None:
     # GIVEN a message on the order queue that names no order
     assert ORDER_CONSUMER in _functions(local_stage)
-    sqs = _aws(local_stage, "sqs")
+    sqs = aws(local_stage, "sqs")
     queue = sqs.get_queue_url(QueueName="ecommerce-backend-order-processing-local")["QueueUrl"]
     dlq = sqs.get_queue_url(QueueName="ecommerce-backend-order-processing-dlq-local")["QueueUrl"]
     marker = f"poison-{uuid.uuid4()}"
@@ -134,7 +107,7 @@ def test_given_a_poison_order_message_then_its_third_receive_dead_letters_it_wit
         return [m for m in messages if marker in m["Body"]]
 
     # WHEN the consumer has given up on it
-    [moved] = _wait_for(in_dlq, timeout=30)
+    [moved] = wait_for(in_dlq, timeout=30)
     sqs.delete_message(QueueUrl=dlq, ReceiptHandle=moved["ReceiptHandle"])
 
     # THEN the consumer parked it itself, with the reason (the redrive policy would add none),
@@ -154,7 +127,7 @@ def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_t
     As on AWS, EventBridge may invoke the function only once the function's policy lets it
     (``lambda:AddPermission`` for ``events.amazonaws.com`` and the rule): first it is refused.
     """
-    events = _aws(local_stage, "events")
+    events = aws(local_stage, "events")
     target = f"arn:aws:lambda:us-east-1:123456789012:function:{AUTHORIZER}"
     rule_arn = events.put_rule(Name=f"e2e-tick-{uuid.uuid4().hex[:8]}", ScheduleExpression="rate(1 day)")["RuleArn"]
     events.put_targets(
@@ -168,16 +141,16 @@ def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_t
         ],
     )
     fire = [{"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}", "Resources": [rule_arn]}]
-    before = len(_reports(local_stage, AUTHORIZER))
+    before = len(reports(local_stage, AUTHORIZER))
     # WHEN the rule fires before the function's policy allows EventBridge
     events.put_events(Entries=fire)
     # THEN the delivery is refused, and the stage's IAM report says who was refused what, and why
-    refusal = _wait_for(lambda: _refusal(local_stage, "events.amazonaws.com", rule_arn))
+    refusal = wait_for(lambda: _refusal(local_stage, "events.amazonaws.com", rule_arn))
     assert (refusal["action"], refusal["resource"]) == ("lambda:InvokeFunction", target)
     assert refusal["reason"] == "no resource-based policy allows the lambda:InvokeFunction action"
-    assert len(_reports(local_stage, AUTHORIZER)) == before
+    assert len(reports(local_stage, AUTHORIZER)) == before
     # WHEN the permission is added, as it must be on AWS, and the rule fires again
-    _aws(local_stage, "lambda").add_permission(
+    aws(local_stage, "lambda").add_permission(
         FunctionName=AUTHORIZER,
         StatementId=f"events-{uuid.uuid4().hex[:8]}",
         Action="lambda:InvokeFunction",
@@ -186,7 +159,7 @@ def test_given_a_schedule_or_rule_trigger_through_the_aws_endpoint_then_lambda_t
     )
     events.put_events(Entries=fire)
     # THEN the function runs
-    _wait_for(lambda: len(_reports(local_stage, AUTHORIZER)) > before)
+    wait_for(lambda: len(reports(local_stage, AUTHORIZER)) > before)
 
 
 def _refusal(stage: RunningStage, principal: str, caller: str) -> dict[str, Any] | None:
@@ -203,10 +176,10 @@ def test_given_a_message_published_to_the_notifications_topic_then_the_sns_handl
     order = _place_order(local_stage, token)
     topic = next(
         t["TopicArn"]
-        for t in _aws(local_stage, "sns").list_topics()["Topics"]
+        for t in aws(local_stage, "sns").list_topics()["Topics"]
         if t["TopicArn"].endswith(":ecommerce-backend-notifications-local")
     )
-    _aws(local_stage, "sns").publish(
+    aws(local_stage, "sns").publish(
         TopicArn=topic, Message=json.dumps({"type": "out_of_stock", "order_id": order["order_id"]})
     )
 
@@ -218,13 +191,13 @@ def test_given_a_message_published_to_the_notifications_topic_then_the_sns_handl
         ).json()
         return "out_of_stock" in current["notifications"]
 
-    assert _wait_for(recorded)
+    assert wait_for(recorded)
 
 
 def test_given_a_failed_execution_event_on_the_bus_then_the_workflow_handler_alerts_operations(
     local_stage: RunningStage,
 ) -> None:
-    sns, sqs = _aws(local_stage, "sns"), _aws(local_stage, "sqs")
+    sns, sqs = aws(local_stage, "sns"), aws(local_stage, "sqs")
     alerts = next(
         t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":ecommerce-backend-alerts-local")
     )
@@ -233,7 +206,7 @@ def test_given_a_failed_execution_event_on_the_bus_then_the_workflow_handler_ale
     sns.subscribe(TopicArn=alerts, Protocol="sqs", Endpoint=inbox_arn)
     execution_arn = f"arn:aws:states:us-east-1:123456789012:execution:elsewhere:{uuid.uuid4().hex}"
     detail = {"executionArn": execution_arn, "name": "not-an-order", "status": "FAILED", "input": "{}"}
-    _aws(local_stage, "events").put_events(
+    aws(local_stage, "events").put_events(
         Entries=[
             {
                 "Source": "aws.states",
@@ -247,4 +220,4 @@ def test_given_a_failed_execution_event_on_the_bus_then_the_workflow_handler_ale
         messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         return any(execution_arn in m["Body"] for m in messages)
 
-    assert _wait_for(alerted)
+    assert wait_for(alerted)

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import RunningStage
-from tests.e2e.test_stage_events import _aws, _reports, _wait_for
-from tests.e2e.test_stage_pipeline import Shop
+from tests.e2e.support import StageShop, aws, reports, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +20,7 @@ REPORTS_BUCKET = "ecommerce-backend-reports-local"
 
 def _metric_sum(stage: RunningStage, namespace: str, name: str, dimensions: list[dict[str, str]]) -> float:
     now = datetime.now(UTC)
-    points = _aws(stage, "cloudwatch").get_metric_statistics(
+    points = aws(stage, "cloudwatch").get_metric_statistics(
         Namespace=namespace,
         MetricName=name,
         Dimensions=dimensions,
@@ -37,7 +36,7 @@ def _settled_report_counts(stage: RunningStage, functions: list[str]) -> dict[st
     """REPORT lines per function once no new invocation has appeared for two seconds."""
     previous: dict[str, int] = {}
     for _ in range(30):
-        counts = {f: len(_reports(stage, f)) for f in functions}
+        counts = {f: len(reports(stage, f)) for f in functions}
         if counts == previous:
             return counts
         previous = counts
@@ -46,7 +45,7 @@ def _settled_report_counts(stage: RunningStage, functions: list[str]) -> dict[st
 
 
 def test_given_completed_orders_then_emf_business_metrics_are_queryable(local_stage: RunningStage) -> None:
-    shop = Shop(local_stage)
+    shop = StageShop(local_stage)
     product = shop.product(price=20.0, stock=10)
     before = _metric_sum(local_stage, "ServerlessApp", "OrdersProcessed", [{"Name": "Stage", "Value": "local"}])
     orders = [shop.order(product) for _ in range(2)]
@@ -56,13 +55,13 @@ def test_given_completed_orders_then_emf_business_metrics_are_queryable(local_st
         now = _metric_sum(local_stage, "ServerlessApp", "OrdersProcessed", [{"Name": "Stage", "Value": "local"}])
         return now >= before + 2
 
-    assert _wait_for(counted)
+    assert wait_for(counted)
 
 
 def test_given_orders_have_run_when_the_schedule_fires_then_the_report_counts_what_ran(
     local_stage: RunningStage,
 ) -> None:
-    shop = Shop(local_stage)
+    shop = StageShop(local_stage)
     product = shop.product(stock=10)
     assert shop.settle(shop.order(product))["status"] == "COMPLETED"
     watched = [f"{PREFIX}-process_order", f"{PREFIX}-validate_order", f"{PREFIX}-complete_order", PREFIX]
@@ -81,12 +80,12 @@ def test_given_orders_have_run_when_the_schedule_fires_then_the_report_counts_wh
         "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{PREFIX}-cost_optimizer-event"],
         "detail": {},
     }
-    answer = _aws(local_stage, "lambda").invoke(FunctionName=f"{PREFIX}-cost_optimizer", Payload=json.dumps(event))
+    answer = aws(local_stage, "lambda").invoke(FunctionName=f"{PREFIX}-cost_optimizer", Payload=json.dumps(event))
     result: dict[str, Any] = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, result
 
     key = f"cost-optimization-report-{scheduled_at:%Y%m%d-%H%M%S}.json"
-    report = json.loads(_aws(local_stage, "s3").get_object(Bucket=REPORTS_BUCKET, Key=key)["Body"].read())
+    report = json.loads(aws(local_stage, "s3").get_object(Bucket=REPORTS_BUCKET, Key=key)["Body"].read())
     for function in watched:
         assert report["functions"][function]["invocations"] == ran[function], function
     assert report["summary"]["total_invocations"] >= sum(ran.values())

@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from tests.e2e.conftest import RunningStage
-from tests.e2e.test_stage_pipeline import ADDRESS, Shop
+from tests.e2e.support import ADDRESS, StageShop
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,7 @@ def _complete(documents: list[dict[str, Any]]) -> bool:
 @pytest.fixture(scope="module")
 def traced_order(local_stage: RunningStage) -> tuple[str, str, list[dict[str, Any]]]:
     """GIVEN an order placed through the API that completed; its trace id and documents once all arrived."""
-    shop = Shop(local_stage)
+    shop = StageShop(local_stage)
     body = {
         "items": [{"product_id": shop.product(), "quantity": 1}],
         "shipping_address": ADDRESS,

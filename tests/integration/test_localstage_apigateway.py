@@ -13,19 +13,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import boto3
-import botocore.session
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from chalice import Chalice, Response
-from chalice.app import AuthRequest, AuthResponse
 from chalice.awsclient import TypedAWSClient
-from chalice.deploy.swagger import SwaggerGenerator
 
 from infra.stage_settings import load_stage_settings
 from infra.template import access_log_group_name
@@ -34,135 +28,26 @@ from localstage.apigateway.dataplane import ApiGatewayDataPlane
 from localstage.iam import enforcement
 from localstage.patches import Patches
 from localstage.server import ACCOUNT_ID, REGION
-from localstage.testing import Harness, emulated
+from localstage.testing import emulated
 from scripts.deploy import DeployedState
 from scripts.deploy_finish import _configure_api
+from tests.integration.apigateway_toy import (
+    API_FUNCTION,
+    AUTH_FUNCTION,
+    FINISHED_STAGE,
+    INTERNAL_SERVER_ERROR,
+    Deployed,
+    EmbeddedSession,
+    api_reports,
+    app,
+    authorizer_tokens,
+    chalice_deploy,
+    error_body,
+    narrowed_app,
+    swagger,
+)
 
 pytestmark = pytest.mark.integration
-
-APP_NAME = "toyapi"
-API_FUNCTION = f"{APP_NAME}-local"  # the names chalice deploy gives (the harness registers stage "local")
-AUTH_FUNCTION = f"{APP_NAME}-local-token_auth"
-FINISHED_STAGE = "dev"  # scripts/deploy.py's API step reads this stage's settings: api_gateway_stage "api", CORS "*"
-INTERNAL_SERVER_ERROR = b'{"message": "Internal server error"}'
-
-app = Chalice(app_name=APP_NAME)
-authorizer_tokens: list[str] = []
-
-
-@app.authorizer(ttl_seconds=300)
-def token_auth(auth_request: AuthRequest) -> Any:
-    authorizer_tokens.append(auth_request.token)
-    token = auth_request.token
-    if token == "raise-unauthorized":
-        raise Exception("Unauthorized")
-    if token == "crash":
-        raise ValueError("the authorizer broke")
-    if token.startswith("deny"):
-        statement = {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": auth_request.method_arn}
-        return {"principalId": "user-1", "policyDocument": {"Version": "2012-10-17", "Statement": [statement]}}
-    if token.startswith("narrow"):
-        return AuthResponse(routes=["/echo"], principal_id="user-1")  # allows another route only
-    return AuthResponse(routes=["*"], principal_id="user-1", context={"tier": "gold", "level": 3})
-
-
-@app.route("/echo", methods=["GET", "POST"], cors=True)
-def echo() -> dict[str, Any]:
-    return app.current_request.to_original_event()
-
-
-@app.route("/items/{item_id}")
-def item(item_id: str) -> dict[str, Any]:
-    return {"item_id": item_id, "event": app.current_request.to_original_event()}
-
-
-@app.route("/private", authorizer=token_auth)
-def private() -> dict[str, Any]:
-    return {"authorizer": app.current_request.context["authorizer"]}
-
-
-@app.route("/broken")
-def broken() -> dict[str, Any]:
-    return {"unserialisable": object()}  # Chalice cannot serialise it: the function itself fails
-
-
-@app.route("/raises")
-def raises() -> dict[str, Any]:
-    raise RuntimeError("the handler failed")  # Chalice catches it and answers 500 itself
-
-
-@app.route("/keyed", api_key_required=True)
-def keyed() -> dict[str, Any]:
-    return {"api_key": app.current_request.context["identity"]["apiKey"]}
-
-
-@app.route("/blob", methods=["POST"], content_types=["application/octet-stream"])
-def blob() -> Response:
-    return Response(body=app.current_request.raw_body, headers={"Content-Type": "application/octet-stream"})
-
-
-# The same app after a change that removed every route but one: what a later deploy overwrites with.
-narrowed_app = Chalice(app_name=APP_NAME)
-
-
-@narrowed_app.route("/echo")
-def echo_only() -> dict[str, Any]:
-    return {}
-
-
-class _EmbeddedSession(botocore.session.Session):
-    """A botocore session whose clients talk to the embedded AWS (what AWS_ENDPOINT_URL does for chalice)."""
-
-    def __init__(self, endpoint: str) -> None:
-        super().__init__()
-        self._endpoint = endpoint
-        self.set_credentials("testing", "testing")
-        self.set_config_variable("region", REGION)
-
-    def create_client(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("endpoint_url") is None:
-            kwargs["endpoint_url"] = self._endpoint
-        return super().create_client(*args, **kwargs)
-
-
-@dataclass
-class Deployed:
-    harness: Harness
-    chalice: TypedAWSClient
-    api_id: str
-
-    def url(self, path: str, stage: str = "api", api_id: str | None = None) -> str:
-        return f"{self.harness.aws.endpoint}/restapis/{api_id or self.api_id}/{stage}/_user_request_{path}"
-
-
-def _function_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
-
-
-def swagger(chalice_app: Chalice) -> dict[str, Any]:
-    """The document chalice deploy imports, integrations pointing at the functions it deployed."""
-    deployed = {
-        "api_handler_arn": _function_arn(API_FUNCTION),
-        "api_handler_name": API_FUNCTION,
-        "lambda_functions": {AUTH_FUNCTION: {"arn": _function_arn(AUTH_FUNCTION)}},
-    }
-    return SwaggerGenerator(REGION, deployed).generate_swagger(chalice_app)
-
-
-def chalice_deploy(chalice: TypedAWSClient, document: dict[str, Any], rest_api_id: str | None = None) -> str:
-    """chalice/deploy/planner.py's plan for a RestAPI: import (or overwrite), patch, permissions, deploy."""
-    patches: list[dict[str, Any]] = [{"op": "replace", "path": "/minimumCompressionSize", "value": ""}]
-    if rest_api_id is None:
-        rest_api_id = chalice.import_rest_api(document, "EDGE")
-    else:
-        chalice.update_api_from_swagger(rest_api_id, document)
-        endpoint_type = chalice.get_rest_api(rest_api_id)["endpointConfiguration"]["types"][0]
-        patches.append({"op": "replace", "path": f"/endpointConfiguration/types/{endpoint_type}", "value": "EDGE"})
-    chalice.update_rest_api(rest_api_id, patches)
-    for function in (API_FUNCTION, AUTH_FUNCTION):
-        chalice.add_permission_for_apigateway(function, REGION, ACCOUNT_ID, rest_api_id)
-    chalice.deploy_rest_api(rest_api_id, "api", False)
-    return rest_api_id
 
 
 @pytest.fixture(scope="module")
@@ -170,26 +55,14 @@ def deployed() -> Iterator[Deployed]:
     with emulated(app) as harness, Patches() as patches:
         install(patches)
         harness.serve_through(ApiGatewayDataPlane)
-        chalice = TypedAWSClient(_EmbeddedSession(harness.aws.endpoint))
+        chalice = TypedAWSClient(EmbeddedSession(harness.aws.endpoint))
         api_id = chalice_deploy(chalice, swagger(app))
         # make deploy's step 4: gateway responses, a new deployment, stage throttling (25 rps, burst 50)
         state = DeployedState(Path("deployed.json"), {"rest_api": {"resource_type": "rest_api", "rest_api_id": api_id}})
-        session = boto3.session.Session(botocore_session=_EmbeddedSession(harness.aws.endpoint))
+        session = boto3.session.Session(botocore_session=EmbeddedSession(harness.aws.endpoint))
         harness.client("logs").create_log_group(logGroupName=access_log_group_name(FINISHED_STAGE))  # the stack's
         _configure_api(FINISHED_STAGE, session, state, load_stage_settings(FINISHED_STAGE, env={}))
         yield Deployed(harness, chalice, api_id)
-
-
-def _error_body(code: str, message: str, response: httpx.Response) -> dict[str, Any]:
-    """infra.gateway.error_body's template as the stage answers it: $context.requestId substituted, and
-    mapped into ``X-Request-Id`` (the header every answer of the API function carries)."""
-    assert response.headers["X-Request-Id"] == response.headers["x-amzn-RequestId"]
-    return {"error": code, "message": message, "details": [], "request_id": response.headers["x-amzn-RequestId"]}
-
-
-def _api_reports(harness: Harness) -> int:
-    events = harness.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{API_FUNCTION}")["events"]
-    return sum(1 for e in events if e["message"].startswith("REPORT RequestId:"))
 
 
 # -- the control plane: what the import made ------------------------------------------------------
@@ -314,13 +187,13 @@ def test_given_a_binary_body_then_it_reaches_the_function_base64_and_returns_as_
 def test_given_a_cors_route_when_preflighted_then_the_mock_answers_chalices_headers_without_an_invocation(
     deployed: Deployed,
 ) -> None:
-    before = _api_reports(deployed.harness)
+    before = api_reports(deployed.harness)
     response = httpx.options(deployed.url("/echo"), timeout=10)
     assert response.status_code == 200
     integration = swagger(app)["paths"]["/echo"]["options"]["x-amazon-apigateway-integration"]
     for parameter, value in integration["responses"]["default"]["responseParameters"].items():
         assert response.headers[parameter.removeprefix("method.response.header.")] == value.strip("'")
-    assert _api_reports(deployed.harness) == before
+    assert api_reports(deployed.harness) == before
 
 
 def test_given_no_route_no_method_or_no_stage_then_api_gateways_refusals(deployed: Deployed) -> None:
@@ -353,7 +226,7 @@ def test_given_an_authorized_route_without_the_token_header_then_401_with_the_st
     before = len(authorizer_tokens)
     response = httpx.get(deployed.url("/private"), timeout=10)
     assert response.status_code == 401
-    assert response.json() == _error_body("unauthorized", "A valid bearer token is required", response)
+    assert response.json() == error_body("unauthorized", "A valid bearer token is required", response)
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert response.headers["x-amzn-ErrorType"] == "UnauthorizedException"
     assert len(authorizer_tokens) == before  # THEN the authorizer was not invoked
@@ -380,7 +253,7 @@ def test_given_a_deny_policy_or_one_not_naming_the_route_then_403_access_denied(
     for token in ("deny-1", "narrow-1"):
         response = httpx.get(deployed.url("/private"), headers={"Authorization": token}, timeout=10)
         assert response.status_code == 403, token
-        assert response.json() == _error_body("forbidden", "The token was refused", response)
+        assert response.json() == error_body("forbidden", "The token was refused", response)
         assert response.headers["x-amzn-ErrorType"] == "AccessDeniedException"
 
 
@@ -407,7 +280,7 @@ def test_given_stage_throttling_when_the_burst_is_spent_then_429_with_the_thrott
     )
     answers = [httpx.get(deployed.url("/items/1", stage="tight"), timeout=10) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
-    assert answers[2].json() == _error_body("throttled", "Too many requests; retry with backoff", answers[2])
+    assert answers[2].json() == error_body("throttled", "Too many requests; retry with backoff", answers[2])
     assert httpx.get(deployed.url("/items/1"), timeout=10).status_code == 200  # THEN other stages are not affected
     # WHEN the stage is deployed again THEN it keeps its throttling (AWS does; moto alone replaces the stage)
     api.create_deployment(restApiId=deployed.api_id, stageName="tight")

@@ -1,309 +1,34 @@
 """The embedded AWS as a deploy target: ``scripts/deploy.py``'s own steps against moto's CloudFormation
 with the local stage's fills (``localstage/cloudformation.py``).
 
-Every resource is checked through the AWS API a client would use, not through moto's internals. The
-``dev`` stage is deployed once for the read-only checks; updates, deletes and failures deploy stages of
-their own (``qa``, ``rb``) or small templates, so no test depends on another's order.
+Every resource is checked through the AWS API a client would use, not through moto's internals.
+Updates, deletes and failures deploy stages of their own (``qa``, ``rb``) or small templates, so no
+test depends on another's order; the ``dev`` stage as deployed, checked read-only, is in
+test_localstage_cloudformation_dev.py.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-import scripts.deploy as deploy
-from chalicelib.domain.users import PASSWORD_MIN_LENGTH
-from infra.observability import HANDLERS
 from infra.package import named_outputs
-from infra.pipeline import REDRIVE_MAX_RECEIVE_COUNT
-from infra.template import access_log_group_name, stage_template
-from localstage.cloudformation import install
-from localstage.patches import Patches
-from localstage.server import REGION, EmbeddedAws
-from scripts.deploy import DeployError, _template_source, deploy_resources, destroy, stack_name, stack_outputs
+from infra.template import stage_template
+from localstage.server import REGION
+from scripts.deploy import DeployError, _template_source, deploy_resources, destroy, stack_name
+from tests.integration.embedded_cfn import APP, Embedded, EndpointSession, Json, embedded_aws, small, with_template
 
 pytestmark = pytest.mark.integration
-
-APP = "ecommerce-backend"
-Json = dict[str, Any]
-
-
-@dataclass
-class Embedded:
-    aws: EmbeddedAws
-    session: boto3.session.Session
-
-    def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.aws.endpoint)
-
-    def deploy(self, stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        """``deploy_resources`` as ``make deploy`` runs it: the endpoint only from ``AWS_ENDPOINT_URL``."""
-        monkeypatch.setenv("AWS_ENDPOINT_URL", self.aws.endpoint)
-        deploy_resources(stage, self.session)
-
-    def outputs(self, stage: str) -> dict[str, str]:
-        return stack_outputs(stack_name(stage), _EndpointSession(self))
-
-    def stack(self, stage_or_name: str) -> Json:
-        """A stage's resource stack (``dev``), or a stack by its own name (``needs-named-iam``)."""
-        name = stack_name(stage_or_name) if "-" not in stage_or_name else stage_or_name
-        return dict(self.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0])
-
-    def events(self, stage: str) -> list[Json]:
-        return list(self.client("cloudformation").describe_stack_events(StackName=stack_name(stage))["StackEvents"])
-
-
-class _EndpointSession:
-    """A session whose clients reach the embedded AWS, for scripts.deploy functions that take a session."""
-
-    def __init__(self, embedded: Embedded) -> None:
-        self._embedded = embedded
-        self.region_name = REGION
-
-    def client(self, service: str) -> Any:
-        return self._embedded.client(service)
 
 
 @pytest.fixture(scope="module")
 def embedded() -> Iterator[Embedded]:
-    """A fresh embedded AWS with the fills installed; every patch undone afterwards."""
-    aws = EmbeddedAws(port=0).start(environ={})
-    patches = Patches()
-    install(patches)
-    # moto's backends are per process: start from an empty account whatever ran before in this worker.
-    urllib.request.urlopen(urllib.request.Request(f"{aws.endpoint}/moto-api/reset", method="POST"))
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    try:
-        yield Embedded(aws, session)
-    finally:
-        patches.undo()
-        aws.stop()
-
-
-@pytest.fixture(scope="module")
-def dev(embedded: Embedded) -> dict[str, str]:
-    """The dev stage deployed once, by scripts/deploy.py; its functions' environment (the stack's outputs)."""
-    with pytest.MonkeyPatch.context() as patch:
-        embedded.deploy("dev", patch)
-    return embedded.outputs("dev")
-
-
-def _with_template(monkeypatch: pytest.MonkeyPatch, change: Callable[[Json], Json]) -> None:
-    """deploy_resources deploys ``change(stage_template(stage))`` instead of the stage template."""
-    monkeypatch.setattr(deploy, "stage_template", lambda stage, **kw: change(stage_template(stage, **kw)))
-
-
-def _small(resources: Json) -> Callable[[Json], Json]:
-    """A template of a few resources in place of the stage's (deploy_resources needs an output)."""
-    return lambda _: {"Resources": resources, "Outputs": {"MARKER": {"Value": "present"}}}
-
-
-# -- the dev stage, as deployed --------------------------------------------------------------------
-
-
-def test_given_the_dev_stage_deployed_then_the_stack_is_complete_with_every_resource_and_output(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    template = stage_template("dev")
-    stack = embedded.stack("dev")
-    assert stack["StackStatus"] == "CREATE_COMPLETE"
-    resources = embedded.client("cloudformation").list_stack_resources(StackName=stack_name("dev"))
-    assert {r["LogicalResourceId"] for r in resources["StackResourceSummaries"]} == set(template["Resources"])
-    completed = {e["LogicalResourceId"] for e in embedded.events("dev") if e["ResourceStatus"] == "CREATE_COMPLETE"}
-    assert set(template["Resources"]) <= completed  # THEN one event per resource, as CloudFormation records
-    assert set(dev) == set(template["Outputs"])  # THEN every environment variable, none left out
-
-
-def test_given_the_dev_stage_deployed_then_each_output_is_what_aws_gives_for_its_ref(dev: dict[str, str]) -> None:
-    account = "123456789012"
-    assert dev["ORDERS_TABLE"] == f"{APP}-orders-dev"  # a table's Ref: its name
-    assert dev["ORDER_QUEUE_URL"] == f"https://sqs.{REGION}.amazonaws.com/{account}/{APP}-order-processing-dev"
-    assert dev["NOTIFICATIONS_TOPIC_ARN"] == f"arn:aws:sns:{REGION}:{account}:{APP}-notifications-dev"
-    assert dev["EVENT_BUS_NAME"] == "ecommerce-events-dev"  # a bus's Ref: its name
-    assert dev["UPLOADS_BUCKET"] == f"{APP}-uploads-dev"
-    assert dev["SIGNING_KEY_SECRET_ID"].startswith(
-        f"arn:aws:secretsmanager:{REGION}:{account}:secret:{APP}-signing-key-dev-"
-    )
-    assert dev["USER_POOL_ID"].startswith(f"{REGION}_")  # a pool's Ref: its id
-    assert dev["USER_POOL_CLIENT_ID"] and "arn:" not in dev["USER_POOL_CLIENT_ID"]
-    assert dev["STATE_MACHINE_ARN"] == f"arn:aws:states:{REGION}:{account}:stateMachine:{APP}-order-workflow-dev"
-    assert dev["PAYMENT_WAIT_SECONDS"] == "300"
-
-
-def test_given_the_dev_stage_deployed_then_tables_have_their_keys_indexes_ttl_recovery_and_encryption(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    ddb = embedded.client("dynamodb")
-    for variable in ("ORDERS_TABLE", "USERS_TABLE", "PRODUCTS_TABLE", "IDEMPOTENCY_TABLE", "PAYMENTS_TABLE"):
-        table = ddb.describe_table(TableName=dev[variable])["Table"]
-        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-        assert table["SSEDescription"]["Status"] == "ENABLED" and table["SSEDescription"]["SSEType"] == "KMS"
-        backups = ddb.describe_continuous_backups(TableName=dev[variable])["ContinuousBackupsDescription"]
-        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
-    orders = ddb.describe_table(TableName=dev["ORDERS_TABLE"])["Table"]
-    index = orders["GlobalSecondaryIndexes"][0]
-    assert index["IndexName"] == "CustomerOrdersIndex"
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["customer_id", "created_at"]
-    ttl = ddb.describe_time_to_live(TableName=dev["IDEMPOTENCY_TABLE"])["TimeToLiveDescription"]
-    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
-    assert (
-        ddb.describe_time_to_live(TableName=dev["ORDERS_TABLE"])["TimeToLiveDescription"]["TimeToLiveStatus"]
-        == "DISABLED"
-    )
-
-
-def test_given_the_dev_stage_deployed_then_queues_have_their_redrive_attributes_and_eventbridge_policy(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    sqs = embedded.client("sqs")
-    attributes = sqs.get_queue_attributes(QueueUrl=dev["ORDER_QUEUE_URL"], AttributeNames=["All"])["Attributes"]
-    redrive = json.loads(attributes["RedrivePolicy"])
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dev["ORDER_DLQ_URL"], AttributeNames=["QueueArn"])["Attributes"]
-    assert redrive == {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": REDRIVE_MAX_RECEIVE_COUNT}
-    assert attributes["VisibilityTimeout"] == "300" and attributes["MessageRetentionPeriod"] == "1209600"
-    assert attributes["SqsManagedSseEnabled"] == "true"
-    for queue in ("notification-events", "event-delivery-dlq"):  # the QueuePolicy's two queues
-        url = sqs.get_queue_url(QueueName=f"{APP}-{queue}-dev")["QueueUrl"]
-        policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
-        statement = policy["Statement"][0]
-        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
-        assert statement["Action"] == "sqs:SendMessage"
-        assert f"arn:aws:sqs:{REGION}:123456789012:{APP}-{queue}-dev" in statement["Resource"]
-        # Only the stage's own rule, of this account (confused deputy), in a policy with a Version
-        rule = embedded.client("events").describe_rule(
-            Name=f"{APP}-notification-events-dev", EventBusName=dev["EVENT_BUS_NAME"]
-        )
-        assert policy["Version"] == "2012-10-17"
-        assert statement["Condition"] == {
-            "ArnEquals": {"aws:SourceArn": rule["Arn"]},
-            "StringEquals": {"aws:SourceAccount": "123456789012"},
-        }
-
-
-def test_given_the_dev_stage_deployed_then_the_user_pool_and_its_client_are_configured(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    idp = embedded.client("cognito-idp")
-    pool = idp.describe_user_pool(UserPoolId=dev["USER_POOL_ID"])["UserPool"]
-    assert pool["Name"] == f"{APP}-users-dev"
-    assert pool["UsernameAttributes"] == ["email"]
-    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
-    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == PASSWORD_MIN_LENGTH
-    assert pool["Policies"]["PasswordPolicy"]["RequireSymbols"] is False
-    client = idp.describe_user_pool_client(UserPoolId=dev["USER_POOL_ID"], ClientId=dev["USER_POOL_CLIENT_ID"])
-    assert client["UserPoolClient"]["ClientName"] == f"{APP}-api-dev"
-    assert client["UserPoolClient"]["ExplicitAuthFlows"] == [
-        "ALLOW_ADMIN_USER_PASSWORD_AUTH",
-        "ALLOW_REFRESH_TOKEN_AUTH",
-    ]
-    assert "ClientSecret" not in client["UserPoolClient"]
-
-
-def test_given_the_dev_stage_deployed_then_the_signing_key_secret_is_generated_with_its_kid(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    secrets = embedded.client("secretsmanager")
-    value = json.loads(secrets.get_secret_value(SecretId=dev["SIGNING_KEY_SECRET_ID"])["SecretString"])
-    assert value["kid"] == "k1"
-    assert len(value["key"]) == 64 and value["key"].isalnum()  # ExcludePunctuation
-    assert secrets.describe_secret(SecretId=f"{APP}-signing-key-dev")["ARN"] == dev["SIGNING_KEY_SECRET_ID"]
-
-
-def test_given_the_dev_stage_deployed_then_every_alarm_exists_with_its_metric_and_the_alerts_topic(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    cloudwatch = embedded.client("cloudwatch")
-    alarms = {
-        a["AlarmName"]: a
-        for page in cloudwatch.get_paginator("describe_alarms").paginate()
-        for a in page["MetricAlarms"]
-    }
-    expected = [
-        r["Properties"]["AlarmName"]
-        for r in stage_template("dev")["Resources"].values()
-        if r["Type"] == "AWS::CloudWatch::Alarm"
-    ]
-    assert sorted(alarms) == sorted(expected) and len(expected) == 3 * len(HANDLERS) + 7  # 5 DLQs, 2 API alarms
-    dlq = alarms[f"{APP}-order-processing-dlq-dev"]
-    assert dlq["Dimensions"] == [
-        {"Name": "QueueName", "Value": f"{APP}-order-processing-dlq-dev"}
-    ]  # a GetAtt QueueName
-    assert dlq["AlarmActions"] == [dev["ALERTS_TOPIC_ARN"]]  # a Ref to the topic
-    assert dlq["Threshold"] == 0 and dlq["ComparisonOperator"] == "GreaterThanThreshold"
-    assert alarms[f"{APP}-dev-HighDuration"]["ExtendedStatistic"] == "p99"
-    body = json.loads(cloudwatch.get_dashboard(DashboardName=f"{APP}-dev")["DashboardBody"])
-    assert {w["properties"]["region"] for w in body["widgets"]} == {REGION}  # Fn::Sub's ${AWS::Region}
-
-
-def test_given_the_dev_stage_deployed_then_the_workflow_has_its_substituted_definition_role_logs_and_traces(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    machine = embedded.client("stepfunctions").describe_state_machine(stateMachineArn=dev["STATE_MACHINE_ARN"])
-    assert "${" not in machine["definition"]  # every DefinitionSubstitutions variable replaced
-    assert f"arn:aws:lambda:{REGION}:123456789012:function:{APP}-dev-validate_order" in machine["definition"]
-    assert machine["roleArn"] == f"arn:aws:iam::123456789012:role/{APP}-order-workflow-dev"
-    group = f"/aws/vendedlogs/states/{APP}-order-workflow-dev"
-    destination = machine["loggingConfiguration"]["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"]
-    assert destination == f"arn:aws:logs:{REGION}:123456789012:log-group:{group}:*"  # GetAtt Arn, as AWS gives it
-    assert machine["loggingConfiguration"]["level"] == "ALL" and machine["tracingConfiguration"] == {"enabled": True}
-    groups = embedded.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
-    assert [g["retentionInDays"] for g in groups] == [14]
-    iam = embedded.client("iam")
-    policy = iam.get_role_policy(RoleName=f"{APP}-order-workflow-dev", PolicyName="invoke-task-functions")
-    assert policy["PolicyDocument"]["Statement"][0]["Action"] == "lambda:InvokeFunction"
-    trust = iam.get_role(RoleName=f"{APP}-order-workflow-dev")["Role"]["AssumeRolePolicyDocument"]
-    assert trust["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
-
-
-def test_given_the_dev_stage_deployed_then_the_rule_on_the_custom_bus_targets_the_queue_with_its_dead_letters(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    events = embedded.client("events")
-    rule = events.describe_rule(Name=f"{APP}-notification-events-dev", EventBusName=dev["EVENT_BUS_NAME"])
-    assert rule["EventBusName"] == "ecommerce-events-dev" and rule["State"] == "ENABLED"
-    assert "Order Created" in json.loads(rule["EventPattern"])["detail-type"]
-    (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=dev["EVENT_BUS_NAME"])["Targets"]
-    assert target["Arn"] == f"arn:aws:sqs:{REGION}:123456789012:{APP}-notification-events-dev"
-    assert target["DeadLetterConfig"] == {"Arn": f"arn:aws:sqs:{REGION}:123456789012:{APP}-event-delivery-dlq-dev"}
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
-
-
-def test_given_the_dev_stage_deployed_then_buckets_block_public_access_encrypt_and_only_uploads_has_cors(
-    embedded: Embedded, dev: dict[str, str]
-) -> None:
-    s3 = embedded.client("s3")
-    for bucket in (dev["UPLOADS_BUCKET"], dev["REPORTS_BUCKET"]):
-        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        assert set(block.values()) == {True} and len(block) == 4
-        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
-        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    (cors,) = s3.get_bucket_cors(Bucket=dev["UPLOADS_BUCKET"])["CORSRules"]
-    assert cors["AllowedMethods"] == ["GET", "PUT", "POST"] and cors["AllowedOrigins"] == ["*"]
-    with pytest.raises(ClientError, match="NoSuchCORSConfiguration"):
-        s3.get_bucket_cors(Bucket=dev["REPORTS_BUCKET"])
-    # Abandoned uploads expire after the stage's abandoned_upload_days (30 by default)
-    (lifecycle,) = s3.get_bucket_lifecycle_configuration(Bucket=dev["UPLOADS_BUCKET"])["Rules"]
-    assert (lifecycle["Filter"]["Prefix"], lifecycle["Expiration"]["Days"], lifecycle["Status"]) == (
-        "uploads/",
-        30,
-        "Enabled",
-    )
-    assert lifecycle["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
-    # The API's access logs have their group, with a retention
-    [group] = embedded.client("logs").describe_log_groups(logGroupNamePrefix=access_log_group_name("dev"))["logGroups"]
-    assert group["retentionInDays"] == 14
-    sns = embedded.client("sns")
-    assert sns.get_topic_attributes(TopicArn=dev["ALERTS_TOPIC_ARN"])["Attributes"]["DisplayName"] == (
-        "E-commerce operational alerts"
-    )
+    with embedded_aws() as aws:
+        yield aws
 
 
 # -- a stage's life: update, no-op update, destroy -------------------------------------------------
@@ -345,7 +70,7 @@ def test_given_a_deployed_stage_when_updated_then_changes_apply_state_survives_a
     key = secrets.get_secret_value(SecretId=before["SIGNING_KEY_SECRET_ID"])["SecretString"]
 
     # WHEN the template changes
-    _with_template(monkeypatch, _changed)
+    with_template(monkeypatch, _changed)
     embedded.deploy("qa", monkeypatch)
 
     after = embedded.outputs("qa")
@@ -409,14 +134,14 @@ def test_given_a_deployed_stage_when_updated_then_changes_apply_state_survives_a
     assert [e for e in embedded.events("qa") if e["ResourceStatus"] == "UPDATE_IN_PROGRESS"] == updates
     same = _changed(stage_template("qa"))
     same["Outputs"] = named_outputs(same["Outputs"])
-    source = _template_source("qa", _EndpointSession(embedded), json.dumps(same))  # over 51,200 bytes: by S3
+    source = _template_source("qa", EndpointSession(embedded), json.dumps(same))  # over 51,200 bytes: by S3
     with pytest.raises(ClientError, match="No updates are to be performed"):
         embedded.client("cloudformation").update_stack(
             StackName=stack_name("qa"), Capabilities=["CAPABILITY_NAMED_IAM"], **source
         )
 
     # WHEN destroyed (make destroy's step): every resource the stack made is gone
-    destroy("qa", _EndpointSession(embedded))
+    destroy("qa", EndpointSession(embedded))
     with pytest.raises(ClientError, match="does not exist"):
         embedded.stack("qa")
     _assert_stage_gone(embedded, after)
@@ -457,7 +182,7 @@ def test_given_a_resource_type_without_a_fill_when_deploying_then_the_stack_roll
 ) -> None:
     queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "unsupported-first"}}
     pipe = {"Type": "AWS::Pipes::Pipe", "DependsOn": "First", "Properties": {"Name": "p"}}
-    _with_template(monkeypatch, _small({"First": queue, "Pipe": pipe}))
+    with_template(monkeypatch, small({"First": queue, "Pipe": pipe}))
 
     with pytest.raises(DeployError) as failure:
         embedded.deploy("unsupported", monkeypatch)
@@ -473,7 +198,7 @@ def test_given_a_property_no_fill_applies_when_deploying_then_the_resource_fails
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "kms-queue", "KmsMasterKeyId": "alias/aws/sqs"}}
-    _with_template(monkeypatch, _small({"Encrypted": queue}))
+    with_template(monkeypatch, small({"Encrypted": queue}))
 
     with pytest.raises(DeployError, match="Encrypted: AWS::SQS::Queue property KmsMasterKeyId is not applied"):
         embedded.deploy("property", monkeypatch)
@@ -483,8 +208,8 @@ def test_given_a_name_already_taken_when_deploying_then_it_fails_and_the_existin
     embedded: Embedded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = embedded.client("sqs").create_queue(QueueName="taken-by-hand")["QueueUrl"]
-    _with_template(
-        monkeypatch, _small({"Taken": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "taken-by-hand"}}})
+    with_template(
+        monkeypatch, small({"Taken": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "taken-by-hand"}}})
     )
 
     with pytest.raises(
@@ -520,12 +245,12 @@ def test_given_an_update_that_fails_then_it_rolls_back_to_the_previous_state_and
         },
         "DependsOn": "Work",  # updated after the queue, so the queue's change has to be undone
     }
-    _with_template(monkeypatch, _small({"Work": queue, "Table": table}))
+    with_template(monkeypatch, small({"Work": queue, "Table": table}))
     embedded.deploy("rb", monkeypatch)
     broken = copy.deepcopy({"Work": queue, "Table": table})
     broken["Work"]["Properties"]["VisibilityTimeout"] = 90
     broken["Table"]["Properties"]["GlobalSecondaryIndexes"][0]["Projection"] = {"ProjectionType": "KEYS_ONLY"}
-    _with_template(monkeypatch, _small(broken))
+    with_template(monkeypatch, small(broken))
 
     with pytest.raises(DeployError, match="UPDATE_ROLLBACK_COMPLETE: Table: Cannot update GSI's properties"):
         embedded.deploy("rb", monkeypatch)
@@ -535,7 +260,7 @@ def test_given_an_update_that_fails_then_it_rolls_back_to_the_previous_state_and
     assert visibility["Attributes"]["VisibilityTimeout"] == "30"  # THEN the queue's change was rolled back
     fixed = copy.deepcopy(broken)
     fixed["Table"]["Properties"]["GlobalSecondaryIndexes"][0]["Projection"] = {"ProjectionType": "ALL"}
-    _with_template(monkeypatch, _small(fixed))
+    with_template(monkeypatch, small(fixed))
     embedded.deploy("rb", monkeypatch)  # THEN the stack takes the next update
     assert embedded.stack("rb")["StackStatus"] == "UPDATE_COMPLETE"
 
@@ -545,18 +270,18 @@ def test_given_a_bucket_with_objects_when_destroying_then_the_stack_stays_delete
 ) -> None:
     bucket = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "kept-evidence"}}
     topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "kept-evidence-topic"}}
-    _with_template(monkeypatch, _small({"Evidence": bucket, "Topic": topic}))
+    with_template(monkeypatch, small({"Evidence": bucket, "Topic": topic}))
     embedded.deploy("keep", monkeypatch)
     s3 = embedded.client("s3")
     s3.put_object(Bucket="kept-evidence", Key="report.csv", Body=b"x")
 
     with pytest.raises(DeployError, match="DELETE_FAILED: Evidence: BucketNotEmpty"):
-        destroy("keep", _EndpointSession(embedded))
+        destroy("keep", EndpointSession(embedded))
 
     assert embedded.stack("keep")["StackStatus"] == "DELETE_FAILED"  # THEN the stack is still there, as on AWS
     assert "kept-evidence-topic" not in str(embedded.client("sns").list_topics())  # the rest was deleted
     s3.delete_object(Bucket="kept-evidence", Key="report.csv")
-    destroy("keep", _EndpointSession(embedded))
+    destroy("keep", EndpointSession(embedded))
     with pytest.raises(ClientError, match="does not exist"):
         embedded.stack("keep")
 
@@ -646,7 +371,7 @@ def test_given_a_parameter_when_deploying_then_it_reaches_the_outputs_and_only_a
     # WHEN deployed without it: the default is back, as CloudFormation does
     deploy_resources("demo", embedded.session)
     assert embedded.outputs("demo")["PAYMENT_WAIT_SECONDS"] == "300"
-    destroy("demo", _EndpointSession(embedded))
+    destroy("demo", EndpointSession(embedded))
 
 
 def test_given_alert_subscribers_when_deploying_then_each_subscribes_and_destroy_unsubscribes(
@@ -662,7 +387,7 @@ def test_given_alert_subscribers_when_deploying_then_each_subscribes_and_destroy
             "Type": "AWS::SNS::Subscription",
             "Properties": {"TopicArn": {"Ref": "AlertsTopic"}, "Protocol": protocol, "Endpoint": endpoint},
         }
-    _with_template(monkeypatch, _small(resources))
+    with_template(monkeypatch, small(resources))
     # WHEN it is deployed
     embedded.deploy("subscribed", monkeypatch)
     sns = embedded.client("sns")
@@ -671,5 +396,5 @@ def test_given_alert_subscribers_when_deploying_then_each_subscribes_and_destroy
     found = {(s["Protocol"], s["Endpoint"]) for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]}
     assert found == {("email", "oncall@example.com"), ("https", "https://h.example/a")}
     # WHEN the stage is destroyed THEN no subscription is left behind
-    destroy("subscribed", _EndpointSession(embedded))
+    destroy("subscribed", EndpointSession(embedded))
     assert not [s for s in sns.list_subscriptions()["Subscriptions"] if s["TopicArn"] == arn]

@@ -1,4 +1,4 @@
-"""The observability middleware, the correlation id's journey, business metrics and tracing, on fakes."""
+"""The observability middleware, the correlation id's journey and business metrics, on fakes (tracing: test_observability_tracing.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from chalicelib.observability import invocation, tracing
 from chalicelib.observability.correlation import InvocationIds, ids_of
 from chalicelib.observability.logs import JsonFormatter, annotate, bound, current
 from chalicelib.observability.metrics import NAMESPACE
-from tests.pipeline_helpers import ADDRESS, BUYER, add_product
+from tests.pipeline_helpers import BUYER, order_body
 
 pytestmark = pytest.mark.unit
 
@@ -74,9 +74,7 @@ def metric(documents: list[dict[str, Any]], name: str) -> dict[str, Any]:
 def test_given_a_task_invocation_when_it_succeeds_then_json_logs_carry_the_ids_and_emf_has_its_metrics(
     memory_container: Container, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    order = memory_container.orders.place(
-        BUYER, parse_order_request(_order_body(memory_container)), None, "req-7"
-    ).order
+    order = memory_container.orders.place(BUYER, parse_order_request(order_body(memory_container)), None, "req-7").order
     memory_container.order_intake.start(order.order_id)
     capsys.readouterr()
     with json_logs() as out:
@@ -215,15 +213,6 @@ def test_given_set_up_once_when_called_then_root_logs_are_json(monkeypatch: pyte
 # -- the correlation id's journey ---------------------------------------------------------------------
 
 
-def _order_body(container: Container) -> dict[str, Any]:
-    product = add_product(container, stock=5)
-    return {
-        "items": [{"product_id": product, "quantity": 1}],
-        "shipping_address": ADDRESS,
-        "payment_method": {"type": "card", "token": "tok_success"},
-    }
-
-
 def _sqs_event(body: dict[str, Any], correlation_id: str) -> dict[str, Any]:
     return {
         "Records": [
@@ -243,7 +232,7 @@ def test_given_an_order_placed_by_a_request_when_it_flows_then_the_request_id_fo
     memory_container: Container,
 ) -> None:
     # GIVEN an order placed by API request "req-42"
-    placed = memory_container.orders.place(BUYER, parse_order_request(_order_body(memory_container)), None, "req-42")
+    placed = memory_container.orders.place(BUYER, parse_order_request(order_body(memory_container)), None, "req-42")
     order_id = placed.order.order_id
     with json_logs() as out:
         # WHEN its queue message (as AwsOrderDispatcher sends it) is consumed, and two tasks run
@@ -297,7 +286,7 @@ def test_given_no_bound_scope_when_annotating_then_nothing_is_kept() -> None:
 def test_given_an_order_through_the_workflow_when_it_completes_then_the_seeds_business_metrics(
     memory_container: Container,
 ) -> None:
-    order = memory_container.orders.place(BUYER, parse_order_request(_order_body(memory_container))).order
+    order = memory_container.orders.place(BUYER, parse_order_request(order_body(memory_container))).order
     memory_container.order_intake.start(order.order_id)
     steps = memory_container.workflow_steps
     for step in (steps.validate, steps.check_inventory, steps.process_payment, steps.reserve_inventory, steps.complete):
@@ -312,91 +301,3 @@ def test_given_an_order_through_the_workflow_when_it_completes_then_the_seeds_bu
     ]
     assert metrics.total("OrderValue") == float(order.total_amount)
     assert metrics.recorded[-1].dimensions == {"Currency": "USD"}
-
-
-# -- tracing ------------------------------------------------------------------------------------------
-
-
-class FakeSubsegment:
-    def __init__(self) -> None:
-        self.annotations: dict[str, Any] = {}
-        self.metadata: dict[str, Any] = {}
-
-    def put_annotation(self, key: str, value: Any) -> None:
-        self.annotations[key] = value
-
-    def put_metadata(self, key: str, value: Any, namespace: str) -> None:
-        self.metadata[key] = value
-
-
-class FakeRecorder:
-    def __init__(self, segment: FakeSubsegment | None) -> None:
-        self.segment = segment
-        self.names: list[str] = []
-
-    @contextmanager
-    def in_subsegment(self, name: str) -> Iterator[FakeSubsegment | None]:
-        self.names.append(name)
-        yield self.segment
-
-
-@pytest.fixture
-def fresh_tracing() -> Iterator[None]:
-    tracing.reset()
-    yield
-    tracing.reset()
-
-
-def test_given_tracing_off_when_tracing_a_block_then_it_just_runs(
-    fresh_tracing: None, caplog: pytest.LogCaptureFixture
-) -> None:
-    assert tracing.configure(enabled=False, recorder=FakeRecorder(FakeSubsegment())) is False
-    with tracing.subsegment("order_validation", {"order_id": "ord_1"}):
-        ran = True
-    assert ran and not caplog.records
-
-
-def test_given_no_sdk_packaged_when_enabled_then_a_silent_no_op(
-    fresh_tracing: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "aws_xray_sdk", None)  # import fails as if not packaged
-    monkeypatch.setitem(sys.modules, "aws_xray_sdk.core", None)
-    caplog.set_level(logging.INFO)
-    assert tracing.configure(enabled=True) is False
-    with tracing.subsegment("x"):
-        pass
-    assert not caplog.records
-
-
-def test_given_a_recorder_when_tracing_the_order_path_then_the_seeds_annotations_and_metadata(
-    fresh_tracing: None, memory_container: Container
-) -> None:
-    segment = FakeSubsegment()
-    recorder = FakeRecorder(segment)
-    assert tracing.configure(enabled=True, recorder=recorder) is True
-    order = memory_container.orders.place(BUYER, parse_order_request(_order_body(memory_container))).order
-    memory_container.order_intake.start(order.order_id)
-    memory_container.workflow_steps.validate(order.order_id)
-    assert recorder.names == ["order_processing", "order_validation"]
-    assert segment.annotations == {"order_id": order.order_id, "order_total": float(order.total_amount)}
-    assert segment.metadata["customer_id"] == BUYER.user_id
-
-
-def test_given_no_parent_segment_when_tracing_then_no_crash(fresh_tracing: None) -> None:
-    tracing.configure(enabled=True, recorder=FakeRecorder(None))  # the SDK yields None when context is missing
-    with tracing.subsegment("x", {"order_id": "ord_1"}, {"customer_id": "u"}):
-        pass
-
-
-def test_given_the_real_sdk_without_a_daemon_when_tracing_then_no_crash_and_no_error_logged(
-    fresh_tracing: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("aws_xray_sdk")
-    monkeypatch.setenv("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR")  # as Lambda sets it
-    caplog.set_level(logging.DEBUG)
-    assert tracing.configure(enabled=True) is True
-    with tracing.subsegment("order_validation", {"order_id": "ord_1"}):
-        pass
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
