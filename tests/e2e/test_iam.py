@@ -25,6 +25,7 @@ from localstage.iam.policy import wildcard_match
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
 from tests.e2e.test_stage_pipeline import ADDRESS, Shop
+from tests.e2e.test_stage_watchdog import sweep_a_stalled_order
 
 pytestmark = pytest.mark.e2e
 
@@ -287,38 +288,6 @@ def _fail_an_execution(stage: RunningStage) -> None:
     _aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-handle_workflow_event", InvocationType="Event", Payload=event)
 
 
-def _sweep_a_stalled_order(stage: RunningStage, order_id: str) -> None:
-    """The watchdog's run over an order whose execution died before completing it, past its deadline.
-
-    On this stage no execution dies by itself, so the test puts a completed order back where a dead
-    execution leaves one (PROCESSING, charged, stock committed, deadline passed); the sweep then finds
-    it through the index, claims it, refunds, releases, announces and alerts: every grant it holds.
-    (tests/e2e/test_stage_watchdog.py kills executions for real, with the fault switch.)
-    """
-    _aws(stage, "dynamodb").update_item(
-        TableName="ecommerce-backend-orders-local",
-        Key={"order_id": {"S": order_id}},
-        UpdateExpression="SET #status = :processing, deadline_at = :past",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":processing": {"S": "PROCESSING"}, ":past": {"N": "1"}},
-    )
-    rule = _aws(stage, "events").describe_rule(Name=f"{PREFIX}-sweep_stalled_orders-event")["Arn"]
-    scheduled = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT,
-        "time": "2026-12-01T00:00:00Z",
-        "region": REGION,
-        "resources": [rule],
-        "detail": {},
-    }
-    answer = _aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
-    assert "FunctionError" not in answer, answer["Payload"].read()
-    assert order_id in json.loads(answer["Payload"].read())["compensated"]
-
-
 def _invoke(stage: RunningStage, task: str, order_id: str) -> None:
     """A branch no order reaches on demand (a refund needs stock to vanish between check and reserve)."""
     answer = _aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-{task}", Payload=json.dumps({"order_id": order_id}))
@@ -356,7 +325,7 @@ def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(ia
         shop.settle(order_id)
     _invoke(iam_stage, "refund_payment", orders[0])  # charged: the payment is refunded
     _invoke(iam_stage, "refund_payment", orders[1])  # declined: nothing to refund, the failure is announced
-    _sweep_a_stalled_order(iam_stage, shop.settle(shop.order(product))["order_id"])
+    sweep_a_stalled_order(lambda service: _aws(iam_stage, service), shop.settle(shop.order(product))["order_id"])
 
     # THEN, once the asynchronous paths have run, every grant was used but the accepted ones
     def settled() -> dict[str, Any] | None:

@@ -13,8 +13,10 @@ the stage's own schedule firing, not a direct invoke.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -26,7 +28,8 @@ from tests.e2e.test_stage_pipeline import Shop
 
 pytestmark = pytest.mark.e2e
 
-REGION = "us-east-1"
+REGION, ACCOUNT = "us-east-1", "123456789012"
+PREFIX = "ecommerce-backend-local"
 ORDERS = "ecommerce-backend-orders-local"
 PAYMENTS = "ecommerce-backend-payments-local"
 SWEEP_WAIT_S = 150  # two sweeps at one a minute, and the stage's own pace on a loaded machine
@@ -63,6 +66,34 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
             return value
         time.sleep(0.5)
     raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def sweep_a_stalled_order(aws: Callable[[str], Any], order_id: str) -> None:
+    """The sweep, invoked, over an order put back where a dead execution leaves one (for the IAM ledger).
+
+    ``test_iam.py``'s stage kills no execution, so a completed order is made PROCESSING again with a
+    deadline passed (charged, stock committed); the sweep finds it through the index, claims it,
+    refunds, releases, announces and alerts: every grant its policy holds.
+    """
+    aws("dynamodb").update_item(
+        TableName=ORDERS,
+        Key={"order_id": {"S": order_id}},
+        UpdateExpression="SET #status = :processing, deadline_at = :past",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":processing": {"S": "PROCESSING"}, ":past": {"N": "1"}},
+    )
+    rule = aws("events").describe_rule(Name=f"{PREFIX}-sweep_stalled_orders-event")["Arn"]
+    scheduled = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events"}
+    scheduled |= {
+        "account": ACCOUNT,
+        "time": "2026-12-01T00:00:00Z",
+        "region": REGION,
+        "resources": [rule],
+        "detail": {},
+    }
+    answer = aws("lambda").invoke(FunctionName=f"{PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
+    payload = answer["Payload"].read()
+    assert "FunctionError" not in answer and order_id in json.loads(payload)["compensated"], payload
 
 
 def _execution_status(stage: RunningStage, order_id: str) -> str:
