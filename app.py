@@ -17,7 +17,7 @@ from chalicelib.api.auth import authorize
 from chalicelib.api.authorizer_middleware import AuthorizerMiddlewareChalice
 from chalicelib.api.errors import server_error_type, translated, with_cors
 from chalicelib.bootstrap import container
-from chalicelib.config import stage_resource_name
+from chalicelib.config import stage_resource_name, watchdog_schedule
 from chalicelib.domain.orders import parse_order_request
 from chalicelib.domain.uploads import parse_upload_request
 from chalicelib.domain.users import parse_credentials, parse_registration
@@ -276,6 +276,12 @@ def send_notification(event: SNSEvent) -> dict[str, Any]:
 )
 def handle_workflow_event(event: CloudWatchEvent) -> dict[str, Any]:
     return container().workflow_monitor.handle(entry.execution_status_change(event.detail))
+
+
+@app.schedule(watchdog_schedule(), name="sweep_stalled_orders")
+def sweep_stalled_orders(event: CloudWatchEvent) -> dict[str, Any]:
+    """Express sends no status-change events: compensate orders past their deadline (services/watchdog.py)."""
+    return container().workflow_watchdog.sweep()
 
 
 # -- operations -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the pipeline's modules are imported by their builders, on f
         DeadLetters,
         EventPublisher,
         Inventory,
+        OrderDeadlines,
         OrderProgress,
         PaymentGateway,
         TopicPublisher,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # the pipeline's modules are imported by their builders, on f
     from chalicelib.services.intake import OrderIntake
     from chalicelib.services.notifications import NotificationService
     from chalicelib.services.payment_rechecks import PaymentRechecks
+    from chalicelib.services.watchdog import DeadlineKeeper, WorkflowWatchdog
     from chalicelib.services.workflow import Pipeline, WorkflowSteps
     from chalicelib.services.workflow_events import WorkflowMonitor
 
@@ -183,6 +185,7 @@ class Container(ApiContainer):
             self.order_progress,
             self.workflow_engine,
             self.settings.payment_wait_seconds,
+            self.deadline_keeper,
         )
 
     @lazy
@@ -215,7 +218,33 @@ class Container(ApiContainer):
         queue = queue_for(self.settings, None if self.in_memory else self._client)
         give_up = lambda order_id: self.compensations.compensate(order_id)  # noqa: E731 - built only if needed
         wait = self.settings.payment_wait_seconds
-        return PaymentRechecks(self.order_progress, queue, self.workflow_engine, wait, give_up)
+        return PaymentRechecks(
+            self.order_progress, queue, self.workflow_engine, wait, give_up, deadlines=self.deadline_keeper
+        )
+
+    @lazy
+    def order_deadlines(self) -> OrderDeadlines:
+        if self.in_memory:
+            from chalicelib.adapters.deadlines_memory import InMemoryOrderDeadlines
+
+            return InMemoryOrderDeadlines(self.order_repository)
+        from chalicelib.adapters.deadlines_dynamodb import DynamoOrderDeadlines
+
+        return DynamoOrderDeadlines(self._client("dynamodb"), self.settings.orders_table)
+
+    @lazy
+    def deadline_keeper(self) -> DeadlineKeeper:
+        from chalicelib.domain.deadlines import DeadlinePolicy
+        from chalicelib.services.watchdog import DeadlineKeeper
+
+        policy = DeadlinePolicy(margin_seconds=self.settings.deadline_margin_seconds)
+        return DeadlineKeeper(self.order_deadlines, policy)
+
+    @lazy
+    def workflow_watchdog(self) -> WorkflowWatchdog:
+        from chalicelib.services.watchdog import WorkflowWatchdog
+
+        return WorkflowWatchdog(self.order_deadlines, self.compensations, self.alerts_topic)
 
     @lazy
     def workflow_monitor(self) -> WorkflowMonitor:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
 
+from chalicelib.domain.deadlines import DEFAULT_DEADLINE_MARGIN_SECONDS, DEFAULT_SWEEP_INTERVAL_MINUTES
+
 # Environment variable names, in one place.
 APP_NAME = "APP_NAME"
 STAGE = "STAGE"
@@ -40,6 +42,10 @@ NOTIFICATION_EVENTS_DLQ_URL = "NOTIFICATION_EVENTS_DLQ_URL"
 PAYMENT_WAIT_SECONDS = "PAYMENT_WAIT_SECONDS"
 PAYMENT_RECHECK_QUEUE_URL = "PAYMENT_RECHECK_QUEUE_URL"
 PAYMENT_RECHECK_DLQ_URL = "PAYMENT_RECHECK_DLQ_URL"
+# The watchdog of orders in flight (services/watchdog.py): its margin past the workflow's timeout,
+# and how often it sweeps (read when app.py is imported, like the event sources' names).
+DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS"
+WATCHDOG_INTERVAL_MINUTES = "WATCHDOG_INTERVAL_MINUTES"
 # Set by Lambda when active tracing is on (and by the local stage for its X-Ray listener).
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
 AWS_REGION = "AWS_REGION"
@@ -99,6 +105,7 @@ class Settings:
     payment_wait_seconds: int = 300
     payment_recheck_queue_url: str = ""
     payment_recheck_dlq_url: str = ""
+    deadline_margin_seconds: int = DEFAULT_DEADLINE_MARGIN_SECONDS
     xray_daemon_address: str = ""
 
     @property
@@ -147,6 +154,7 @@ class Settings:
             payment_wait_seconds=_positive_int(env, PAYMENT_WAIT_SECONDS, 300),
             payment_recheck_queue_url=env.get(PAYMENT_RECHECK_QUEUE_URL, ""),
             payment_recheck_dlq_url=env.get(PAYMENT_RECHECK_DLQ_URL, ""),
+            deadline_margin_seconds=_positive_int(env, DEADLINE_MARGIN_SECONDS, DEFAULT_DEADLINE_MARGIN_SECONDS),
             xray_daemon_address=env.get(AWS_XRAY_DAEMON_ADDRESS, ""),
         )
 
@@ -186,3 +194,14 @@ def stage_resource_name(thing: str, env: Mapping[str, str] | None = None) -> str
     """
     env = os.environ if env is None else env
     return f"{env.get(APP_NAME, 'ecommerce-backend')}-{thing}-{env.get(STAGE, 'local')}"
+
+
+def watchdog_schedule(env: Mapping[str, str] | None = None) -> str:
+    """The watchdog's ``rate(...)``: every ``WATCHDOG_INTERVAL_MINUTES`` (default 5) of the stage.
+
+    Read at import time for the same reason as ``stage_resource_name``: Chalice binds the schedule
+    when it imports ``app.py`` with the stage's ``environment_variables`` set.
+    """
+    env = os.environ if env is None else env
+    minutes = _positive_int(env, WATCHDOG_INTERVAL_MINUTES, DEFAULT_SWEEP_INTERVAL_MINUTES)
+    return "rate(1 minute)" if minutes == 1 else f"rate({minutes} minutes)"

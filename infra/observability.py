@@ -29,6 +29,7 @@ HANDLERS: tuple[str, ...] = (
     *PARTIAL_BATCH_HANDLERS,
     *ASYNC_HANDLERS,
     "cost_optimizer",
+    "sweep_stalled_orders",
 )
 DLQS = ("OrderProcessingDLQ", "NotificationEventsDLQ", "PaymentRechecksDLQ", "EventDeliveryDLQ", "AsyncInvokeDLQ")
 

@@ -103,7 +103,8 @@ TASK_GRANTS: dict[str, tuple[Grant, ...]] = {
     "check_inventory": (_READ_ORDER, *_HOLD, _ANNOUNCE),
     "process_payment": (_READ_ORDER, _PAYMENT, _ANNOUNCE),
     "check_payment_status": (_READ_ORDER, _PAYMENT, _ANNOUNCE),
-    "await_payment": (_grant("sqs:SendMessage", "PaymentRechecksQueue"),),  # only schedules the re-check
+    # schedules the re-check, and first moves the order's deadline past it (DynamoOrderDeadlines.extend)
+    "await_payment": (_grant("sqs:SendMessage", "PaymentRechecksQueue"), _grant("dynamodb:UpdateItem", "OrdersTable")),
     "reserve_inventory": (_grant("dynamodb:UpdateItem", "OrdersTable"),),  # commit: one conditional update
     "send_confirmation": (_READ_ORDER, _NOTIFY),
     "schedule_shipping": (_READ_ORDER,),
@@ -154,6 +155,13 @@ FUNCTION_GRANTS: dict[str, tuple[Grant, ...]] = {
         *TASK_GRANTS["compensate_order"],
         _grant("sns:Publish", "AlertsTopic"),
         _ASYNC_DESTINATION,
+    ),
+    # The Express workflow's watchdog: finds orders past their deadline in the sparse index, claims each
+    # (a conditional UpdateItem), compensates it as compensate_order does, alerts operations, settles it.
+    "sweep_stalled_orders": (
+        *TASK_GRANTS["compensate_order"],
+        _grant("dynamodb:Query", "OrdersTable/index/DeadlineIndex"),
+        _grant("sns:Publish", "AlertsTopic"),
     ),
     # The observability helper's scheduled optimizer: reads the functions' settings (all, or the ones the
     # event names) and metrics, reads memory-tuning results, writes its report. ListFunctions and

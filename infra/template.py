@@ -30,7 +30,12 @@ def resource_name(thing: str, stage: str, app: str = APP) -> str:
 
 
 def _table(
-    name: str, key: str, attrs: dict[str, str], indexes: list[tuple[str, str, str | None]], ttl: str | None = None
+    name: str,
+    key: str,
+    attrs: dict[str, str],
+    indexes: list[tuple[str, str, str | None]],
+    ttl: str | None = None,
+    keys_only: frozenset[str] = frozenset(),
 ) -> Json:
     props: Json = {
         "TableName": name,
@@ -46,7 +51,7 @@ def _table(
                 "IndexName": index,
                 "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"}]
                 + ([{"AttributeName": range_key, "KeyType": "RANGE"}] if range_key else []),
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {"ProjectionType": "KEYS_ONLY" if index in keys_only else "ALL"},
             }
             for index, hash_key, range_key in indexes
         ]
@@ -82,11 +87,14 @@ def stage_template(stage: str, app: str = APP, settings: StageSettings | None = 
         return resource_name(thing, stage, app)
 
     resources: Json = {
+        # DeadlineIndex: sparse on deadline_at (only orders in flight carry it), keys only: the watchdog's
+        # query for orders past their deadline (chalicelib/adapters/deadlines_dynamodb.py).
         "OrdersTable": _table(
             n("orders"),
             "order_id",
-            {"order_id": "S", "customer_id": "S", "created_at": "S"},
-            [("CustomerOrdersIndex", "customer_id", "created_at")],
+            {"order_id": "S", "customer_id": "S", "created_at": "S", "status": "S", "deadline_at": "N"},
+            [("CustomerOrdersIndex", "customer_id", "created_at"), ("DeadlineIndex", "status", "deadline_at")],
+            keys_only=frozenset({"DeadlineIndex"}),
         ),
         "UsersTable": _table(n("users"), "user_id", {"user_id": "S", "email": "S"}, [("EmailIndex", "email", None)]),
         "ProductsTable": _table(

@@ -21,6 +21,7 @@ from chalicelib.domain.orders import FailureReason, Order, OrderStatus
 from chalicelib.domain.pipeline import OrderNotFoundError
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
+DEADLINE = "deadline_at"  # adapters/deadlines_dynamodb.py: the watchdog's index key
 MAX_RACES = 5
 
 
@@ -55,6 +56,9 @@ class DynamoOrderProgress:
             if moved.failure_reason is not None:
                 expression += ", failure_reason = :reason"
                 values[":reason"] = {"S": moved.failure_reason.value}
+            if moved.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
+                # Finished by the workflow itself: the order leaves the watchdog's sparse index.
+                expression += f" REMOVE {DEADLINE}"
             try:
                 self._client.update_item(
                     TableName=self._table,

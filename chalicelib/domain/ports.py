@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Mapping, Protocol, Sequence, TypeVar
 
 from chalicelib.domain.catalog import Product, ProductChanges
+from chalicelib.domain.deadlines import OverdueOrder
 from chalicelib.domain.orders import FailureReason, Order, OrderStatus
 from chalicelib.domain.pipeline import HoldStatus, Payment
 
@@ -142,6 +143,32 @@ class OrderProgress(Protocol):
 
     def record_notification(self, order_id: str, kind: str) -> bool:
         """Add ``kind`` to the order's notifications once; ``False`` when it was already recorded."""
+
+
+class OrderDeadlines(Protocol):
+    """By when each order in flight must have moved again, indexed so the watchdog finds the late ones cheaply.
+
+    The deadline lives on the order's item and in a sparse index (``DeadlineIndex``: status, deadline)
+    that holds only orders with a deadline: a terminal move by the workflow removes it
+    (``OrderProgress.advance``), so finished orders leave the index.
+    """
+
+    def extend(self, order_id: str, deadline: int) -> bool:
+        """Record ``deadline`` (epoch seconds) on a ``PROCESSING`` order; it only ever moves later.
+
+        ``False`` (and no change) when the order is not ``PROCESSING`` or already has a later deadline,
+        so a duplicated or late delivery cannot shorten a live execution's time.
+        """
+
+    def overdue(self, now: int, limit: int) -> list[OverdueOrder]:
+        """Up to ``limit`` orders ``PROCESSING`` past their deadline, then those claimed but not yet compensated."""
+
+    def claim(self, order_id: str, now: int) -> bool:
+        """``PROCESSING`` and past its deadline -> ``FAILED``/``WORKFLOW_FAILED``, keeping the deadline as the mark
+        "compensation owed"; ``False`` when the order moved or its deadline was extended meanwhile."""
+
+    def settle(self, order_id: str) -> None:
+        """Compensation done: remove the deadline, so the order leaves the index."""
 
 
 class Inventory(Protocol):

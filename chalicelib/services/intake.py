@@ -13,6 +13,7 @@ for a message dead-lettered for good, ``give_up``.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.orders import FailureReason, OrderStatus
@@ -20,6 +21,9 @@ from chalicelib.domain.pipeline import OrderNotFoundError, execution_input, exec
 from chalicelib.domain.ports import OrderProgress, WorkflowEngine
 from chalicelib.observability.logs import annotate
 from chalicelib.observability.tracing import subsegment
+
+if TYPE_CHECKING:
+    from chalicelib.services.watchdog import DeadlineKeeper
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,9 @@ class OrderIntake:
         progress: OrderProgress,
         workflow: WorkflowEngine,
         payment_wait_seconds: int,
+        deadlines: DeadlineKeeper | None = None,
     ) -> None:
+        self._deadlines = deadlines
         self._progress = progress
         self._workflow = workflow
         self._payment_wait_seconds = payment_wait_seconds
@@ -48,6 +54,8 @@ class OrderIntake:
         if order.status in (OrderStatus.COMPLETED, OrderStatus.FAILED):
             return False
         self._progress.advance(order_id, OrderStatus.PROCESSING)
+        if self._deadlines is not None:  # before the start: a crash between the two leaves no order unwatched
+            self._deadlines.execution_started(order_id)
         # The execution input carries the correlation id on, to the execution's logs and events.
         payload = execution_input(order_id, correlation_id, self._payment_wait_seconds)
         annotations = {"order_id": order_id, "order_total": float(order.total_amount)}

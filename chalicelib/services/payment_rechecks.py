@@ -19,7 +19,7 @@ A round's status check counts once at the gateway however often it is asked.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.orders import OrderStatus
@@ -33,6 +33,9 @@ from chalicelib.domain.pipeline import (
 from chalicelib.domain.ports import OrderProgress, PaymentRecheckQueue, WorkflowEngine
 from chalicelib.observability.logs import annotate
 
+if TYPE_CHECKING:
+    from chalicelib.services.watchdog import DeadlineKeeper
+
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +48,9 @@ class PaymentRechecks:
         wait_seconds: int,
         give_up: Callable[[str], Any],
         max_rounds: int = PAYMENT_CHECK_ROUNDS,
+        deadlines: DeadlineKeeper | None = None,
     ) -> None:
+        self._deadlines = deadlines
         self._progress = progress
         self._queue = queue
         self._workflow = workflow
@@ -60,6 +65,8 @@ class PaymentRechecks:
         """
         if round >= self._max_rounds:
             raise PaymentPendingTooLong(f"Order {order_id}: payment still pending after {round} status checks")
+        if self._deadlines is not None:  # first: the order is watched before the round can be lost
+            self._deadlines.payment_round_scheduled(order_id, self._wait_seconds)
         self._queue.schedule(order_id, round + 1, self._wait_seconds)
         log.info("order %s: payment pending; status check %d in %d s", order_id, round + 1, self._wait_seconds)
         return {"next_round": round + 1, "in_seconds": self._wait_seconds}
@@ -76,6 +83,8 @@ class PaymentRechecks:
         if not self._queue.claim(order_id, round, message_id):
             log.info("order %s: re-check %d was delivered before; duplicate ignored", order_id, round)
             return False
+        if self._deadlines is not None:
+            self._deadlines.execution_started(order_id)
         payload = execution_input(order_id, order.correlation_id or order_id, self._wait_seconds, round)
         return self._workflow.start(execution_name(order_id, round), payload)
 

@@ -6,7 +6,9 @@ benchmarks and the runbooks use; an e2e module imports these, never another test
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -78,3 +80,36 @@ class StageShop:
     def settle(self, order_id: str, timeout: float = 45.0) -> dict[str, Any]:
         """Poll until the order is COMPLETED or FAILED (bounded)."""
         return self.client.wait_for_order(self.buyer, order_id, timeout_s=timeout)
+
+
+WATCHDOG_REGION, WATCHDOG_ACCOUNT = "us-east-1", "123456789012"
+WATCHDOG_PREFIX = "ecommerce-backend-local"
+WATCHDOG_ORDERS_TABLE = "ecommerce-backend-orders-local"
+
+
+def sweep_a_stalled_order(aws: Callable[[str], Any], order_id: str) -> None:
+    """The sweep, invoked, over an order put back where a dead execution leaves one (for the IAM ledger).
+
+    ``test_iam.py``'s stage kills no execution, so a completed order is made PROCESSING again with a
+    deadline passed (charged, stock committed); the sweep finds it through the index, claims it,
+    refunds, releases, announces and alerts: every grant its policy holds.
+    """
+    aws("dynamodb").update_item(
+        TableName=WATCHDOG_ORDERS_TABLE,
+        Key={"order_id": {"S": order_id}},
+        UpdateExpression="SET #status = :processing, deadline_at = :past",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":processing": {"S": "PROCESSING"}, ":past": {"N": "1"}},
+    )
+    rule = aws("events").describe_rule(Name=f"{WATCHDOG_PREFIX}-sweep_stalled_orders-event")["Arn"]
+    scheduled = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events"}
+    scheduled |= {
+        "account": WATCHDOG_ACCOUNT,
+        "time": "2026-12-01T00:00:00Z",
+        "region": WATCHDOG_REGION,
+        "resources": [rule],
+        "detail": {},
+    }
+    answer = aws("lambda").invoke(FunctionName=f"{WATCHDOG_PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
+    payload = answer["Payload"].read()
+    assert "FunctionError" not in answer and order_id in json.loads(payload)["compensated"], payload

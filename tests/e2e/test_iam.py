@@ -23,7 +23,7 @@ from infra.pipeline import WORKFLOW_LOG_DELIVERY_ACTIONS, WORKFLOW_TRACING_ACTIO
 from localstage.iam.policy import wildcard_match
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.support import ADDRESS, StageShop, aws, wait_for
+from tests.e2e.support import ADDRESS, StageShop, aws, sweep_a_stalled_order, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +42,7 @@ FUNCTIONS = (
     "send_notification",
     "handle_workflow_event",
     "cost_optimizer",
+    "sweep_stalled_orders",
     "validate_order",
     "check_inventory",
     "process_payment",
@@ -307,6 +308,7 @@ def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(ia
         shop.settle(order_id)
     _invoke(iam_stage, "refund_payment", orders[0])  # charged: the payment is refunded
     _invoke(iam_stage, "refund_payment", orders[1])  # declined: nothing to refund, the failure is announced
+    sweep_a_stalled_order(lambda service: aws(iam_stage, service), shop.settle(shop.order(product))["order_id"])
 
     # THEN, once the asynchronous paths have run, every grant was used but the accepted ones
     def settled() -> dict[str, Any] | None:

@@ -277,7 +277,7 @@ def _exercise_pipeline(stage: PipelineStage) -> None:
         pass
     for order in (pending, aborted):
         stage.wait_until_finished(order.order_id)
-    assert stage.deliver_rechecks(expected=2) == 2
+    assert stage.deliver_rechecks(expected=2) == 2  # the two delayed messages may fall due in different polls
     stage.wait_until_finished(f"{pending.order_id}-check1")
     # The status handler compensating an execution that died (a Standard workflow's event, or an operator's).
     execution = next(e["executionArn"] for e in stage.executions() if e["name"] == aborted.order_id)
@@ -304,6 +304,24 @@ def _exercise_pipeline(stage: PipelineStage) -> None:
     if "ecommerce-backend-local-cost_optimizer" in stage.emulator.names:  # the scheduled cost optimizer
         scheduled = {**event, "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
         stage.invoke("cost_optimizer", scheduled)
+    _exercise_watchdog(stage, {**event, "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+
+
+def _exercise_watchdog(stage: PipelineStage, scheduled: dict[str, Any]) -> None:
+    """An order left waiting for a re-check that never comes, past its deadline: the sweep compensates it."""
+    stalled = place(stage.container, (add_product(stage.container, stock=2), 1), token="tok_pending_99")
+    while stage.deliver_orders():
+        pass
+    stage.wait_until_finished(stalled.order_id)
+    stage.client("dynamodb").update_item(  # time passing: the deadline moved into the past
+        TableName=stage.container.settings.orders_table,
+        Key={"order_id": {"S": stalled.order_id}},
+        UpdateExpression="SET deadline_at = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
+    stage.invoke("sweep_stalled_orders", scheduled)
+    found = stage.container.order_progress.get(stalled.order_id)
+    assert found is not None and found.status.value == "FAILED"
 
 
 def test_given_the_handlers_on_moto_when_every_path_runs_then_each_call_is_granted_by_its_own_policy(

@@ -22,6 +22,7 @@ from bench.e2e_load import LoadPlan
 from bench.events import ApiRequest, FakeLambdaContext, authorizer_context, fill_path
 from bench.figures import Figure
 from bench.pipeline_cost import (
+    DEADLINE_INDEX_WRITES,
     HAPPY_PATH,
     as_workflow,
     billable_from_counts,
@@ -253,6 +254,8 @@ def test_given_our_order_when_priced_then_express_is_one_execution_and_both_desi
     # THEN ours is one Express execution, no transitions; both pay one REST request and one trace
     assert ours.count(Service.STEP_FUNCTIONS, Op.EXPRESS_EXECUTION) == 1
     assert ours.count(Service.STEP_FUNCTIONS, Op.STATE_TRANSITION) == 0
+    # AND ours pays the watchdog's index: the deadline's arrival and removal (no call count sees them)
+    assert ours.count(Service.DYNAMODB, Op.PUT_ITEM) == DEADLINE_INDEX_WRITES == 2
     for design in (ours, seed):
         assert design.count(Service.API_GATEWAY, Op.REST_API_REQUEST) == 1
         assert design.count(Service.XRAY, Op.TRACE_RECORDED) == 1  # 1M orders a month: the reservoir takes all
