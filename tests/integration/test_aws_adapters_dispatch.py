@@ -20,8 +20,7 @@ from chalicelib.adapters.uploads import S3UploadSigner, decode_policy
 from chalicelib.domain.errors import (
     DependencyUnavailableError,
 )
-from chalicelib.domain.orders import Order, OrderLine, ShippingAddress
-from tests.integration.adapter_stage import REGION, Stage, provisioned_stage
+from tests.integration.adapter_stage import REGION, Stage, make_order, provisioned_stage
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +29,6 @@ pytestmark = pytest.mark.integration
 def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
     with provisioned_stage(monkeypatch) as provisioned:
         yield provisioned
-
-
-def make_order(order_id: str = "ord_1") -> Order:
-    return Order(
-        order_id=order_id,
-        customer_id="user-1",
-        items=(
-            OrderLine("prod-1", "Mug", 2, Decimal("12.50")),
-            OrderLine("prod-2", "Pot", 1, Decimal("3.00")),
-        ),
-        shipping_address=ShippingAddress("Ada", "12 St James's Sq", "London", "SW1Y 4JH", "GB"),
-        payment_token="tok_success",
-        total_amount=Decimal("28.00"),
-        created_at="2024-01-01T00:00:00.000000Z",
-        updated_at="2024-01-01T00:00:00.000000Z",
-        correlation_id="corr-1",
-    )
 
 
 def probe_queue(stage: Stage, name: str) -> tuple[str, str]:

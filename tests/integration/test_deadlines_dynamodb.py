@@ -17,7 +17,7 @@ from chalicelib.domain.deadlines import OverdueOrder
 from chalicelib.domain.orders import FailureReason, OrderStatus
 from infra.template import stage_template
 from localstage.provision import Provisioner
-from tests.integration.test_aws_adapters import make_order
+from tests.integration.adapter_stage import make_order
 
 pytestmark = pytest.mark.integration
 
