@@ -26,3 +26,34 @@ def local_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
             yield stage
     except StageStartError as exc:
         pytest.fail(str(exc))
+
+
+ERROR_LINES_SHOWN = 80
+
+
+def stage_errors(stage: RunningStage) -> str:
+    """The stage log's ERROR records and traceback lines, last ``ERROR_LINES_SHOWN`` of them."""
+    try:
+        lines = stage.log_path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(no stage log: {exc})"
+    picked, in_traceback = [], False
+    for line in lines:
+        starts_traceback = line.startswith("Traceback") or '"level":"ERROR"' in line or line.startswith("[ERROR]")
+        in_traceback = starts_traceback or (in_traceback and (line.startswith((" ", "\t")) or ":" in line[:60]))
+        if in_traceback:
+            picked.append(line)
+    return "\n".join(picked[-ERROR_LINES_SHOWN:]) or "(no error in the stage log)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing e2e test's report carries the errors its stage logged: CI shows the cause, not just the 500."""
+    report = yield
+    if report.failed and call.when == "call":
+        funcargs = getattr(item, "funcargs", {})
+        for name, value in funcargs.items():
+            for stage in value if isinstance(value, tuple) else (value,):
+                if isinstance(stage, StageProcess):
+                    report.sections.append((f"stage log errors ({name}: {stage.log_path})", stage_errors(stage)))
+    return report
