@@ -5,7 +5,12 @@ restores a copy of the whole table, undoing writes other threads made meanwhile.
 DynamoDB applies each write atomically, and the stage serves HTTP requests, SQS
 batches and workflow tasks on many threads at once (N concurrent orders for the
 last items in stock must leave exactly 0, never a resurrected count). One lock
-around moto's write operations restores per-write atomicity.
+around moto's write operations restores per-write atomicity. Reads need it too: moto's
+``update_item`` applies an update expression to the stored item in place, one action at a time, and
+its ``GetItem``/``Query``/``Scan`` handlers serialise the live item outside any lock, so a read
+racing a write could return half an update (an order whose status moved but whose other
+attributes had not), which DynamoDB never does. Each of moto's item request handlers therefore
+runs whole under the same lock, from its request to its serialised answer.
 
 Two costs moto pays on every request, which the stage's load makes visible (a py-spy profile of the
 end-to-end benchmark: about a fifth of the stage's busy time), are paid once instead:
@@ -25,12 +30,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 from localstage.patches import Patches
 
 # BatchWriteItem is not here: moto's handler calls put_item and delete_item per request (each locked),
 # and DynamoDB does not make a batch atomic either (its DynamoDBBackend.batch_write_item is a stub).
 WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items")
+# The request handlers (parse, call the backend, serialise the answer) that read a live item outside the
+# backend: the reads, and update_item, whose ReturnValues answer is the stored item serialised afterwards.
+ITEM_HANDLERS = ("get_item", "batch_get_item", "query", "scan", "transact_get_items", "update_item")
 _lock = threading.RLock()
 
 
@@ -44,9 +53,11 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def serialise_dynamodb_writes(patches: Patches) -> None:
-    """One lock around each of moto's DynamoDB write operations; a renamed one fails here (PatchTargetError)."""
+    """One lock around moto's DynamoDB writes and item request handlers; a renamed one fails here (PatchTargetError)."""
     for name in WRITE_OPERATIONS:
         patches.wrap("moto", DynamoDBBackend, name, _locked)
+    for name in ITEM_HANDLERS:
+        patches.wrap("moto", DynamoHandler, name, _locked)
 
 
 @contextmanager

@@ -1,11 +1,10 @@
 """Every change the local stage makes to a dependency's internals, in one table (``localstage.patches``).
 
 Each entry names the package whose version the change was checked against (``WRITTEN_FOR``), the owner
-(a module, a class, or for ``instance`` entries the class of an object the stage makes at run time),
-the attribute replaced, why, and the behaviour tests that fail without it: they drive the dependency's
-own code path through the patch, not the patched attribute alone. ``Patches.wrap`` refuses any target
-not listed here, so this table is the whole list a dependency upgrade must re-read
-(docs/local-stage.md, "The compatibility layer").
+(a module, a class, or for ``instance`` entries the class of an object the stage makes at run time), the
+attribute replaced, why, and the tests that fail without it, driving the dependency's own code path
+through the patch. ``Patches.wrap`` refuses any target not listed here, so this table is the whole list
+a dependency upgrade must re-read (docs/local-stage.md, "The compatibility layer").
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ _MOTO_PATCHES = "tests/unit/test_localstage_moto_patches.py"
 _XRAY_UNIT = "tests/unit/test_localstage_xray.py"
 _XRAY = "tests/integration/test_localstage_xray.py"
 _CFN = "tests/integration/test_localstage_cloudformation.py"
-_CFN_DEV = "tests/integration/test_localstage_cloudformation_dev.py"
 _APIGW = "tests/integration/test_localstage_apigateway.py"
 _EVENTS = "tests/integration/test_localstage_events.py"
 _RUNTIME = "tests/integration/test_localstage_runtime.py"
@@ -38,6 +36,9 @@ _TRACING = "tests/e2e/test_stage_tracing.py"
 _IAM = "tests/e2e/test_iam.py"
 
 _DYNAMODB_LOCK = f"{_PATCHES}::test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it"
+_DYNAMODB_READ = f"{_PATCHES}::test_given_an_update_in_progress_when_moto_answers_a_read_then_it_waits_for_it"
+_DYNAMODB_ANSWER = f"{_PATCHES}::test_given_an_update_answering_all_new_when_another_write_follows_then_it_is_its_own"
+_READS = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
 _TRACED_REQUEST = (
     f"{_XRAY}::test_given_a_traced_request_when_moto_delivers_to_a_queue_then_the_message_keeps_the_header"
 )
@@ -58,7 +59,7 @@ _STATE_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
 _XRAY_RECORDER = "aws_xray_sdk.core.recorder.AWSXRayRecorder"
 
 INVENTORY: tuple[PatchTarget, ...] = (
-    # -- DynamoDB: one lock around moto's writes (moto_patches.py) ---------------------------------
+    # -- DynamoDB: one lock around moto's writes and item handlers (moto_patches.py) ----------------
     *(
         _moto(
             "moto.dynamodb.models.DynamoDBBackend", name, "moto's writes are not atomic across threads", _DYNAMODB_LOCK
@@ -70,6 +71,20 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "transact_write_items",
         "a cancelled transaction restores a copy of the table, undoing other threads' writes",
         f"{_PATCHES}::test_given_a_transaction_being_cancelled_when_another_thread_writes_then_its_write_survives",
+    ),
+    *(
+        _moto("moto.dynamodb.responses.DynamoHandler", name, why, proof)
+        for name, why, proof in (
+            *(
+                (read, "moto serialises the live item after its backend: half an update seen", _DYNAMODB_READ)
+                for read in _READS
+            ),
+            (
+                "update_item",
+                "its ReturnValues answer serialises the live item, later writes included",
+                _DYNAMODB_ANSWER,
+            ),
+        )
     ),
     # -- per-request costs paid once (moto_patches.py) ---------------------------------------------
     _moto(
@@ -230,12 +245,6 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "resource_class_from_type",
         "every resource type through one fill",
         f"{_CFN}::test_given_a_resource_type_without_a_fill_when_deploying_then_the_stack_rolls_back_naming_the_type",
-    ),
-    _moto(
-        "moto.cloudformation.parsing",
-        "resource_name_property_from_type",
-        "the fills' name properties (no test fails without it yet: moto's own names may agree)",
-        f"{_CFN_DEV}::test_given_the_dev_stage_deployed_then_the_stack_is_complete_with_every_resource_and_output",
     ),
     _moto(
         "moto.cloudformation.parsing",

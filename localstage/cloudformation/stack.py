@@ -60,17 +60,6 @@ def _resource_class(fills: Mapping[str, type[ResourceFill]]) -> Callable[[Any], 
     return wrap
 
 
-def _name_property(fills: Mapping[str, type[ResourceFill]]) -> Callable[[Any], Any]:
-    def wrap(original: Any) -> Any:
-        def resource_name_property_from_type(resource_type: str) -> str | None:
-            fill = fills.get(resource_type)
-            return (fill.NAME_PROPERTY or None) if fill else None
-
-        return resource_name_property_from_type
-
-    return wrap
-
-
 def _create_with_events(original: Any) -> Any:
     def parse_and_create_resource(
         logical_id: str, resource_json: Json, resources_map: ResourceMap, account_id: str, region_name: str
@@ -307,7 +296,6 @@ def _replaced(replacement: Callable[..., Any]) -> Callable[[Any], Any]:
 def install(patches: Patches, fills: Mapping[str, type[ResourceFill]]) -> None:
     """Route every resource type through ``fills`` and give stacks CloudFormation's failure semantics."""
     patches.wrap("moto", parsing, "resource_class_from_type", _resource_class(fills))
-    patches.wrap("moto", parsing, "resource_name_property_from_type", _name_property(fills))
     patches.wrap("moto", parsing, "parse_and_create_resource", _create_with_events)
     patches.wrap("moto", parsing, "parse_and_update_resource", _update_with_events)
     patches.wrap("moto", ResourceMap, "update", _replaced(update_resources))

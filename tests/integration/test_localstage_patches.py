@@ -245,6 +245,98 @@ def test_given_a_transaction_being_cancelled_when_another_thread_writes_then_its
         assert "Item" not in db.get_item(TableName="t", Key={"pk": {"S": "a"}})
 
 
+_READS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "get_item": lambda db: db.get_item(TableName="t", Key={"pk": {"S": "old"}})["Item"],
+    "query": lambda db: db.query(
+        TableName="t", KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "old"}}
+    )["Items"][0],
+    "scan": lambda db: db.scan(TableName="t")["Items"][0],
+    "batch_get_item": lambda db: db.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": "old"}}]}})["Responses"][
+        "t"
+    ][0],
+    "transact_get_items": lambda db: db.transact_get_items(
+        TransactItems=[{"Get": {"TableName": "t", "Key": {"pk": {"S": "old"}}}}]
+    )["Responses"][0]["Item"],
+}
+
+
+@pytest.mark.parametrize("operation", sorted(_READS))
+def test_given_an_update_in_progress_when_moto_answers_a_read_then_it_waits_for_it(
+    operation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.parsing.executors import SetExecutor
+
+    with _table() as db:
+        # GIVEN an update of two attributes that moto has applied halfway (its first SET done, in place)
+        halfway, read_done = threading.Event(), threading.Event()
+        apply = SetExecutor.execute
+
+        def execute(self: Any, item: Any) -> None:
+            apply(self, item)
+            if threading.current_thread().name == "update" and not halfway.is_set():
+                halfway.set()
+                read_done.wait(0.5)  # a read let through now would see the first attribute only
+
+        monkeypatch.setattr(SetExecutor, "execute", execute)
+        two = {":one": {"N": "1"}}
+        update = lambda: db.update_item(  # noqa: E731
+            TableName="t",
+            Key={"pk": {"S": "old"}},
+            UpdateExpression="SET a = :one, b = :one",
+            ExpressionAttributeValues=two,
+        )
+        updated, failed = _in_thread(update, name="update")
+        assert halfway.wait(10)
+        # WHEN another thread reads the item meanwhile
+        seen: list[dict[str, Any]] = []
+        read, read_failed = _in_thread(lambda: seen.append(_READS[operation](db)), name="read")
+        if read.wait(0.3):
+            read_done.set()
+        assert updated.wait(10) and read.wait(10) and not failed and not read_failed, failed + read_failed
+        # THEN it saw the whole update, as DynamoDB answers: never one attribute of it
+        assert seen[0].get("a") == seen[0].get("b") == {"N": "1"}, seen[0]
+
+
+def test_given_an_update_answering_all_new_when_another_write_follows_then_it_is_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.dynamodb.models import Item
+
+    with _table() as db:
+        # GIVEN an update that moto has applied and is about to serialise as its ALL_NEW answer
+        serialising, other_done = threading.Event(), threading.Event()
+        to_json, calls = Item.to_json, []
+
+        def paused(self: Any) -> Any:
+            if threading.current_thread().name == "update":
+                calls.append(1)
+                if len(calls) == 2:  # the first is the handler's copy of the item before the update
+                    serialising.set()
+                    other_done.wait(0.5)
+            return to_json(self)
+
+        monkeypatch.setattr(Item, "to_json", paused)
+        answer: list[dict[str, Any]] = []
+        update = lambda: answer.append(  # noqa: E731
+            db.update_item(
+                TableName="t",
+                Key={"pk": {"S": "old"}},
+                UpdateExpression="SET a = :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        )
+        updated, failed = _in_thread(update, name="update")
+        assert serialising.wait(10)
+        # WHEN another write to the item arrives meanwhile
+        done, other_failed = _in_thread(lambda: _WRITES["update_item"](db))
+        if done.wait(0.3):
+            other_done.set()
+        assert updated.wait(10) and done.wait(10) and not failed and not other_failed, failed + other_failed
+        # THEN the answer is the item as this update left it, not with the later write in it
+        assert answer[0] == {"pk": {"S": "old"}, "a": {"N": "1"}}
+
+
 def test_given_the_call_log_when_the_embedded_aws_serves_calls_then_each_is_a_line(tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
     with Patches() as applied:
