@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from localstage.patch_inventory_deploy import DEPLOY_ENTRIES
+
 
 @dataclass(frozen=True)
 class PatchTarget:
@@ -28,12 +30,11 @@ _PATCHES = "tests/integration/test_localstage_patches.py"
 _MOTO_PATCHES = "tests/unit/test_localstage_moto_patches.py"
 _XRAY_UNIT = "tests/unit/test_localstage_xray.py"
 _XRAY = "tests/integration/test_localstage_xray.py"
-_CFN = "tests/integration/test_localstage_cloudformation.py"
-_APIGW = "tests/integration/test_localstage_apigateway.py"
 _EVENTS = "tests/integration/test_localstage_events.py"
 _RUNTIME = "tests/integration/test_localstage_runtime.py"
 _TRACING = "tests/e2e/test_stage_tracing.py"
 _IAM = "tests/e2e/test_iam.py"
+_SFN_TASKS = "tests/integration/test_localstage_sfn_tasks.py"
 
 _DYNAMODB_LOCK = f"{_PATCHES}::test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it"
 _DYNAMODB_READ = f"{_PATCHES}::test_given_an_update_in_progress_when_moto_answers_a_read_then_it_waits_for_it"
@@ -53,8 +54,6 @@ def _moto(owner: str, attribute: str, why: str, *proof: str, instance: bool = Fa
     return PatchTarget("moto", owner, attribute, why, proof, instance)
 
 
-_CFN_MODELS = "moto.cloudformation.models"
-_CFN_RESPONSE = "moto.cloudformation.responses.CloudFormationResponse"
 _STATE_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
 _XRAY_RECORDER = "aws_xray_sdk.core.recorder.AWSXRayRecorder"
 
@@ -206,14 +205,16 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto(
         f"{_STATE_TASK}.lambda_eval_utils",
         "execute_lambda_function_integration",
-        "a Lambda task runs in its execution's trace (alone, not yet proved: see docs)",
+        "a Lambda task runs in its execution's trace",
         _ORDER_HANDOFFS,
+        f"{_SFN_TASKS}::test_given_a_traced_execution_when_its_lambda_task_runs_then_the_invoke_carries_its_trace",
     ),
     _moto(
         f"{_STATE_TASK}.lambda_eval_utils",
         "boto_client_for",
-        "one client per service, not one per task; the invoke carries the header (alone, not yet proved)",
-        _ORDER_HANDOFFS,
+        "one client per service, not one per task; the invoke carries the header",
+        f"{_SFN_TASKS}::test_given_a_traced_execution_when_its_lambda_task_runs_then_the_invoke_carries_its_trace",
+        f"{_SFN_TASKS}::test_given_many_lambda_tasks_when_they_run_then_moto_builds_one_client_for_them",
     ),
     # -- IAM: the workflow acts as its execution role (iam/stage.py) -------------------------------
     *(
@@ -221,9 +222,18 @@ INVENTORY: tuple[PatchTarget, ...] = (
             f"{_STATE_TASK}.{owner}",
             "_eval_execution",
             "moto's interpreter signs every task's call with fixed keys",
-            f"{_IAM}::test_given_every_path_when_run_then_every_grant_of_every_function_is_used",
+            proof,
         )
-        for owner in ("state_task_lambda.StateTaskLambda", "service.state_task_service.StateTaskService")
+        for owner, proof in (
+            (
+                "state_task_lambda.StateTaskLambda",
+                f"{_IAM}::test_given_every_path_when_run_then_every_grant_of_every_function_is_used",
+            ),
+            (
+                "service.state_task_service.StateTaskService",
+                f"{_SFN_TASKS}::test_given_a_service_integration_task_when_it_runs_then_its_call_is_made_as_the_execution_role",
+            ),
+        )
     ),
     # -- the embedded AWS's WSGI app and its call log (server.py, call_log.py) ---------------------
     _moto(
@@ -239,117 +249,8 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "LOCAL_AWS_CALL_LOG: every call the embedded AWS serves, logged",
         f"{_PATCHES}::test_given_the_call_log_when_the_embedded_aws_serves_calls_then_each_is_a_line",
     ),
-    # -- CloudFormation as AWS deploys the stage's template (cloudformation/stack.py) --------------
-    _moto(
-        "moto.cloudformation.parsing",
-        "resource_class_from_type",
-        "every resource type through one fill",
-        f"{_CFN}::test_given_a_resource_type_without_a_fill_when_deploying_then_the_stack_rolls_back_naming_the_type",
-    ),
-    _moto(
-        "moto.cloudformation.parsing",
-        "parse_and_create_resource",
-        "CREATE_FAILED naming the resource",
-        f"{_CFN}::test_given_a_property_no_fill_applies_when_deploying_then_the_resource_fails_naming_it",
-    ),
-    _moto(
-        "moto.cloudformation.parsing",
-        "parse_and_update_resource",
-        "UPDATE_FAILED instead of keeping the old resource",
-        f"{_CFN}::test_given_an_update_that_fails_then_it_rolls_back_to_the_previous_state_and_the_stack_stays_usable",
-    ),
-    _moto(
-        "moto.cloudformation.parsing.ResourceMap",
-        "update",
-        "moto's version retries, swallows errors and mis-orders",
-        f"{_CFN}::test_given_a_deployed_stage_when_updated_then_changes_apply_state_survives_and_destroy_removes_everything",
-    ),
-    _moto(
-        "moto.cloudformation.parsing.ResourceMap",
-        "delete",
-        "ordered deletes; a resource that fails to delete is reported, not swallowed",
-        f"{_CFN}::test_given_a_bucket_with_objects_when_destroying_then_the_stack_stays_delete_failed_until_it_is_emptied",
-    ),
-    _moto(
-        f"{_CFN_MODELS}.Stack",
-        "create_resources",
-        "rollback on a failed creation",
-        f"{_CFN}::test_given_a_resource_type_without_a_fill_when_deploying_then_the_stack_rolls_back_naming_the_type",
-    ),
-    _moto(
-        f"{_CFN_MODELS}.Stack",
-        "update",
-        "rollback on a failed update",
-        f"{_CFN}::test_given_an_update_that_fails_then_it_rolls_back_to_the_previous_state_and_the_stack_stays_usable",
-    ),
-    *(
-        _moto(
-            owner,
-            name,
-            "a deletion that fails leaves the stack DELETE_FAILED",
-            f"{_CFN}::test_given_a_bucket_with_objects_when_destroying_then_the_stack_stays_delete_failed_until_it_is_emptied",
-        )
-        for owner, name in (
-            (f"{_CFN_MODELS}.Stack", "delete"),
-            (f"{_CFN_MODELS}.CloudFormationBackend", "delete_stack"),
-        )
-    ),
-    _moto(
-        f"{_CFN_MODELS}.CloudFormationBackend",
-        "create_stack",
-        "the template is checked before anything is created",
-        f"{_CFN}::test_given_a_reference_to_a_resource_the_template_lacks_then_creation_is_refused_before_anything_is_made",
-    ),
-    _moto(
-        _CFN_RESPONSE,
-        "_validate_different_update",
-        "no-op updates refused as AWS compares them",
-        f"{_CFN}::test_given_a_parameter_when_deploying_then_it_reaches_the_outputs_and_only_a_changed_one_updates",
-    ),
-    _moto(
-        _CFN_RESPONSE,
-        "create_stack",
-        "capabilities and the 51,200-byte template body checked as AWS does",
-        f"{_CFN}::test_given_a_named_role_when_creating_without_acknowledging_named_iam_then_aws_refusal_is_given",
-        f"{_CFN}::test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it_as_aws_does",
-    ),
-    _moto(
-        _CFN_RESPONSE,
-        "update_stack",
-        "capabilities and the 51,200-byte template body checked as AWS does",
-        f"{_CFN}::test_given_an_update_adding_a_named_role_without_acknowledging_named_iam_then_aws_refusal_is_given",
-    ),
-    _moto(
-        _CFN_RESPONSE,
-        "validate_template",
-        "the 51,200-byte template body",
-        f"{_CFN}::test_given_a_template_over_51200_bytes_inline_then_cloudformation_refuses_it_as_aws_does",
-    ),
-    # -- API Gateway's control plane (apigateway/importer.py, deployments.py) ----------------------
-    _moto(
-        "moto.apigateway.models.APIGatewayBackend",
-        "import_rest_api",
-        "Swagger 2.0 imports",
-        f"{_APIGW}::test_given_chalices_swagger_when_imported_then_api_gateway_holds_its_resources_methods_and_authorizer",
-    ),
-    _moto(
-        "moto.apigateway.models.APIGatewayBackend",
-        "put_rest_api",
-        "Swagger 2.0 merge puts",
-        f"{_APIGW}::test_given_a_merge_put_then_the_documents_methods_join_the_apis_and_the_others_stay",
-    ),
-    _moto(
-        "moto.apigateway.models.RestAPI",
-        "create_deployment",
-        "a deployment snapshots what its stage serves",
-        f"{_APIGW}::test_given_a_redeploy_with_fewer_routes_then_the_stage_serves_them_from_its_new_deployment_only",
-    ),
-    _moto(
-        "moto.apigateway.responses.APIGatewayResponse",
-        "create_deployment",
-        "a deployment's tracing setting",
-        f"{_APIGW}::test_given_create_deployment_with_tracing_then_the_stage_traces_and_a_later_deployment_keeps_it",
-    ),
+    # -- CloudFormation and API Gateway's control plane (patch_inventory_deploy.py) -----------------
+    *(_moto(*entry) for entry in DEPLOY_ENTRIES),
     # -- botocore ---------------------------------------------------------------------------------
     PatchTarget(
         "botocore",
