@@ -6,8 +6,8 @@ benchmarks and the runbooks use; an e2e module imports these, never another test
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from runbooks.stage_client import ADDRESS, LOCAL_CREDENTIALS, StageClient, aws_client, order_body
+from tests import polling
 from tests.e2e.conftest import RunningStage
 
 __all__ = ["ADDRESS", "StageShop", "aws", "reports", "wait_for"]
@@ -35,15 +36,8 @@ def aws(stage: RunningStage, service: str, session: Mapping[str, str] | None = N
     return aws_client(stage.aws_endpoint, service, credentials=credentials)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, poll: float = 0.25) -> Any:
-    """``predicate()``'s first truthy value, polled every ``poll`` s; AssertionError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"condition not met within {timeout} s")
+# Polled against a running stage over HTTP: a quarter second, so waiting adds little to its load.
+wait_for = functools.partial(polling.wait_for, poll=0.25)
 
 
 def reports(stage: RunningStage, function: str) -> list[str]:
@@ -82,9 +76,11 @@ class StageShop:
         return self.client.wait_for_order(self.buyer, order_id, timeout_s=timeout)
 
 
-WATCHDOG_REGION, WATCHDOG_ACCOUNT = "us-east-1", "123456789012"
-WATCHDOG_PREFIX = "ecommerce-backend-local"
-WATCHDOG_ORDERS_TABLE = "ecommerce-backend-orders-local"
+# The local stage's names, as `make run` and the e2e stages deploy them.
+REGION, ACCOUNT = "us-east-1", "123456789012"
+PREFIX = "ecommerce-backend-local"  # the functions' names: f"{PREFIX}-{handler}"
+ORDERS_TABLE = "ecommerce-backend-orders-local"
+PAYMENTS_TABLE = "ecommerce-backend-payments-local"
 
 
 def sweep_a_stalled_order(aws: Callable[[str], Any], order_id: str) -> None:
@@ -95,21 +91,21 @@ def sweep_a_stalled_order(aws: Callable[[str], Any], order_id: str) -> None:
     refunds, releases, announces and alerts: every grant its policy holds.
     """
     aws("dynamodb").update_item(
-        TableName=WATCHDOG_ORDERS_TABLE,
+        TableName=ORDERS_TABLE,
         Key={"order_id": {"S": order_id}},
         UpdateExpression="SET #status = :processing, deadline_at = :past",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={":processing": {"S": "PROCESSING"}, ":past": {"N": "1"}},
     )
-    rule = aws("events").describe_rule(Name=f"{WATCHDOG_PREFIX}-sweep_stalled_orders-event")["Arn"]
+    rule = aws("events").describe_rule(Name=f"{PREFIX}-sweep_stalled_orders-event")["Arn"]
     scheduled = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events"}
     scheduled |= {
-        "account": WATCHDOG_ACCOUNT,
+        "account": ACCOUNT,
         "time": "2026-12-01T00:00:00Z",
-        "region": WATCHDOG_REGION,
+        "region": REGION,
         "resources": [rule],
         "detail": {},
     }
-    answer = aws("lambda").invoke(FunctionName=f"{WATCHDOG_PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
+    answer = aws("lambda").invoke(FunctionName=f"{PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
     payload = answer["Payload"].read()
     assert "FunctionError" not in answer and order_id in json.loads(payload)["compensated"], payload

@@ -23,12 +23,10 @@ from infra.pipeline import WORKFLOW_LOG_DELIVERY_ACTIONS, WORKFLOW_TRACING_ACTIO
 from localstage.iam.policy import wildcard_match
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.support import ADDRESS, StageShop, aws, sweep_a_stalled_order, wait_for
+from tests.e2e.support import ACCOUNT, ADDRESS, PREFIX, REGION, StageShop, aws, sweep_a_stalled_order, wait_for
 
 pytestmark = pytest.mark.e2e
 
-ACCOUNT, REGION = "123456789012", "us-east-1"
-PREFIX = "ecommerce-backend-local"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-jwt_auth"
 
 # Grants no path on this stage can use, each with the reason. The test fails if one becomes used

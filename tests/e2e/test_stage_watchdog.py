@@ -21,14 +21,10 @@ import pytest
 
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.support import StageShop, aws, wait_for
+from tests.e2e.support import ORDERS_TABLE, PAYMENTS_TABLE, StageShop, aws, wait_for
 
 pytestmark = pytest.mark.e2e
 
-REGION, ACCOUNT = "us-east-1", "123456789012"
-PREFIX = "ecommerce-backend-local"
-ORDERS = "ecommerce-backend-orders-local"
-PAYMENTS = "ecommerce-backend-payments-local"
 SWEEP_WAIT_S = 150  # two sweeps at one a minute, and the stage's own pace on a loaded machine
 
 
@@ -66,14 +62,14 @@ def test_given_an_execution_that_died_when_its_deadline_passes_then_the_sweep_fa
     wait_for(lambda: _execution_status(dying_stage, order_id) == "FAILED", 90, poll=0.5)
     order = shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()
     assert order["status"] == "PROCESSING" and shop.stock(product) == 3
-    payment = dynamodb.get_item(TableName=PAYMENTS, Key={"order_id": {"S": order_id}})["Item"]
+    payment = dynamodb.get_item(TableName=PAYMENTS_TABLE, Key={"order_id": {"S": order_id}})["Item"]
     assert payment["status"]["S"] == "success"
     # ... with the deadline its intake recorded: at least the workflow's timeout from now
-    item = dynamodb.get_item(TableName=ORDERS, Key={"order_id": {"S": order_id}}, ConsistentRead=True)["Item"]
+    item = dynamodb.get_item(TableName=ORDERS_TABLE, Key={"order_id": {"S": order_id}}, ConsistentRead=True)["Item"]
     assert int(item["deadline_at"]["N"]) >= time.time() + 300 - 90
     # WHEN that deadline passes (moved into the past rather than waited for) and the schedule fires
     dynamodb.update_item(
-        TableName=ORDERS,
+        TableName=ORDERS_TABLE,
         Key={"order_id": {"S": order_id}},
         UpdateExpression="SET deadline_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
@@ -87,8 +83,8 @@ def test_given_an_execution_that_died_when_its_deadline_passes_then_the_sweep_fa
     # THEN the order failed as a failed workflow fails it: WORKFLOW_FAILED, stock back, the charge refunded
     assert (order["status"], order.get("failure_reason")) == ("FAILED", "WORKFLOW_FAILED")
     assert shop.stock(product) == 5
-    payment = dynamodb.get_item(TableName=PAYMENTS, Key={"order_id": {"S": order_id}})["Item"]
+    payment = dynamodb.get_item(TableName=PAYMENTS_TABLE, Key={"order_id": {"S": order_id}})["Item"]
     assert payment["status"]["S"] == "refunded" and int(payment["charges"]["N"]) == 1
     # ... and it left the watchdog's index: nothing is owed any more
-    item = dynamodb.get_item(TableName=ORDERS, Key={"order_id": {"S": order_id}}, ConsistentRead=True)["Item"]
+    item = dynamodb.get_item(TableName=ORDERS_TABLE, Key={"order_id": {"S": order_id}}, ConsistentRead=True)["Item"]
     assert "deadline_at" not in item

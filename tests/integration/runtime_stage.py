@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -142,16 +141,6 @@ class Stage:
     def log_messages(self, name: str) -> list[str]:
         events = self.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
         return [event["message"] for event in events]
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def runtime_processes() -> list[int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from localstage.eventbridge import Scheduler
 from localstage.patches import Patches
 from localstage.sfn_events import install_status_events
 from localstage.testing import Harness, emulated
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -81,16 +82,6 @@ def stage() -> Iterator[Harness]:
 @pytest.fixture(autouse=True)
 def fresh() -> None:
     received.clear()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout:.1f} s")
 
 
 def _queue(stage: Harness, name: str) -> tuple[str, str]:

@@ -26,7 +26,8 @@ from localstage.runtime import DeployedFunctions
 from localstage.server import ACCOUNT_ID, REGION, EmbeddedAws
 from localstage.sns_delivery import install_sns_hook
 from localstage.telemetry import Telemetry
-from tests.integration.runtime_stage import APP, POLICY, ROLE, TRUST, Stage, alive, package, runtime_processes, wait_for
+from tests.integration.runtime_stage import APP, POLICY, ROLE, TRUST, Stage, alive, package, runtime_processes
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

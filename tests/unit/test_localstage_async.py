@@ -10,8 +10,7 @@ import pytest
 from localstage.async_invoke import AsyncInvocations
 from localstage.functions import FunctionSpec
 from localstage.lambdas import LambdaEmulator
-from localstage.telemetry import Telemetry
-from tests.unit.test_localstage_faults import NullAws
+from tests.unit.localstage_fakes import quiet_emulator
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +24,7 @@ def test_given_any_json_payload_when_invoked_asynchronously_then_the_handler_get
         received.append(event)
         done.set()
 
-    emulator = LambdaEmulator(Telemetry(NullAws(), NullAws()), measure_memory=False)
+    emulator = quiet_emulator()
     emulator.register(FunctionSpec("app-local-echo", "echo", handler, "app.echo"))
     AsyncInvocations(emulator, delays=(0.01,)).submit("app-local-echo", payload)
     assert done.wait(5), "the event was never delivered"

@@ -9,7 +9,7 @@ import pytest
 from localstage.faults import FaultConfigError, FaultInjector, FaultMode, FaultPlan
 from localstage.functions import FunctionSpec
 from localstage.lambdas import LambdaEmulator
-from localstage.telemetry import Telemetry
+from tests.unit.localstage_fakes import quiet_emulator
 
 pytestmark = pytest.mark.unit
 
@@ -21,18 +21,8 @@ def record(event: Any, context: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-class NullAws:
-    """Logs and CloudWatch that accept everything: these tests look at invocations, not telemetry."""
-
-    class exceptions:  # lowercase: the shape of a boto3 client
-        ResourceAlreadyExistsException = KeyError
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda **kwargs: {}
-
-
 def _emulator(plan: FaultPlan) -> LambdaEmulator:
-    emulator = LambdaEmulator(Telemetry(NullAws(), NullAws()), measure_memory=False, faults=plan)
+    emulator = quiet_emulator(faults=plan)
     emulator.register(FunctionSpec("app-local-charge", "charge", record, "app.charge", timeout_s=5))
     return emulator
 
@@ -76,7 +66,7 @@ def test_given_timeout_mode_when_invoked_then_the_handler_ran_but_the_caller_see
 
 
 def test_given_a_response_over_lambdas_quota_then_the_invocation_fails_as_lambda_reports_it() -> None:
-    emulator = LambdaEmulator(Telemetry(NullAws(), NullAws()), measure_memory=False)
+    emulator = quiet_emulator()
     emulator.register(FunctionSpec("app-local-big", "big", lambda event, context: "x" * 6_300_000, "app.big"))
     # WHEN a handler answers more than 6,291,556 bytes
     result = emulator.invoke("app-local-big", {})
