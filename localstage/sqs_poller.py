@@ -190,8 +190,12 @@ class SqsPoller:
         try:
             while len(batch) < m.batch_size and not self._stop.is_set():
                 more = self._receive(m.batch_size - len(batch), 0)
-                batch += more
-                if not more:
+                # A message whose visibility timeout ran out while the window was open comes back with a
+                # new receipt handle: the batch keeps it once, with the handle that can still delete it.
+                again = {message["MessageId"] for message in more}
+                new = len(again - {message["MessageId"] for message in batch})
+                batch = [message for message in batch if message["MessageId"] not in again] + more
+                if not new:
                     if m.batching_window_s == 0 or window.is_set():
                         break
                     window.wait(0.1)

@@ -118,6 +118,22 @@ def test_given_a_failing_handler_when_the_visibility_timeout_passes_then_the_mes
     assert _count(stage, url) == 1
 
 
+def test_given_a_message_visible_again_within_the_batching_window_then_the_batch_holds_it_once(stage: Harness) -> None:
+    # GIVEN a queue whose messages are visible again at once (a visibility timeout that ran out)
+    sqs = stage.client("sqs")
+    url = sqs.create_queue(QueueName=f"toyq-zero-{time.monotonic_ns()}", Attributes={"VisibilityTimeout": "0"})[
+        "QueueUrl"
+    ]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=url, MessageBody="ok-once")
+    seen.clear()
+    # WHEN the poller gathers a batch over a window in which it receives that message again
+    assert _poller(stage, url, arn, batching_window_s=0.3).poll_once() == 1
+    # THEN the function gets it once, and the handle it deleted it with was the live one
+    assert [r["body"] for r in seen] == ["ok-once"]
+    assert _count(stage, url) == 0
+
+
 def test_given_batch_item_failures_when_reported_then_only_those_messages_are_retried(
     stage: Harness, queues: Any
 ) -> None:
