@@ -6,9 +6,12 @@ card, then fails at ScheduleShipping, and its catch (CompensateOrder) fails too,
 FAILED with the order PROCESSING, charged and its stock committed, which is what an execution that
 hits its timeout leaves. Express sends no status-change event; only the watchdog can end the order.
 
-The stage sweeps every minute (``WATCHDOG_INTERVAL_MINUTES=1``). Rather than wait out the workflow's
-five-minute timeout, the test moves the recorded deadline into the past (time passing); the sweep is
-the stage's own schedule firing, not a direct invoke.
+Rather than wait out the workflow's five-minute timeout, the test moves the recorded deadline into the
+past (time passing). Rather than wait up to a minute for the sweep's schedule, it fires the sweep's
+rule now, with the stage's documented shortcut (a Scheduled Event put on the rule's bus,
+``localstage/eventbridge.py``): the same rule, target, permission and invocation as the schedule's,
+only sooner. That the stage's scheduler fires rules at their times is tested on its own
+(``tests/integration/test_localstage_events.py``).
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ import pytest
 
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.support import ORDERS_TABLE, PAYMENTS_TABLE, StageShop, aws, wait_for
+from tests.e2e.support import ORDERS_TABLE, PAYMENTS_TABLE, PREFIX, StageShop, aws, wait_for
 
 pytestmark = pytest.mark.e2e
 
-SWEEP_WAIT_S = 150  # two sweeps at one a minute, and the stage's own pace on a loaded machine
+SWEEP_WAIT_S = 60  # one sweep, at the stage's own pace on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,6 @@ def dying_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         "LOCAL_FAULT_RATE": "1",
         "LOCAL_FAULT_MODE": "error",
         "LOCAL_FAULT_FUNCTIONS": "schedule_shipping,compensate_order",
-        "WATCHDOG_INTERVAL_MINUTES": "1",
         "LOCAL_LAMBDA_MEASURE_MEMORY": "0",
     }
     with separate_stage(tmp_path_factory.mktemp("watchdog"), switch) as stage:
@@ -67,13 +69,17 @@ def test_given_an_execution_that_died_when_its_deadline_passes_then_the_sweep_fa
     # ... with the deadline its intake recorded: at least the workflow's timeout from now
     item = dynamodb.get_item(TableName=ORDERS_TABLE, Key={"order_id": {"S": order_id}}, ConsistentRead=True)["Item"]
     assert int(item["deadline_at"]["N"]) >= time.time() + 300 - 90
-    # WHEN that deadline passes (moved into the past rather than waited for) and the schedule fires
+    # WHEN that deadline passes (moved into the past rather than waited for) and the sweep's schedule fires
     dynamodb.update_item(
         TableName=ORDERS_TABLE,
         Key={"order_id": {"S": order_id}},
         UpdateExpression="SET deadline_at = :past",
         ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
     )
+    events = aws(dying_stage, "events")
+    rule = events.describe_rule(Name=f"{PREFIX}-sweep_stalled_orders-event")["Arn"]
+    entry = {"Source": "aws.events", "DetailType": "Scheduled Event", "Detail": "{}", "Resources": [rule]}
+    assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
 
     def ended() -> dict[str, Any] | None:
         found: dict[str, Any] = shop.http.get(f"/orders/{order_id}", headers=shop.buyer).json()
