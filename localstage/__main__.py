@@ -69,11 +69,17 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
-    code = main()
-    # Everything is stopped and every worker process reaped by now; what is left is finalising moto's
-    # in-memory AWS, 1 to 2 s of freeing objects nobody will read. Flush, then leave without it.
+def exit_with(code: int) -> None:
+    """Leave with ``code`` once the stage has stopped.
+
+    Everything is stopped and every worker process reaped by now; what is left is finalising moto's
+    in-memory AWS, 1 to 2 s of freeing objects nobody will read. Flush, then leave without it.
+    """
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    exit_with(main())

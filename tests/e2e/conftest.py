@@ -21,7 +21,7 @@ def local_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     # Its own state dir, never the work tree's .localstage: xdist workers run stages side by side.
     try:
         with stage_process(
-            tmp_path_factory.mktemp("stage"), FAST_RETRIES, startup_timeout_s=STARTUP_TIMEOUT_S
+            tmp_path_factory.mktemp("stage"), FAST_RETRIES, startup_timeout_s=STARTUP_TIMEOUT_S, warm=True
         ) as stage:
             yield stage
     except StageStartError as exc:

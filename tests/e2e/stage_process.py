@@ -17,11 +17,17 @@ from tests.e2e.conftest import STARTUP_TIMEOUT_S, RunningStage
 
 
 @contextmanager
-def separate_stage(state_dir: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[RunningStage]:
-    """GIVEN a fresh ``python -m localstage`` on free ports with ``extra_env``; SIGTERM afterwards."""
+def separate_stage(
+    state_dir: Path, extra_env: Mapping[str, str] | None = None, warm: bool = True
+) -> Iterator[RunningStage]:
+    """GIVEN a fresh ``python -m localstage`` on free ports with ``extra_env``; SIGTERM afterwards.
+
+    ``warm``: forked from the fork server that has the stage's dependencies imported
+    (``localstage.process``); ``False`` starts a new interpreter, as ``make run`` does.
+    """
     try:
         with stage_process(
-            state_dir, {**FAST_RETRIES, **(extra_env or {})}, startup_timeout_s=STARTUP_TIMEOUT_S
+            state_dir, {**FAST_RETRIES, **(extra_env or {})}, startup_timeout_s=STARTUP_TIMEOUT_S, warm=warm
         ) as stage:
             yield stage
     except StageStartError as exc:

@@ -39,7 +39,8 @@ def throttled_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         "LOCAL_AWS_THROTTLE_SEED": "11",
         "LOCAL_LAMBDA_MEASURE_MEMORY": "0",
     }
-    with separate_stage(state, switch) as stage:
+    # A new interpreter, as `make run` starts it: the one e2e stage not forked from the warm fork server.
+    with separate_stage(state, switch, warm=False) as stage:
         yield stage, state / "stage.log"
 
 
