@@ -72,8 +72,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # --dist loadscope: a module's tests run on one worker, so a module's own stage (tests/e2e) starts
-# once per run instead of once per worker that happens to draw one of its tests. Modules go out in
-# the order tests/conftest.py sorts them (longest layers first), not by their number of tests.
+# once per run, and the modules that share the session's stage go out as one unit, so it starts once
+# too (tests/conftest.py). Units go out in the order tests/conftest.py sorts them (longest layers first).
 test: lint typecheck security $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 

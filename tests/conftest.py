@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from chalicelib.adapters.aws import reset_clients
 from chalicelib.bootstrap import Container, use_container
@@ -15,6 +16,23 @@ from chalicelib.config import Settings
 # unit modules last, where they fill the gap while the other worker finishes (make test runs
 # `-n 2 --dist loadscope --no-loadscope-reorder`, so xdist hands out modules in this order).
 _LAYER_ORDER = ("tests/e2e/", "tests/runbooks/", "tests/integration/")
+# The modules that use the session's stage (tests/e2e/conftest.py ``local_stage``) go to one worker as
+# one unit, so one stage serves them all instead of one per worker. Every other module is a unit of
+# its own (loadscope), so a module's own stage starts once. Checked against each module's fixtures.
+SHARED_STAGE_MODULES = frozenset(
+    {
+        "tests/e2e/test_security_access.py",
+        "tests/e2e/test_security_authorizer.py",
+        "tests/e2e/test_stage_events.py",
+        "tests/e2e/test_stage_http.py",
+        "tests/e2e/test_stage_operations.py",
+        "tests/e2e/test_stage_pipeline.py",
+        "tests/e2e/test_stage_tracing.py",
+        "tests/e2e/test_stage_uploads.py",
+        "tests/runbooks/test_notebooks.py",
+    }
+)
+SHARED_STAGE_UNIT = "tests/e2e/shared-local-stage"
 
 
 def _layer(item: pytest.Item) -> int:
@@ -24,6 +42,26 @@ def _layer(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_layer)  # stable: the order within a layer stays the collection's
+    uses_stage = {item.nodeid.split("::")[0] for item in items if "local_stage" in item.fixturenames}
+    collected = {item.nodeid.split("::")[0] for item in items}
+    wrong = (uses_stage ^ SHARED_STAGE_MODULES) & collected
+    if wrong:
+        raise pytest.UsageError(f"SHARED_STAGE_MODULES (tests/conftest.py) is out of date for {sorted(wrong)}")
+
+
+class _SharedStageScheduling(LoadScopeScheduling):
+    """xdist's loadscope, with the shared stage's modules as one unit (xdist's loadgroup marks do not
+    reach the node ids under pytest 9.2, which moved ``Node._nodeid``)."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return SHARED_STAGE_UNIT if module in SHARED_STAGE_MODULES else super()._split_scope(nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") == "loadscope":
+        return _SharedStageScheduling(config, log)
+    return None
 
 
 @pytest.fixture(autouse=True)
