@@ -21,8 +21,10 @@ import app as application
 from chalicelib.adapters.aws import reset_clients
 from chalicelib.bootstrap import Container, use_container
 from chalicelib.config import Settings
-from localstage.provision import provision_stage
+from infra.template import stage_template
+from localstage.provision import Provisioner
 from tests.api_helpers import Api, body
+from tests.integration.repository_support import without_monitoring
 
 
 @pytest.fixture(
@@ -37,7 +39,7 @@ def api(request: pytest.FixtureRequest) -> Iterator[Api]:
     else:
         with mock_aws():
             reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
-            outputs = provision_stage("test")
+            outputs = Provisioner().apply(without_monitoring(stage_template("test"))).outputs
             container = Container(Settings.from_env({**outputs, "STAGE": "test", "AWS_REGION": "us-east-1"}))
             use_container(container)
             with Client(application.app) as client:

@@ -20,14 +20,16 @@ from chalicelib.adapters.aws import reset_clients
 from chalicelib.bootstrap import Container, use_container
 from chalicelib.config import Settings
 from infra.pipeline import reports_batch_item_failures
+from infra.template import stage_template
 from localstage.functions import discover_functions
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_lambda import ensure_role, moto_config, register_functions, uninstall_invoke_hook
-from localstage.moto_patches import serialised_dynamodb_writes
+from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, serialised_dynamodb_writes
 from localstage.patches import Patches
-from localstage.provision import provision_stage
+from localstage.provision import Provisioner
 from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
+from tests.integration.repository_support import without_monitoring
 
 STAGE = "local"  # the local stage's template: a payment wait of 1 s
 PREFIX = f"ecommerce-backend-{STAGE}"
@@ -109,8 +111,10 @@ def pipeline_stage() -> Iterator[PipelineStage]:
         Patches() as patches,
     ):
         deliver_execution_logs(patches)  # the Express workflow's executions, in its log group
+        cache_asl_parse_trees(patches)  # as the stage does: statemachine.json parsed once, not per execution
+        cache_moto_lookups(patches)
         reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
-        outputs = provision_stage(STAGE)
+        outputs = Provisioner().apply(without_monitoring(stage_template(STAGE))).outputs
         container = Container(Settings.from_env({**outputs, "STAGE": STAGE, "AWS_REGION": "us-east-1"}))
         use_container(container)
         emulator = LambdaEmulator(config_source=moto_config, measure_memory=False)
