@@ -14,7 +14,7 @@ from chalicelib.config import Settings
 
 # Longest first: the layers whose modules each start a stage of their own go first, the many short
 # unit modules last, where they fill the gap while the other worker finishes (make test runs
-# `-n 2 --dist loadscope --no-loadscope-reorder`, so xdist hands out modules in this order).
+# `-n 3 --dist loadscope --no-loadscope-reorder`, so xdist hands out modules in this order).
 _LAYER_ORDER = ("tests/e2e/", "tests/runbooks/", "tests/integration/")
 # The modules that use the session's stage (tests/e2e/conftest.py ``local_stage``) go to one worker as
 # one unit, so one stage serves them all instead of one per worker. Every other module is a unit of
