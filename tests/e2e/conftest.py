@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,7 @@ def local_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
 
 
 ERROR_LINES_SHOWN = 80
+_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Fault)\b")  # a traceback's last line
 
 
 def stage_errors(stage: RunningStage) -> str:
@@ -40,7 +42,8 @@ def stage_errors(stage: RunningStage) -> str:
     picked, in_traceback = [], False
     for line in lines:
         starts_traceback = line.startswith("Traceback") or '"level":"ERROR"' in line or line.startswith("[ERROR]")
-        in_traceback = starts_traceback or (in_traceback and (line.startswith((" ", "\t")) or ":" in line[:60]))
+        continues = line.startswith((" ", "\t")) or _EXCEPTION_LINE.match(line) is not None
+        in_traceback = starts_traceback or (in_traceback and continues)
         if in_traceback:
             picked.append(line)
     return "\n".join(picked[-ERROR_LINES_SHOWN:]) or "(no error in the stage log)"
