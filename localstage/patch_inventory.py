@@ -35,6 +35,7 @@ _RUNTIME = "tests/integration/test_localstage_runtime.py"
 _TRACING = "tests/e2e/test_stage_tracing.py"
 _IAM = "tests/e2e/test_iam.py"
 _SFN_TASKS = "tests/integration/test_localstage_sfn_tasks.py"
+_SPEEDUPS = "tests/unit/test_localstage_moto_speedups.py"
 
 _DYNAMODB_LOCK = f"{_PATCHES}::test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it"
 _DYNAMODB_READ = f"{_PATCHES}::test_given_an_update_in_progress_when_moto_answers_a_read_then_it_waits_for_it"
@@ -106,6 +107,18 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "parse",
         "moto's EventBridge builds a JSONPath parser (a yacc table) for every path of every delivery",
         (f"{_MOTO_PATCHES}::test_given_the_cache_when_eventbridge_delivers_twice_then_its_paths_parse_once",),
+    ),
+    _moto(
+        "moto.core.serialize.BaseJSONSerializer",
+        "_serialize_type_structure",
+        "each DynamoDB attribute value walks the ten union members through alias providers (moto_speedups.py)",
+        f"{_SPEEDUPS}::test_given_the_speedup_when_an_item_grows_then_the_serializer_s_lookups_do_not",
+    ),
+    _moto(
+        "moto.sqs.models.SQSBackend",
+        "is_message_valid_based_on_retention_period",
+        "each message looked at computes every queue attribute, counting every message: a receive costs n squared",
+        f"{_SPEEDUPS}::test_given_the_speedup_when_a_long_queue_is_received_from_then_no_queue_attributes_are_computed",
     ),
     _moto(
         "moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser",

@@ -1,0 +1,140 @@
+"""Two of moto's per-request costs that grow with the data, paid in proportion to it instead.
+
+Both were found in a py-spy profile of the end-to-end benchmark (docs/benchmarks.md, "End to end"),
+and both replace moto's code with a shorter path to the same answer; the tests in
+tests/unit/test_localstage_moto_speedups.py compare the answers with moto's own, byte for byte.
+
+- **DynamoDB's attribute values.** moto 5.2 serialises every response through a generic, model-driven
+  serializer. For each attribute value of each item it walks the ten members of the
+  ``AttributeValue`` union (``S``, ``N``, ``B``, ... ``BOOL``), asking a chain of alias providers
+  for each member's possible keys: about a tenth of the stage's busy time under load went there.
+  An attribute value reaches the serializer as a plain dict holding only union members
+  (``moto.dynamodb.models.utilities.dynamo_to_dict``), so it is converted directly: the same
+  members in the same order, strings as ``str``, blobs base64-encoded, lists and maps recursively.
+  Anything else (an object, a dict with another key) goes through moto's serializer as before.
+- **SQS's retention check.** ``ReceiveMessage`` asks, for each message it looks at, whether the
+  message is within the queue's retention period, and moto answers by computing every attribute of
+  the queue (``Queue.attributes``), which counts the visible, delayed and in-flight messages, three
+  times. So a receive cost the square of the queue's length. Here the check reads the one attribute.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from localstage.patches import Patches
+
+ATTRIBUTE_VALUE = "AttributeValue"  # the union shape of DynamoDB's (and DynamoDB Streams') item values
+SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+
+
+def _blob(value: str | bytes) -> str:
+    """As moto's ``ResponseSerializer._base64``."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return base64.b64encode(value).strip().decode("utf-8")
+
+
+def _string(value: Any) -> Any:
+    """As moto's ``BaseJSONSerializer._serialize_type_string`` (enums aside: none in an item)."""
+    return str(value) if value not in [None, {}, []] else value
+
+
+def _member(value: Any, shape: Any) -> Any:
+    kind = shape.type_name
+    if kind == "string":
+        return _string(value)
+    if kind == "blob":
+        return _blob(value)
+    if kind == "list":
+        return [_member(item, shape.member) for item in value]
+    if kind == "map":
+        return {key: _member(item, shape.value) for key, item in value.items()}
+    if kind == "structure":
+        return attribute_value(value, shape)
+    return value  # boolean: as moto's _default_serialize
+
+
+def attribute_value(value: Any, shape: Any) -> Any:
+    """One ``AttributeValue``, as moto's serializer writes it; ``NotImplemented`` when it is not a plain dict
+    of union members (the caller then lets moto serialise it)."""
+    if not isinstance(value, dict) or not value.keys() <= shape.members.keys():
+        return NotImplemented
+    out = {}
+    for name, member_shape in shape.members.items():
+        member = value.get(name)
+        if member is not None:
+            if member_shape.type_name == "structure":
+                converted = attribute_value(member, member_shape)
+                if converted is NotImplemented:
+                    return NotImplemented
+                out[name] = converted
+            elif member_shape.type_name in ("list", "map") and _holds_structures(member_shape):
+                converted = _collection(member, member_shape)
+                if converted is NotImplemented:
+                    return NotImplemented
+                out[name] = converted
+            else:
+                out[name] = _member(member, member_shape)
+    return out
+
+
+def _holds_structures(shape: Any) -> bool:
+    inner = shape.member if shape.type_name == "list" else shape.value
+    return bool(inner.type_name == "structure")
+
+
+def _collection(value: Any, shape: Any) -> Any:
+    """``L`` (a list of attribute values) or ``M`` (a map of them)."""
+    if shape.type_name == "list":
+        if not isinstance(value, list):
+            return NotImplemented
+        items = [attribute_value(item, shape.member) if item is not None else None for item in value]
+        return NotImplemented if NotImplemented in items else items
+    if not isinstance(value, dict):
+        return NotImplemented
+    converted = {key: attribute_value(item, shape.value) for key, item in value.items() if item is not None}
+    return NotImplemented if any(v is NotImplemented for v in converted.values()) else converted
+
+
+def _direct_attribute_values(original: Callable[..., Any]) -> Callable[..., Any]:
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            key
+            and shape.name == ATTRIBUTE_VALUE
+            and value is not None
+            and self.service_model.service_name in SERVICES
+            and not getattr(self._value_picker, "response_transformers", None)  # none registered for DynamoDB
+        ):
+            converted = attribute_value(value, shape)
+            if converted is not NotImplemented:
+                serialized[self.get_serialized_name(shape, key)] = converted
+                return
+        original(self, serialized, value, shape, key)
+
+    serialize_structure.__wrapped__ = original  # type: ignore[attr-defined]
+    return serialize_structure
+
+
+def _retention_from_the_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.core.utils import unix_time
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = self.get_queue(queue_name).message_retention_period
+        if retention_period is None:  # moto's lookup finds no such attribute then
+            raise KeyError("MessageRetentionPeriod")
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+    is_message_valid_based_on_retention_period.__wrapped__ = original  # type: ignore[attr-defined]
+    return is_message_valid_based_on_retention_period
+
+
+def speed_up_moto(patches: Patches) -> None:
+    """Serialise DynamoDB attribute values directly, and check SQS retention from the one attribute."""
+    from moto.core.serialize import BaseJSONSerializer
+    from moto.sqs.models import SQSBackend
+
+    patches.wrap("moto", BaseJSONSerializer, "_serialize_type_structure", _direct_attribute_values)
+    patches.wrap("moto", SQSBackend, "is_message_valid_based_on_retention_period", _retention_from_the_attribute)
