@@ -25,6 +25,7 @@ from localstage.functions import discover_functions
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_lambda import ensure_role, moto_config, register_functions, uninstall_invoke_hook
 from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, serialised_dynamodb_writes
+from localstage.moto_speedups import speed_up_moto
 from localstage.patches import Patches
 from localstage.provision import Provisioner
 from localstage.sfn_logs import deliver_execution_logs
@@ -113,6 +114,7 @@ def pipeline_stage() -> Iterator[PipelineStage]:
         deliver_execution_logs(patches)  # the Express workflow's executions, in its log group
         cache_asl_parse_trees(patches)  # as the stage does: statemachine.json parsed once, not per execution
         cache_moto_lookups(patches)
+        speed_up_moto(patches)
         reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
         outputs = Provisioner().apply(without_monitoring(stage_template(STAGE))).outputs
         container = Container(Settings.from_env({**outputs, "STAGE": STAGE, "AWS_REGION": "us-east-1"}))
