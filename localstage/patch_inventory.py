@@ -115,6 +115,12 @@ INVENTORY: tuple[PatchTarget, ...] = (
         f"{_SPEEDUPS}::test_given_the_speedup_when_an_item_grows_then_the_serializer_s_lookups_do_not",
     ),
     _moto(
+        "moto.dynamodb.parsing.validators",
+        "deepcopy",
+        "each UpdateItem deep-copies its expression's node tree through the pickle protocol (moto_speedups.py)",
+        f"{_SPEEDUPS}::test_given_the_speedup_when_an_update_is_validated_then_its_tree_is_copied_without_pickling",
+    ),
+    _moto(
         "moto.sqs.models.SQSBackend",
         "is_message_valid_based_on_retention_period",
         "each message looked at computes every queue attribute, counting every message: a receive costs n squared",

@@ -143,7 +143,7 @@ class LocalStage:
         from localstage import xray_moto
         from localstage.server import ACCOUNT_ID, REGION
 
-        self.xray_daemon = XRayDaemon(boto3.client("xray"), self.options.host).start()
+        self.xray_daemon = XRayDaemon(xray_moto.BackendXRay(ACCOUNT_ID, REGION), self.options.host).start()
         # What Lambda sets with active tracing; chalicelib's settings turn tracing on from it.
         os.environ["AWS_XRAY_DAEMON_ADDRESS"] = self.xray_daemon.address
         install_sdk_context(self._patches, self.xray_daemon.address)

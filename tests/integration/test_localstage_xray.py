@@ -90,6 +90,24 @@ def test_given_more_traces_than_the_bound_when_stored_then_the_oldest_are_forgot
     assert answer["UnprocessedTraceIds"] == ids[:2]
 
 
+def test_given_the_daemon_s_direct_sink_when_it_forwards_then_it_answers_and_stores_as_put_trace_segments(
+    aws: None,
+) -> None:
+    xray = boto3.client("xray", region_name=REGION)
+    sink = xray_moto.BackendXRay("123456789012", REGION)
+    kept, bad = new_trace_id(), "not json"
+    # WHEN the same documents, one good and one not JSON, go through the API and through the sink
+    by_api = xray.put_trace_segments(TraceSegmentDocuments=[_segment(new_trace_id()), bad])
+    by_sink = sink.put_trace_segments(TraceSegmentDocuments=[_segment(kept), bad])
+    # THEN the sink answers as the API does, and its trace is stored and found, within the bound (3)
+    assert by_sink["UnprocessedTraceSegments"] == by_api["UnprocessedTraceSegments"]
+    assert by_sink["UnprocessedTraceSegments"] == [{"ErrorCode": "JSONFormatError", "Message": "Bad JSON data"}]
+    assert [trace["Id"] for trace in xray.batch_get_traces(TraceIds=[kept])["Traces"]] == [kept]
+    for _ in range(3):
+        sink.put_trace_segments(TraceSegmentDocuments=[_segment(new_trace_id())])
+    assert xray.batch_get_traces(TraceIds=[kept])["UnprocessedTraceIds"] == [kept]
+
+
 def _send(service: str, queue_url: str, queue_arn: str) -> tuple[Any, str, Callable[[], Any]]:
     """A client, the operation that carries the header, and a call of it that ends in the queue."""
     if service == "sqs":

@@ -206,3 +206,90 @@ def test_given_the_speedup_when_a_long_queue_is_received_from_then_no_queue_attr
     # THEN the retention check read the one attribute: moto computes all of them three times a message
     assert len(got) == 10
     assert computed["attributes"] == 0
+
+
+EXPRESSIONS = (
+    "SET #s = :s, updated_at = :u, #v = #v + :one REMOVE deadline_at",
+    "SET notifications = list_append(if_not_exists(notifications, :empty), :n), lines[0].qty = :q",
+    "ADD tags :t, #c :one DELETE sizes :s",
+)
+
+
+def _structure(value: Any, seen: dict[int, int]) -> str:
+    """A tree as text, shared objects and cycles (the parent links) written as back-references."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return repr(value)
+    if id(value) in seen:
+        return f"@{seen[id(value)]}"
+    seen[id(value)] = len(seen)
+    if isinstance(value, list):
+        return "[" + ",".join(_structure(item, seen) for item in value) + "]"
+    fields = ",".join(f"{k}={_structure(v, seen)}" for k, v in sorted(vars(value).items()))
+    return f"{type(value).__name__}({fields})"
+
+
+def _objects(value: Any) -> set[int]:
+    found: set[int] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (str, int, float, bool, type(None))) or id(item) in found:
+            continue
+        found.add(id(item))
+        pending.extend(item if isinstance(item, list) else vars(item).values())
+    return found
+
+
+@pytest.mark.parametrize("expression", EXPRESSIONS)
+def test_given_an_update_expression_tree_when_copied_then_it_is_deepcopy_s_copy_sharing_nothing(
+    expression: str,
+) -> None:
+    import copy
+
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    from localstage.moto_speedups import tree_copy
+
+    tree = UpdateExpressionParser.make(expression)
+    before = _structure(tree, {})
+    # WHEN the stage's copy and deepcopy's are made of the same tree
+    ours, theirs = tree_copy(tree), copy.deepcopy(tree)
+    # THEN they are the same structure, parent links into the copy included, and share no object with it
+    assert _structure(ours, {}) == _structure(theirs, {}) == before
+    assert not _objects(ours) & _objects(tree)
+    assert ours.children[0].parent is ours
+
+
+def test_given_the_speedup_when_an_update_is_validated_then_its_tree_is_copied_without_pickling(
+    aws: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import copy
+
+    dynamodb, _ = aws
+    key = {"pk": {"S": "counter"}, "sk": {"N": "1"}}
+    dynamodb.put_item(TableName=TABLE, Item={**key, "n": {"N": "1"}, "tags": {"SS": ["a"]}})
+    rebuilt: Counter[str] = Counter()
+    original = copy._reconstruct  # type: ignore[attr-defined]
+
+    def counted(x: Any, memo: Any, *rest: Any, **options: Any) -> Any:
+        rebuilt[type(x).__name__] += 1
+        return original(x, memo, *rest, **options)
+
+    monkeypatch.setattr(copy, "_reconstruct", counted)
+    with Patches() as patches:
+        speed_up_moto(patches)
+        # WHEN moto applies an update expression
+        answer = dynamodb.update_item(
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET n = n + :one, #l = list_append(if_not_exists(#l, :empty), :x) ADD tags :t",
+            ExpressionAttributeNames={"#l": "log"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"}, ":empty": {"L": []}, ":x": {"L": [{"S": "x"}]}, ":t": {"SS": ["b"]}
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]  # fmt: skip
+    # THEN the update is moto's, and no node of its expression went through the pickle protocol
+    assert answer["n"] == {"N": "2"} and answer["log"] == {"L": [{"S": "x"}]}
+    assert sorted(answer["tags"]["SS"]) == ["a", "b"]
+    assert not [name for name in rebuilt if name != "datetime"], rebuilt
