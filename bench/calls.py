@@ -25,7 +25,9 @@ EMULATION: frozenset[tuple[str, str]] = frozenset(
         ("states", "DescribeExecution"),
         ("events", "PutEvents(aws.states)"),
         # Lambda's log delivery and CloudWatch Logs' EMF extraction (localstage/telemetry.py): on AWS these
-        # are not API calls but log bytes, priced as ingestion. The app itself never calls either.
+        # are not API calls but log bytes, priced as ingestion. The app itself never calls either. The
+        # stage now writes the events and the metrics into moto's backends (localstage/telemetry_direct.py),
+        # and the X-Ray daemon its batches (xray_moto.BackendXRay), so only the creations reach the log.
         ("logs", "CreateLogGroup"),
         ("logs", "CreateLogStream"),
         ("logs", "PutLogEvents"),

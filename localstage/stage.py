@@ -41,10 +41,11 @@ from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, s
 from localstage.moto_speedups import speed_up_moto
 from localstage.patches import Patches, check_versions
 from localstage.runtime import DeployedFunctions
-from localstage.server import EmbeddedAws
+from localstage.server import ACCOUNT_ID, REGION, EmbeddedAws
 from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.stage_options import StageOptions, banner
+from localstage.telemetry_direct import direct_telemetry
 from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
 
 log = logging.getLogger("localstage")
@@ -141,7 +142,6 @@ class LocalStage:
     def _start_xray(self) -> None:
         """The X-Ray daemon and the services' tracing (localstage/xray.py), before the app is imported."""
         from localstage import xray_moto
-        from localstage.server import ACCOUNT_ID, REGION
 
         self.xray_daemon = XRayDaemon(xray_moto.BackendXRay(ACCOUNT_ID, REGION), self.options.host).start()
         # What Lambda sets with active tracing; chalicelib's settings turn tracing on from it.
@@ -166,6 +166,7 @@ class LocalStage:
 
         self.functions = discover_functions(app, STAGE, config)
         self.emulator = LambdaEmulator(
+            direct_telemetry(ACCOUNT_ID, REGION),
             config_source=moto_config,
             init_duration_ms=init_ms,
             measure_memory=self.options.measure_memory,

@@ -89,23 +89,16 @@ class Telemetry:
         self._writer: threading.Thread | None = None
         self._closed = False
 
-    def _client(self, service: str) -> Any:
-        import boto3
-
-        client = boto3.client(service)  # boto3's default session: its loaded data is shared, not reloaded
-        client.meta.events.register("before-sign", _mark_as_writer)
-        return client
-
     @property
     def logs(self) -> Any:
         if self._logs is None:
-            self._logs = self._client("logs")
+            self._logs = writer_client("logs")
         return self._logs
 
     @property
     def cloudwatch(self) -> Any:
         if self._cloudwatch is None:
-            self._cloudwatch = self._client("cloudwatch")
+            self._cloudwatch = writer_client("cloudwatch")
         return self._cloudwatch
 
     def ensure_log_group(self, group: str) -> None:
@@ -266,6 +259,15 @@ class Telemetry:
 
 def _mark_as_writer(request: Any, **_: Any) -> None:
     request.headers[WRITER_HEADER] = "1"
+
+
+def writer_client(service: str) -> Any:
+    """An SDK client whose requests are marked as the telemetry writer's (``flush_before_reads`` lets them by)."""
+    import boto3
+
+    client = boto3.client(service)  # boto3's default session: its loaded data is shared, not reloaded
+    client.meta.events.register("before-sign", _mark_as_writer)
+    return client
 
 
 def flush_before_reads(app: Callable[..., Any], telemetry: Callable[[], Telemetry | None]) -> Callable[..., Any]:
