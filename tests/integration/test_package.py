@@ -277,9 +277,9 @@ def _exercise_pipeline(stage: PipelineStage) -> None:
         pass
     for order in (pending, aborted):
         stage.wait_until_finished(order.order_id)
-    assert stage.deliver_rechecks(expected=2) == 2  # the two delayed messages may fall due in different polls
-    stage.wait_until_finished(f"{pending.order_id}-check1")
-    # The status handler compensating an execution that died (a Standard workflow's event, or an operator's).
+    # The status handler compensating an execution that died (a Standard workflow's event, or an operator's),
+    # while its order waits for the payment re-check: before the re-checks run, so no resumed execution of
+    # that order can complete it while it is being compensated (a race that made this test flaky).
     execution = next(e["executionArn"] for e in stage.executions() if e["name"] == aborted.order_id)
     detail = {
         "executionArn": execution,
@@ -299,6 +299,10 @@ def _exercise_pipeline(stage: PipelineStage) -> None:
         "detail": detail,
     }
     stage.invoke("handle_workflow_event", event)
+    assert stage.deliver_rechecks(expected=2) == 2  # the two delayed messages may fall due in different polls
+    stage.wait_until_finished(f"{pending.order_id}-check1")  # the aborted order's re-check resumes nothing
+    fates = [stage.container.order_progress.get(o.order_id) for o in (pending, aborted)]
+    assert [f.status.value if f else None for f in fates] == ["COMPLETED", "FAILED"]
     for task in ("check_payment_status", "refund_payment", "compensate_order"):  # rare branches: invoked directly
         stage.invoke(task, {"order_id": orders[0].order_id})
     if "ecommerce-backend-local-cost_optimizer" in stage.emulator.names:  # the scheduled cost optimizer
