@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import types
 from pathlib import Path
 
@@ -204,13 +205,17 @@ NOT_SOURCE = frozenset({".venv", ".git", "build", "dist", "out", "vendor", ".cha
 
 
 def python_modules(root: Path) -> list[Path]:
-    """Every .py file of the project under ``root``, outside what NOT_SOURCE names (none is generated)."""
-    return sorted(
-        path
-        for path in root.rglob("*.py")
-        if not NOT_SOURCE.intersection(path.relative_to(root).parts[:-1])
-        and not any(part.startswith(".") and part.endswith("_cache") for part in path.parts)
-    )
+    """Every .py file of the project under ``root``, outside what NOT_SOURCE names (none is generated).
+
+    The walk does not enter those directories at all: ``rglob`` over the virtualenv took 10 to 20 s.
+    """
+    found: list[Path] = []
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [
+            d for d in subdirectories if d not in NOT_SOURCE and not (d.startswith(".") and d.endswith("_cache"))
+        ]
+        found += [Path(directory) / name for name in files if name.endswith(".py")]
+    return sorted(found)
 
 
 def test_no_module_in_the_repository_is_over_400_lines() -> None:
