@@ -132,6 +132,7 @@ def pipeline_stage() -> Iterator[PipelineStage]:
         try:
             yield PipelineStage(container, outputs, emulator)
         finally:
+            emulator.telemetry.close()  # the last logs and metrics, while moto is still there to take them
             uninstall_invoke_hook(emulator)
             use_container(None)
             reset_clients(keep_session=True)
