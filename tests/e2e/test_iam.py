@@ -80,6 +80,15 @@ ACCEPTED_UNUSED[f"{PREFIX}-process_payment"] = {
         "reads the winner's outcome after losing a race to charge (two executions of one order at once)"
     ),
 }
+# Accepted grants a run may use or not, depending on timing: a charge racing another attempt for the same
+# order (the gateway-timeout retry, a redelivered message) reads the winner's outcome. Seen used in one full
+# run in five (December 2026), so "every accepted one is still unused" does not apply to them.
+MAY_BE_USED = {
+    (
+        f"{PREFIX}-process_payment",
+        ("dynamodb:GetItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ecommerce-backend-payments-local"),
+    )
+}
 WORKFLOW_SERVICE = (
     "used by Step Functions itself to deliver execution logs and segments: the local stage writes the "
     "execution logs and the execution's X-Ray segments as itself (docs/local-stage.md)"
@@ -329,7 +338,9 @@ def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(ia
     # AND every accepted one is still unused (else it should leave the list)
     for role, accepted in ACCEPTED_UNUSED.items():
         still = [(g["action"], g["resource"]) for g in report["unused"].get(role, [])]
-        used_now = [a for a in accepted if not any(_matches(a, grant) for grant in still)]
+        used_now = [
+            a for a in accepted if (role, a) not in MAY_BE_USED and not any(_matches(a, grant) for grant in still)
+        ]
         assert not used_now, (role, used_now)
     # AND no function was refused anything (their sessions are named after them; the operator's is not)
     assert [d for d in report["denied"] if d["caller"].rsplit("/", 1)[-1].startswith(PREFIX)] == []
