@@ -51,61 +51,45 @@ def _string(value: Any) -> Any:
     return str(value) if value not in [None, {}, []] else value
 
 
-def _member(value: Any, shape: Any) -> Any:
+class _NotPlain(Exception):
+    """A value the direct path does not write (not a plain dict of union members): moto's serializer does."""
+
+
+def attribute_value(value: Any, shape: Any) -> Any:
+    """A value of ``shape`` (an ``AttributeValue`` and what it holds) as moto's serializer writes it.
+
+    Raises ``_NotPlain`` for anything but dicts holding only the structure's members and lists where
+    the model has lists. Structures drop their ``None`` members and maps their ``None`` attribute
+    values; a list keeps a ``None`` item, as moto's serializer does.
+    """
     kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict) or not value.keys() <= shape.members.keys():
+            raise _NotPlain
+        return {
+            name: attribute_value(value[name], member)
+            for name, member in shape.members.items()
+            if value.get(name) is not None
+        }
+    if kind == "list":
+        if not isinstance(value, list):
+            raise _NotPlain
+        of_structures = shape.member.type_name == "structure"
+        return [None if item is None and of_structures else attribute_value(item, shape.member) for item in value]
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise _NotPlain
+        of_structures = shape.value.type_name == "structure"
+        return {
+            key: attribute_value(item, shape.value)
+            for key, item in value.items()
+            if not (item is None and of_structures)
+        }
     if kind == "string":
         return _string(value)
     if kind == "blob":
         return _blob(value)
-    if kind == "list":
-        return [_member(item, shape.member) for item in value]
-    if kind == "map":
-        return {key: _member(item, shape.value) for key, item in value.items()}
-    if kind == "structure":
-        return attribute_value(value, shape)
     return value  # boolean: as moto's _default_serialize
-
-
-def attribute_value(value: Any, shape: Any) -> Any:
-    """One ``AttributeValue``, as moto's serializer writes it; ``NotImplemented`` when it is not a plain dict
-    of union members (the caller then lets moto serialise it)."""
-    if not isinstance(value, dict) or not value.keys() <= shape.members.keys():
-        return NotImplemented
-    out = {}
-    for name, member_shape in shape.members.items():
-        member = value.get(name)
-        if member is not None:
-            if member_shape.type_name == "structure":
-                converted = attribute_value(member, member_shape)
-                if converted is NotImplemented:
-                    return NotImplemented
-                out[name] = converted
-            elif member_shape.type_name in ("list", "map") and _holds_structures(member_shape):
-                converted = _collection(member, member_shape)
-                if converted is NotImplemented:
-                    return NotImplemented
-                out[name] = converted
-            else:
-                out[name] = _member(member, member_shape)
-    return out
-
-
-def _holds_structures(shape: Any) -> bool:
-    inner = shape.member if shape.type_name == "list" else shape.value
-    return bool(inner.type_name == "structure")
-
-
-def _collection(value: Any, shape: Any) -> Any:
-    """``L`` (a list of attribute values) or ``M`` (a map of them)."""
-    if shape.type_name == "list":
-        if not isinstance(value, list):
-            return NotImplemented
-        items = [attribute_value(item, shape.member) if item is not None else None for item in value]
-        return NotImplemented if NotImplemented in items else items
-    if not isinstance(value, dict):
-        return NotImplemented
-    converted = {key: attribute_value(item, shape.value) for key, item in value.items() if item is not None}
-    return NotImplemented if any(v is NotImplemented for v in converted.values()) else converted
 
 
 def _direct_attribute_values(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,10 +101,11 @@ def _direct_attribute_values(original: Callable[..., Any]) -> Callable[..., Any]
             and self.service_model.service_name in SERVICES
             and not getattr(self._value_picker, "response_transformers", None)  # none registered for DynamoDB
         ):
-            converted = attribute_value(value, shape)
-            if converted is not NotImplemented:
-                serialized[self.get_serialized_name(shape, key)] = converted
-                return
+            try:
+                serialized[self.get_serialized_name(shape, key)] = attribute_value(value, shape)
+            except _NotPlain:  # raised before anything is written: moto's serializer writes it, as before
+                original(self, serialized, value, shape, key)
+            return
         original(self, serialized, value, shape, key)
 
     serialize_structure.__wrapped__ = original  # type: ignore[attr-defined]

@@ -43,10 +43,13 @@ def _as_client_error(operation: str) -> Iterator[None]:
     try:
         yield
     except (JsonRESTError, ServiceException) as exc:
-        code = getattr(exc, "error_type", None) or getattr(exc, "code", None) or type(exc).__name__
-        message = getattr(exc, "message", None) or str(exc)
-        status = getattr(exc, "code", 400) if isinstance(getattr(exc, "code", None), int) else 400
-        error = {"Code": str(code), "Message": str(message)}
+        # moto's two kinds: RESTError has the AWS code in error_type and the HTTP status in code;
+        # ServiceException has the AWS code in code (its status is a 400).
+        if isinstance(exc, JsonRESTError):
+            code, status = exc.error_type, int(exc.code)
+        else:
+            code, status = exc.code, 400
+        error = {"Code": str(code), "Message": str(getattr(exc, "message", None) or exc)}
         raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, operation) from exc
 
 
@@ -120,9 +123,8 @@ def parsed_datum(datum: Mapping[str, Any]) -> dict[str, Any]:
         parsed["Timestamp"] = timestamp.astimezone(UTC).replace(tzinfo=None)
     elif isinstance(timestamp, int | float):
         parsed["Timestamp"] = datetime.fromtimestamp(timestamp, UTC).replace(tzinfo=None)
-    for name in ("Value",):
-        if name in parsed:
-            parsed[name] = float(parsed[name])
+    if "Value" in parsed:
+        parsed["Value"] = float(parsed["Value"])
     for name in ("Values", "Counts"):
         if name in parsed:
             parsed[name] = [float(v) for v in parsed[name]]
