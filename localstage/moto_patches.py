@@ -52,6 +52,11 @@ def _locked(original: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def dynamodb_write_lock() -> threading.RLock:
+    """The lock the stage's DynamoDB writes and item handlers hold (re-entrant)."""
+    return _lock
+
+
 def serialise_dynamodb_writes(patches: Patches) -> None:
     """One lock around moto's DynamoDB writes and item request handlers; a renamed one fails here (PatchTargetError)."""
     for name in WRITE_OPERATIONS:
@@ -105,6 +110,7 @@ def _tree_cached(original: Callable[..., Any]) -> Any:
             tree = trees.get(definition)
         if tree is None:
             program, tree = original(definition)  # a syntax error raises here, every time, as before
+            seal_texts(tree)
             with lock:
                 if len(trees) >= MAX_DEFINITIONS:
                     trees.pop(next(iter(trees)))
@@ -116,6 +122,35 @@ def _tree_cached(original: Callable[..., Any]) -> Any:
     return staticmethod(parse)
 
 
+SEALED_TEXT = "_localstage_text"  # a kept tree's node: its getText(), computed once
+
+
+def seal_texts(tree: Any) -> str:
+    """Store each rule node's text on it, computed once bottom-up, and return the root's.
+
+    antlr's ``RuleContext.getText`` concatenates its subtree's tokens on every call, and the
+    ``Preprocessor`` asks nodes at every level for theirs: over half of building a program went there
+    (16 ms an execution for statemachine.json). A kept tree is never changed again, so its texts are fixed.
+    """
+    from antlr4.tree.Tree import TerminalNode
+
+    if isinstance(tree, TerminalNode):
+        return str(tree.getText())
+    text = "".join(seal_texts(child) for child in tree.getChildren()) if tree.getChildCount() else ""
+    if hasattr(tree, "__dict__"):  # antlr's own base classes have slots; the generated rule contexts do not
+        setattr(tree, SEALED_TEXT, text)
+    return text
+
+
+def _sealed_text(original: Callable[..., Any]) -> Callable[..., Any]:
+    def getText(self: Any) -> str:
+        text = getattr(self, SEALED_TEXT, None)
+        return text if text is not None else str(original(self))
+
+    getText.__wrapped__ = original  # type: ignore[attr-defined]
+    return getText
+
+
 def cache_asl_parse_trees(patches: Patches) -> None:
     """Lex and parse each state machine definition once, not on every execution.
 
@@ -123,8 +158,11 @@ def cache_asl_parse_trees(patches: Patches) -> None:
     antlr's lexer and parser (pure Python, about a twentieth of the stage's CPU under load), then the
     ``Preprocessor`` that turns the parse tree into evaluation components. The antlr tree is only read
     afterwards, so it is kept per definition text; the components are built again for every execution,
-    as moto does, so no execution shares state with another.
+    as moto does, so no execution shares state with another; only the nodes' texts are computed once
+    (``seal_texts``), which the kept tree's nodes answer ``getText`` with.
     """
+    from antlr4.RuleContext import RuleContext
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     patches.wrap("moto", AmazonStateLanguageParser, "parse", _tree_cached)
+    patches.wrap("antlr4-python3-runtime", RuleContext, "getText", _sealed_text)

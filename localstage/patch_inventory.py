@@ -69,8 +69,16 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto(
         "moto.dynamodb.models.DynamoDBBackend",
         "transact_write_items",
-        "a cancelled transaction restores a copy of the table, undoing other threads' writes",
+        "a cancelled transaction restores a copy of the table, undoing other threads' writes; and that copy "
+        "is of every item of every table it names (moto_speedups.py: an undo record of the keys it names)",
         f"{_PATCHES}::test_given_a_transaction_being_cancelled_when_another_thread_writes_then_its_write_survives",
+        f"{_SPEEDUPS}::test_given_the_speedup_when_a_transaction_runs_on_a_large_table_then_only_its_keys_are_copied",
+    ),
+    _moto(
+        "moto.dynamodb.models",
+        "copy",
+        "TransactWriteItems deep-copies each table it names, a cost growing with the table (moto_speedups.py)",
+        f"{_SPEEDUPS}::test_given_the_speedup_when_a_transaction_runs_on_a_large_table_then_only_its_keys_are_copied",
     ),
     *(
         _moto("moto.dynamodb.responses.DynamoHandler", name, why, proof)
@@ -100,6 +108,13 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "method_names_from_class",
         "moto's dispatcher lists the response class's methods (inspect.getmembers) on every request",
         f"{_MOTO_PATCHES}::test_given_the_cache_when_a_service_answers_twice_then_its_methods_are_listed_once",
+    ),
+    PatchTarget(
+        "antlr4-python3-runtime",
+        "antlr4.RuleContext.RuleContext",
+        "getText",
+        "each execution's program asks every level of the kept tree for its text, concatenated again each time",
+        (f"{_MOTO_PATCHES}::test_given_a_kept_tree_when_a_program_is_built_then_no_node_concatenates_its_text",),
     ),
     PatchTarget(
         "jsonpath-ng",

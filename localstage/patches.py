@@ -45,6 +45,7 @@ WRITTEN_FOR = {
     "chalice": "1.34.0",
     "aws-xray-sdk": "2.15.0",
     "jsonpath-ng": "1.16.0",  # moto's JSONPath library, whose parse the stage caches
+    "antlr4-python3-runtime": "4.13.2",  # moto's Step Functions parser, whose kept trees answer getText once
 }
 # Comma-separated packages whose version may differ from WRITTEN_FOR (testing an upgrade); the stage warns.
 ALLOW_UNTESTED_ENV = "LOCAL_ALLOW_UNTESTED_VERSIONS"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -134,6 +135,48 @@ def test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_onc
                 AmazonStateLanguageParser.parse('{"StartAt": ')
     AmazonStateLanguageParser.parse(definition)
     assert len(runs) == 4  # undone: moto parses every time again
+
+
+def test_given_a_kept_tree_when_a_program_is_built_then_no_node_concatenates_its_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from antlr4.RuleContext import RuleContext
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    concatenated: list[int] = []
+    get_text = RuleContext.getText
+    monkeypatch.setattr(RuleContext, "getText", lambda self: concatenated.append(1) or get_text(self))
+    definition = json.dumps(
+        {
+            "StartAt": "Charge",
+            "States": {
+                "Charge": {
+                    "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:charge",
+                    "ResultPath": "$.payment", "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 2}],
+                    "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}], "Next": "Paid?",
+                },
+                "Paid?": {"Type": "Choice", "Choices": [{"Variable": "$.payment.ok", "BooleanEquals": True, "Next": "Done"}],
+                          "Default": "Failed"},
+                "Done": {"Type": "Succeed"},
+                "Failed": {"Type": "Fail", "Error": "PaymentFailed"},
+            },
+        }
+    )  # fmt: skip
+
+    def shown(program: Any) -> str:
+        return re.sub(r" at 0x[0-9a-f]+", "", str(program))  # components as they print, addresses aside
+
+    moto_s = shown(AmazonStateLanguageParser.parse(definition)[0])
+    assert concatenated  # moto's preprocessor asks rule nodes for their text
+    with Patches() as patches:
+        cache_asl_parse_trees(patches)
+        AmazonStateLanguageParser.parse(definition)  # parsed, and its tree kept
+        concatenated.clear()
+        # WHEN the next execution's program is built from the kept tree
+        program = AmazonStateLanguageParser.parse(definition)[0]
+    # THEN it is moto's program, and no rule node concatenated its tokens again
+    assert shown(program) == moto_s
+    assert concatenated == []
 
 
 def test_given_the_cache_when_eventbridge_delivers_twice_then_its_paths_parse_once(
