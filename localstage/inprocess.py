@@ -68,6 +68,8 @@ class InProcessSession:
         if request.method == "HEAD":
             body = b""
         status = int(status_line[0].split(" ", 1)[0])
+        if not request.stream_output:  # read whole, as botocore reads it: no stream object needed
+            return botocore.awsrequest.AWSResponse(request.url, status, merged_headers(response_headers), _Read(body))
         raw = HTTPResponse(
             body=io.BytesIO(body),
             headers=HTTPHeaderDict(response_headers),  # repeated headers kept, as urllib3 keeps them
@@ -77,13 +79,31 @@ class InProcessSession:
             request_method=request.method,  # a HEAD's Content-Length announces no body
             enforce_content_length=False,  # as botocore's own session asks of urllib3
         )
-        response = botocore.awsrequest.AWSResponse(request.url, status, raw.headers, raw)
-        if not request.stream_output:
-            response.content  # noqa: B018 - read it now, as botocore's own session does
-        return response
+        return botocore.awsrequest.AWSResponse(request.url, status, raw.headers, raw)
 
     def close(self) -> None:
         """Nothing pooled, nothing to close (botocore calls this when a client is closed)."""
+
+
+class _Read:
+    """A response body already read: what ``AWSResponse.content`` asks of its raw response."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, *_: Any, **__: Any) -> Iterable[bytes]:
+        yield self._body
+
+
+def merged_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Response headers as urllib3's ``HTTPHeaderDict`` presents them: names case-insensitive, the first
+    spelling kept, a repeated header's values joined with ", "."""
+    merged: dict[str, str] = {}
+    spelled: dict[str, str] = {}
+    for name, value in headers:
+        first = spelled.setdefault(name.lower(), name)
+        merged[first] = f"{merged[first]}, {value}" if first in merged else value
+    return merged
 
 
 def _call(app: WsgiApp, environ: dict[str, Any], start_response: Callable[..., Any]) -> bytes:

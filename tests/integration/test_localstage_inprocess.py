@@ -129,3 +129,34 @@ def test_the_request_is_served_without_the_callers_thread_state(aws: EmbeddedAws
     finally:
         wsgi_server.app = inner
     assert served_as == [None]
+
+
+def test_a_read_response_s_headers_are_urllib3_s_view_of_them() -> None:
+    from urllib3 import HTTPHeaderDict
+
+    # GIVEN headers with a repeated name, spelled two ways, and an underscored one
+    headers = [("x-amz-meta-a", "1"), ("Content-Type", "application/json"), ("X-Amz-Meta-A", "2"), ("my_key", "v")]
+    # WHEN the in-process session merges them for a response read whole
+    merged = inprocess.merged_headers(headers)
+    # THEN they read as urllib3's HTTPHeaderDict presents them to botocore
+    assert merged == dict(HTTPHeaderDict(headers)) == {
+        "x-amz-meta-a": "1, 2", "Content-Type": "application/json", "my_key": "v"
+    }  # fmt: skip
+
+
+def test_sqs_answers_read_the_same_in_process_as_over_http(aws: EmbeddedAws) -> None:
+    local, remote = _client("sqs", aws.endpoint), _over_http("sqs", aws.endpoint)
+    url = local.create_queue(QueueName="transport")["QueueUrl"]
+    local.send_message(
+        QueueUrl=url, MessageBody="hello", MessageAttributes={"k": {"DataType": "String", "StringValue": "v"}}
+    )
+    answers = []
+    for client in (local, remote):
+        got = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        headers = got["ResponseMetadata"]["HTTPHeaders"]
+        answers.append((got["Attributes"]["ApproximateNumberOfMessages"], sorted(headers.keys() - SERVER_HEADERS)))
+    assert answers[0] == answers[1] and answers[0][0] == "1"
+    assert "content-type" in answers[0][1]
+
+
+SERVER_HEADERS = {"connection", "date"}  # werkzeug's server adds these to every answer over HTTP
