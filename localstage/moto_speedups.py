@@ -1,6 +1,6 @@
-"""Four of moto's per-request costs, paid in proportion to the data instead of several times over.
+"""Five of moto's per-request costs, paid in proportion to the data instead of several times over.
 
-All four were found in py-spy profiles of the end-to-end benchmark (docs/benchmarks.md, "End to
+All five were found in py-spy profiles of the end-to-end benchmark (docs/benchmarks.md, "End to
 end"), and each replaces moto's code with a shorter path to the same answer; the tests in
 tests/unit/test_localstage_moto_speedups.py compare the answers with moto's own, byte for byte.
 
@@ -32,12 +32,18 @@ tests/unit/test_localstage_moto_speedups.py compare the answers with moto's own,
   undo record of those: the hash-key buckets it names (deep-copied, present or not) and the stream's
   records; moto's rollback puts it in place of the table, and it is then applied to the table
   itself. A transaction whose keys cannot be read (a missing key attribute) gets moto's full copy.
+- **DynamoDB's update expressions, parsed.** ``UpdateItem`` tokenizes and parses its expression twice
+  (request handler, then backend): about a third of an update's cost, for the handful of expressions
+  an app sends again and again. The parse tree is only read (``find_clauses``) or deep-copied before
+  it is processed (``Validator.__init__``), so one tree per expression text is kept (``lru_cache``);
+  an expression that does not parse raises each time, as before.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -264,13 +270,20 @@ def _journalled(original: Callable[..., Any]) -> Callable[..., Any]:
     return transact_write_items
 
 
+def _parsed_once(original: Callable[..., Any]) -> Any:
+    """``UpdateExpressionParser.make`` (a classmethod, bound here) with one tree kept per expression text."""
+    return staticmethod(functools.lru_cache(maxsize=1024)(original))
+
+
 def speed_up_moto(patches: Patches) -> None:
     """Serialise DynamoDB attribute values directly, copy update expressions without pickling, check SQS
-    retention from the one attribute, and undo a cancelled transaction from what it names."""
+    retention from the one attribute, undo a cancelled transaction from what it names, and parse each update
+    expression once."""
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
     from moto.sqs.models import SQSBackend
 
     patches.wrap("moto", BaseJSONSerializer, "_serialize_type_structure", _direct_attribute_values)
@@ -278,4 +291,5 @@ def speed_up_moto(patches: Patches) -> None:
     patches.set("moto", validators, "deepcopy", tree_copy)
     patches.wrap("moto", SQSBackend, "is_message_valid_based_on_retention_period", _retention_from_the_attribute)
     patches.set("moto", dynamodb_models, "copy", _CopyForTransactions())
+    patches.wrap("moto", UpdateExpressionParser, "make", _parsed_once)
     patches.wrap("moto", DynamoDBBackend, "transact_write_items", _journalled)

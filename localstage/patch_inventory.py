@@ -36,6 +36,7 @@ _TRACING = "tests/e2e/test_stage_tracing.py"
 _IAM = "tests/e2e/test_iam.py"
 _SFN_TASKS = "tests/integration/test_localstage_sfn_tasks.py"
 _SPEEDUPS = "tests/unit/test_localstage_moto_speedups.py"
+_SPEEDUP_WRITES = "tests/unit/test_localstage_moto_speedups_writes.py"
 
 _DYNAMODB_LOCK = f"{_PATCHES}::test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it"
 _DYNAMODB_READ = f"{_PATCHES}::test_given_an_update_in_progress_when_moto_answers_a_read_then_it_waits_for_it"
@@ -72,13 +73,19 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "a cancelled transaction restores a copy of the table, undoing other threads' writes; and that copy "
         "is of every item of every table it names (moto_speedups.py: an undo record of the keys it names)",
         f"{_PATCHES}::test_given_a_transaction_being_cancelled_when_another_thread_writes_then_its_write_survives",
-        f"{_SPEEDUPS}::test_given_the_speedup_when_a_transaction_runs_on_a_large_table_then_only_its_keys_are_copied",
+        f"{_SPEEDUP_WRITES}::test_given_the_speedup_when_a_transaction_runs_on_a_large_table_then_only_its_keys_are_copied",
+    ),
+    _moto(
+        "moto.dynamodb.parsing.expressions.UpdateExpressionParser",
+        "make",
+        "each UpdateItem tokenizes and parses its expression twice (moto_speedups.py)",
+        f"{_SPEEDUP_WRITES}::test_given_the_speedup_when_an_expression_is_sent_again_then_it_is_parsed_once_and_its_tree_kept",
     ),
     _moto(
         "moto.dynamodb.models",
         "copy",
         "TransactWriteItems deep-copies each table it names, a cost growing with the table (moto_speedups.py)",
-        f"{_SPEEDUPS}::test_given_the_speedup_when_a_transaction_runs_on_a_large_table_then_only_its_keys_are_copied",
+        f"{_SPEEDUP_WRITES}::test_given_the_speedup_when_a_transaction_runs_on_a_large_table_then_only_its_keys_are_copied",
     ),
     *(
         _moto("moto.dynamodb.responses.DynamoHandler", name, why, proof)
