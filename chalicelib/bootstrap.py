@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the pipeline's modules are imported by their builders, on f
         OrderDeadlines,
         OrderProgress,
         PaymentGateway,
+        PaymentRecheckQueue,
         TopicPublisher,
         WorkflowEngine,
     )
@@ -211,11 +212,16 @@ class Container(ApiContainer):
         )
 
     @lazy
-    def payment_rechecks(self) -> PaymentRechecks:
+    def payment_recheck_queue(self) -> PaymentRecheckQueue:
         from chalicelib.adapters.payment_rechecks import queue_for
+
+        return queue_for(self.settings, None if self.in_memory else self._client)
+
+    @lazy
+    def payment_rechecks(self) -> PaymentRechecks:
         from chalicelib.services.payment_rechecks import PaymentRechecks
 
-        queue = queue_for(self.settings, None if self.in_memory else self._client)
+        queue = self.payment_recheck_queue
         give_up = lambda order_id: self.compensations.compensate(order_id)  # noqa: E731 - built only if needed
         wait = self.settings.payment_wait_seconds
         return PaymentRechecks(
@@ -250,7 +256,9 @@ class Container(ApiContainer):
     def workflow_monitor(self) -> WorkflowMonitor:
         from chalicelib.services.workflow_events import WorkflowMonitor
 
-        return WorkflowMonitor(self.compensations, self.alerts_topic, self.settings.state_machine_arn)
+        return WorkflowMonitor(
+            self.compensations, self.alerts_topic, self.settings.state_machine_arn, self.payment_recheck_queue
+        )
 
 
 _lock = threading.Lock()

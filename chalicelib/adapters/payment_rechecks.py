@@ -71,6 +71,15 @@ class SqsPaymentRechecks:
             return False
         return True
 
+    def latest_round(self, order_id: str) -> int:
+        item = self._dynamodb.get_item(
+            TableName=self._table,
+            Key=string_key({"order_id": order_id}),
+            ProjectionExpression="recheck_round",
+            ConsistentRead=True,  # a claim made just before must be seen
+        ).get("Item", {})
+        return int(item.get("recheck_round", {}).get("N", "0"))
+
 
 class InMemoryPaymentRechecks:
     """The same contract in a dict; ``scheduled`` keeps what was sent, for tests to deliver."""
@@ -91,3 +100,8 @@ class InMemoryPaymentRechecks:
                 return False
             self._claims[order_id] = (round, message_id)
             return True
+
+    def latest_round(self, order_id: str) -> int:
+        with self._lock:
+            held = self._claims.get(order_id)
+            return held[0] if held is not None else 0

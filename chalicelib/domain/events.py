@@ -40,3 +40,4 @@ class ExecutionStatusChange:
     execution_arn: str | None = None
     error: str | None = None
     cause: str = ""
+    round: int | None = None  # the payment re-check round it ran (0: the first run); None when it cannot tell

@@ -237,6 +237,9 @@ class PaymentRecheckQueue(Protocol):
     def claim(self, order_id: str, round: int, message_id: str) -> bool:
         """``True`` for the first delivery of ``round`` (and for that same message again); ``False`` for a duplicate."""
 
+    def latest_round(self, order_id: str) -> int:
+        """The newest round claimed for the order (the round its current execution runs); 0 before any."""
+
 
 class DeadLetters(Protocol):
     def send(self, body: str, error_type: str, reason: str, receive_count: int) -> None:

@@ -97,6 +97,7 @@ def execution_status_change(detail: Mapping[str, Any]) -> ExecutionStatusChange:
     return ExecutionStatusChange(
         status=text("status") or "",
         order_id=_execution_order_id(detail),
+        round=_execution_round(detail),
         state_machine_arn=text("stateMachineArn"),
         execution_arn=text("executionArn"),
         error=text("error"),
@@ -110,16 +111,40 @@ def _execution_order_id(detail: Mapping[str, Any]) -> str | None:
     The input says it outright; the name is the fallback for an event whose input was left out.
     An execution is named after its order, perhaps with a suffix (a re-run), and order ids hold no ``-``.
     """
-    try:
-        order_id = json.loads(detail.get("input") or "{}").get("order_id")
-    except (ValueError, AttributeError, TypeError):
-        order_id = None
+    order_id = _execution_input(detail).get("order_id")
     if isinstance(order_id, str) and order_id:
         return order_id
     name = detail.get("name")
     if isinstance(name, str) and name.startswith("ord_"):
         return name.partition("-")[0]
     return None
+
+
+def _execution_round(detail: Mapping[str, Any]) -> int | None:
+    """The re-check round an execution ran: its input's ``payment_round``, else its name's (``ord_...-checkN``).
+
+    ``None`` when neither tells (a run started by hand under another name, without the workflow's input).
+    """
+    found = _execution_input(detail).get("payment_round")
+    if isinstance(found, int) and not isinstance(found, bool) and found >= 0:
+        return found
+    name = detail.get("name")
+    if isinstance(name, str) and name.startswith("ord_"):
+        _, _, suffix = name.partition("-")
+        if not suffix:
+            return 0
+        number = suffix.removeprefix("check")
+        if suffix.startswith("check") and number.isdigit():
+            return int(number)
+    return None
+
+
+def _execution_input(detail: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        found = json.loads(detail.get("input") or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def order_queue(records: Iterable[Any], intake: OrderIntake, dead_letters: DeadLetters | None) -> BatchResponse:

@@ -6,6 +6,14 @@ outcome certain: whatever was charged is refunded, whatever was held is returned
 and the order ends ``FAILED``. Orders the workflow had already failed for a business
 reason (declined, out of stock, invalid) keep that reason and raise no alert; a
 technical failure (``WORKFLOW_FAILED``) alerts the operations topic.
+
+An order may have had several executions: the first, then one per payment re-check round
+(``ord_...-checkN``). Once a later round has been claimed, that round's execution owns the
+order, and an older execution that stops afterwards (an operator aborting it, say) is
+superseded: compensating for it would fail an order the current execution may still
+complete. Its event changes nothing (``superseded``); the current execution's own stop is
+reported, and compensated, in turn. An event whose round cannot be told is compensated, as
+before.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Any
 
 from chalicelib.domain.events import ExecutionStatusChange
 from chalicelib.domain.orders import FailureReason
-from chalicelib.domain.ports import TopicPublisher
+from chalicelib.domain.ports import PaymentRecheckQueue, TopicPublisher
 from chalicelib.services.compensation import Compensations
 
 log = logging.getLogger(__name__)
@@ -24,10 +32,17 @@ STOPPED = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 
 
 class WorkflowMonitor:
-    def __init__(self, compensations: Compensations, alerts: TopicPublisher, state_machine_arn: str) -> None:
+    def __init__(
+        self,
+        compensations: Compensations,
+        alerts: TopicPublisher,
+        state_machine_arn: str,
+        rechecks: PaymentRecheckQueue | None = None,
+    ) -> None:
         self._compensations = compensations
         self._alerts = alerts
         self._state_machine_arn = state_machine_arn
+        self._rechecks = rechecks  # which round's execution owns an order now
 
     def handle(self, change: ExecutionStatusChange) -> dict[str, Any]:
         """React to one execution's status change (the entry layer reads it from the event's ``detail``)."""
@@ -39,6 +54,14 @@ class WorkflowMonitor:
         if order_id is None:
             self._alert(change, "execution names no order")
             return {"action": "alerted", "status": status}
+        if change.round is not None and self._rechecks is not None:
+            current = self._rechecks.latest_round(order_id)
+            if change.round < current:
+                log.info(
+                    "order %s: execution %s of round %d %s after round %d took over; nothing to undo",
+                    order_id, change.execution_arn, change.round, status, current,
+                )  # fmt: skip
+                return {"action": "superseded", "status": status, "round": change.round, "current_round": current}
         outcome = self._compensations.compensate(order_id)
         if outcome.get("failure_reason") == FailureReason.WORKFLOW_FAILED.value:
             self._alert(change, f"execution {status}; order failed and compensated")

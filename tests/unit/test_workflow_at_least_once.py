@@ -7,18 +7,26 @@ the hold and the payment end as after one run, with at most one charge.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from chalicelib.adapters.payment_rechecks import InMemoryPaymentRechecks
-from chalicelib.adapters.pipeline_messaging import RecordingWorkflow
+from chalicelib.adapters.pipeline_messaging import RecordingTopic, RecordingWorkflow
 from chalicelib.bootstrap import Container, use_container
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.events import ExecutionStatusChange
 from chalicelib.domain.orders import Order, OrderStatus
-from chalicelib.domain.pipeline import PAYMENT_CHECK_ROUNDS, InsufficientInventory, PaymentPendingTooLong
-from chalicelib.entrypoints.pipeline import payment_recheck_queue
+from chalicelib.domain.pipeline import (
+    PAYMENT_CHECK_ROUNDS,
+    HoldStatus,
+    InsufficientInventory,
+    PaymentPendingTooLong,
+    execution_input,
+)
+from chalicelib.entrypoints.pipeline import execution_status_change, payment_recheck_queue
 from tests.conftest import memory_settings
 from tests.pipeline_helpers import add_product, place, stock
 
@@ -254,3 +262,31 @@ def test_given_a_recheck_that_fails_for_good_when_dead_lettered_then_its_order_i
     # THEN it is dead-lettered with its reason and the order does not keep its stock: voided, released, failed
     assert answer == {"batchItemFailures": []}
     assert state(shop, order, product) == (OrderStatus.FAILED, "WORKFLOW_FAILED", "RELEASED", 5, ("voided", 0, 0))
+
+
+def stopped(order_id: str, name: str, round: int) -> ExecutionStatusChange:
+    """An operator's abort of execution ``name``, as EventBridge reports it (the workflow's own input)."""
+    payload = execution_input(order_id, order_id, 2, round)
+    return execution_status_change({"status": "ABORTED", "name": name, "input": json.dumps(payload)})
+
+
+def test_given_a_stale_execution_stopping_after_the_next_round_took_over_when_reported_then_nothing_is_undone(
+    shop: Container,
+) -> None:
+    # GIVEN a pending payment whose round-1 re-check has resumed the workflow (the first execution is stale)
+    order, product = started(shop, token="tok_pending")
+    assert run_execution(shop, order.order_id) == "1"
+    shop.payment_rechecks.await_payment(order.order_id, 0)
+    assert shop.payment_rechecks.resume(order.order_id, 1, "m1") is True
+    before = state(shop, order, product)
+    # WHEN the first execution is aborted and its status event arrives
+    outcome = shop.workflow_monitor.handle(stopped(order.order_id, order.order_id, 0))
+    # THEN the order is left to the round-1 execution: nothing refunded, released or failed, nobody paged
+    assert outcome == {"action": "superseded", "status": "ABORTED", "round": 0, "current_round": 1}
+    assert state(shop, order, product) == before and before[0] == OrderStatus.PROCESSING
+    alerts = shop.alerts_topic
+    assert isinstance(alerts, RecordingTopic) and alerts.messages == []
+    # AND the current execution stopping is compensated, as any stopped execution is
+    outcome = shop.workflow_monitor.handle(stopped(order.order_id, f"{order.order_id}-check1", 1))
+    assert outcome["action"] == "alerted" and outcome["failure_reason"] == "WORKFLOW_FAILED"
+    assert state(shop, order, product)[2:4] == (HoldStatus.RELEASED, 5)

@@ -182,6 +182,25 @@ def test_given_a_status_event_when_read_then_the_order_is_its_inputs_else_its_na
     assert change.status == "FAILED" and change.order_id == expected
 
 
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        ({"name": "ord_1-check2", "input": json.dumps({"order_id": "ord_1", "payment_round": 2})}, 2),
+        ({"name": "manual-run", "input": json.dumps({"order_id": "ord_1", "payment_round": 0})}, 0),
+        ({"name": "ord_1-check3"}, 3),
+        ({"name": "ord_1"}, 0),
+        ({"name": "ord_1-rerun"}, None),
+        ({"name": "manual-run", "input": json.dumps({"order_id": "ord_1"})}, None),
+        ({"name": "ord_1-check1", "input": json.dumps({"order_id": "ord_1", "payment_round": True})}, 1),
+        ({}, None),
+    ],
+)
+def test_given_a_status_event_when_read_then_the_round_is_its_inputs_else_its_names(
+    detail: dict[str, str], expected: int | None
+) -> None:
+    assert entry.execution_status_change({"status": "ABORTED", **detail}).round == expected
+
+
 def test_given_an_aborted_execution_holding_stock_and_money_when_reported_then_compensated_and_alerted(
     shop: Container,
 ) -> None:
