@@ -10,7 +10,7 @@ import pytest
 
 from localstage.moto_speedups import speed_up_moto
 from localstage.patches import Patches
-from tests.unit.test_localstage_moto_speedups import EXPRESSIONS, REGION, TABLE, _structure, aws
+from tests.unit.test_localstage_moto_speedups import EXPRESSIONS, REGION, TABLE, _structure, aws, create_table
 
 pytestmark = pytest.mark.unit
 __all__ = ["aws"]  # the fixture, shared with the serialisation tests
@@ -61,7 +61,7 @@ def test_given_cancelled_and_committed_transactions_when_the_speedup_undoes_them
     dynamodb, _ = aws
     moto_s = _transactions(dynamodb)
     dynamodb.delete_table(TableName=TABLE)
-    _create_table(dynamodb)
+    create_table(dynamodb)
     # WHEN the same transactions run on the same data with the speedup
     with Patches() as patches:
         speed_up_moto(patches)
@@ -71,18 +71,6 @@ def test_given_cancelled_and_committed_transactions_when_the_speedup_undoes_them
     assert moto_s[0] == "TransactionCanceledException" and moto_s[2] == "ValidationException"
     assert moto_s[1] == moto_s[3] != moto_s[5] and moto_s[4] == "committed"
     assert type(dynamodb_backends["123456789012"][REGION].tables[TABLE]) is Table
-
-
-def _create_table(dynamodb: Any) -> None:
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def test_given_the_speedup_when_a_transaction_runs_on_a_large_table_then_only_its_keys_are_copied(
