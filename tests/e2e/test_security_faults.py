@@ -7,6 +7,12 @@ endpoint. The dead-lettered status events (the compensation's handler failed all
 then redriven, as an operator would, and the Payments table shows no order charged
 twice and a kept charge only for a completed order (docs/security.md).
 
+The workflow is Express, which sends no status-change event: an execution whose task and then its
+compensation both failed every attempt ends FAILED with its order still ``PROCESSING``, and only the
+watchdog ends that order (docs/architecture.md). Rather than wait out its deadline and the sweep's
+five-minute schedule, the test moves such an order's deadline into the past (time passing) and
+invokes the sweep, as ``test_stage_watchdog.py`` does; every other order must settle on its own.
+
 Not faulted: the API and the authorizer (a failed POST is simply not accepted) and the order
 queue's consumer: a crash on its third and fourth receives would be dead-lettered by the queue's
 redrive policy, which records no reason (docs/security.md, "Known gaps").
@@ -27,7 +33,7 @@ from chalicelib.entrypoints.pipeline import execution_status_change
 from infra.pipeline import TASK_FUNCTIONS
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.support import StageShop, aws
+from tests.e2e.support import ACCOUNT, ORDERS_TABLE, PREFIX, REGION, StageShop, aws
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +121,41 @@ def _redrive(stage: RunningStage, event: dict[str, Any]) -> None:
     raise AssertionError(f"{STATUS_HANDLER} failed {REDRIVE_ATTEMPTS} times in a row")
 
 
+def _died(stage: RunningStage, order_id: str) -> bool:
+    """The order's executions (its first, then one per re-check round) all ended, the last one not well."""
+    sfn = aws(stage, "stepfunctions")
+    machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"])
+    runs = [
+        e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["name"].split("-")[0] == order_id
+    ]
+    return bool(runs) and all(e["status"] != "RUNNING" for e in runs) and any(e["status"] != "SUCCEEDED" for e in runs)
+
+
+def _sweep(stage: RunningStage, order_ids: list[str]) -> None:
+    """Their deadlines passed (moved into the past rather than waited for), then the watchdog's sweep, invoked."""
+    dynamodb = aws(stage, "dynamodb")
+    for order_id in order_ids:
+        dynamodb.update_item(
+            TableName=ORDERS_TABLE,
+            Key={"order_id": {"S": order_id}},
+            UpdateExpression="SET deadline_at = :past",
+            ConditionExpression="attribute_exists(deadline_at)",
+            ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+        )
+    rule = aws(stage, "events").describe_rule(Name=f"{PREFIX}-sweep_stalled_orders-event")["Arn"]
+    scheduled = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events"}
+    scheduled |= {
+        "account": ACCOUNT,
+        "time": "2026-12-01T00:00:00Z",
+        "region": REGION,
+        "resources": [rule],
+        "detail": {},
+    }
+    answer = aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
+    payload = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer and set(order_ids) <= set(payload["compensated"]), payload
+
+
 def _settle(shop: StageShop, order_ids: list[str]) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + SETTLE_S
     final: dict[str, dict[str, Any]] = {}
@@ -139,6 +180,10 @@ def test_given_handlers_failing_at_random_when_ordering_then_every_order_is_acco
         accepted = list(pool.map(lambda _: shop.order(product), range(ORDERS)))
 
     orders = _settle(shop, accepted)
+    stalled = [o for o, order in orders.items() if order["status"] == "PROCESSING" and _died(faulty_stage, o)]
+    if stalled:  # the watchdog's orders: their executions died with their compensation
+        _sweep(faulty_stage, stalled)
+        orders.update(_settle(shop, stalled))
     dead = _dead_letters(faulty_stage)
     tally = Tally()
     for order_id, order in orders.items():
