@@ -97,6 +97,11 @@ def sweep_a_stalled_order(aws: Callable[[str], Any], order_id: str) -> None:
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={":processing": {"S": "PROCESSING"}, ":past": {"N": "1"}},
     )
+    invoke_sweep(aws, [order_id])
+
+
+def invoke_sweep(aws: Callable[[str], Any], order_ids: list[str]) -> None:
+    """The watchdog's sweep, invoked with its schedule's event; each of ``order_ids`` must be among those it compensated."""
     rule = aws("events").describe_rule(Name=f"{PREFIX}-sweep_stalled_orders-event")["Arn"]
     scheduled = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events"}
     scheduled |= {
@@ -108,4 +113,4 @@ def sweep_a_stalled_order(aws: Callable[[str], Any], order_id: str) -> None:
     }
     answer = aws("lambda").invoke(FunctionName=f"{PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
     payload = answer["Payload"].read()
-    assert "FunctionError" not in answer and order_id in json.loads(payload)["compensated"], payload
+    assert "FunctionError" not in answer and set(order_ids) <= set(json.loads(payload)["compensated"]), payload

@@ -33,7 +33,7 @@ from chalicelib.entrypoints.pipeline import execution_status_change
 from infra.pipeline import TASK_FUNCTIONS
 from tests.e2e.conftest import RunningStage
 from tests.e2e.stage_process import separate_stage
-from tests.e2e.support import ACCOUNT, ORDERS_TABLE, PREFIX, REGION, StageShop, aws
+from tests.e2e.support import ORDERS_TABLE, StageShop, aws, invoke_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -142,18 +142,7 @@ def _sweep(stage: RunningStage, order_ids: list[str]) -> None:
             ConditionExpression="attribute_exists(deadline_at)",
             ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
         )
-    rule = aws(stage, "events").describe_rule(Name=f"{PREFIX}-sweep_stalled_orders-event")["Arn"]
-    scheduled = {"version": "0", "id": "sweep", "detail-type": "Scheduled Event", "source": "aws.events"}
-    scheduled |= {
-        "account": ACCOUNT,
-        "time": "2026-12-01T00:00:00Z",
-        "region": REGION,
-        "resources": [rule],
-        "detail": {},
-    }
-    answer = aws(stage, "lambda").invoke(FunctionName=f"{PREFIX}-sweep_stalled_orders", Payload=json.dumps(scheduled))
-    payload = json.loads(answer["Payload"].read())
-    assert "FunctionError" not in answer and set(order_ids) <= set(payload["compensated"]), payload
+    invoke_sweep(lambda service: aws(stage, service), order_ids)
 
 
 def _settle(shop: StageShop, stage: RunningStage, order_ids: list[str]) -> dict[str, dict[str, Any]]:
