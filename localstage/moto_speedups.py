@@ -2,7 +2,8 @@
 
 All five were found in py-spy profiles of the end-to-end benchmark (docs/benchmarks.md, "End to
 end"), and each replaces moto's code with a shorter path to the same answer; the tests in
-tests/unit/test_localstage_moto_speedups.py compare the answers with moto's own, byte for byte.
+tests/unit/test_localstage_moto_speedups.py and test_localstage_moto_speedups_writes.py compare the
+answers with moto's own.
 
 - **DynamoDB's attribute values.** moto 5.2 serialises every response through a generic, model-driven
   serializer. For each attribute value of each item it walks the ten members of the
@@ -257,14 +258,15 @@ def _journalled(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def transact_write_items(self: Any, transact_items: Any) -> Any:
         with dynamodb_write_lock():  # the undo is applied before another thread may write
-            _journal.buckets, _journal.made = named_buckets(self, transact_items), {}
+            made: dict[str, TableUndo] = {}
+            _journal.buckets, _journal.made = named_buckets(self, transact_items), made
             try:
                 return original(self, transact_items)
             finally:
                 _journal.buckets, _journal.made = None, {}
-                for name, table in list(self.tables.items()):
-                    if isinstance(table, TableUndo):  # moto's rollback put it there
-                        self.tables[name] = table.restored()
+                for name, undo in made.items():
+                    if self.tables.get(name) is undo:  # moto's rollback put it there
+                        self.tables[name] = undo.restored()
 
     transact_write_items.__wrapped__ = original  # type: ignore[attr-defined]
     return transact_write_items

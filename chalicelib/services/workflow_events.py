@@ -37,7 +37,7 @@ class WorkflowMonitor:
         compensations: Compensations,
         alerts: TopicPublisher,
         state_machine_arn: str,
-        rechecks: PaymentRecheckQueue | None = None,
+        rechecks: PaymentRecheckQueue,
     ) -> None:
         self._compensations = compensations
         self._alerts = alerts
@@ -54,7 +54,7 @@ class WorkflowMonitor:
         if order_id is None:
             self._alert(change, "execution names no order")
             return {"action": "alerted", "status": status}
-        if change.round is not None and self._rechecks is not None:
+        if change.round is not None:
             current = self._rechecks.latest_round(order_id)
             if change.round < current:
                 log.info(
