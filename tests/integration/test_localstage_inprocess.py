@@ -160,3 +160,49 @@ def test_sqs_answers_read_the_same_in_process_as_over_http(aws: EmbeddedAws) -> 
 
 
 SERVER_HEADERS = {"connection", "date"}  # werkzeug's server adds these to every answer over HTTP
+
+
+def test_calls_are_served_on_kept_threads_that_carry_nothing_from_one_request_to_the_next(aws: EmbeddedAws) -> None:
+    import contextvars
+    import threading
+
+    marker: contextvars.ContextVar[str | None] = contextvars.ContextVar("marker", default=None)
+    seen: list[tuple[str | None, int]] = []
+    wsgi_server = aws._server._server  # type: ignore[attr-defined]
+    inner = wsgi_server.app
+
+    def spy(environ: dict[str, Any], respond: Any) -> Any:
+        seen.append((marker.get(), threading.get_ident()))
+        marker.set("left behind by the request before")
+        return inner(environ, respond)
+
+    client = _client("sqs", aws.endpoint)
+    client.list_queues()  # a thread to keep, before counting
+    started = inprocess._SERVERS.started
+    wsgi_server.app = spy
+    try:
+        for _ in range(20):
+            client.list_queues()
+    finally:
+        wsgi_server.app = inner
+    # one kept thread served all 20 (sequential calls), and each saw a fresh context
+    assert inprocess._SERVERS.started == started
+    assert [value for value, _ in seen] == [None] * 20
+    assert len({thread for _, thread in seen}) == 1 and seen[0][1] != threading.get_ident()
+
+
+def test_a_call_made_while_serving_another_gets_a_thread_and_a_failure_reaches_its_caller() -> None:
+    servers = inprocess._ServerThreads(keep=2)
+
+    def outer() -> bytes:
+        return b"outer+" + servers.run(lambda: b"inner")  # as a Lambda invoke's handler calls DynamoDB
+
+    assert servers.run(outer) == b"outer+inner"
+    assert servers.started == 2  # the inner call did not wait for the outer's thread
+
+    def broken() -> bytes:
+        raise ValueError("served badly")
+
+    with pytest.raises(ValueError, match="served badly"):
+        servers.run(broken)
+    assert servers.run(lambda: b"after") == b"after" and servers.started == 2  # the threads live on
