@@ -221,3 +221,19 @@ def test_given_a_handler_that_crashes_on_its_last_receive_then_the_backstop_rece
     assert message["Body"] == "order-1"
     assert message["MessageAttributes"]["ErrorType"]["StringValue"] == "ValueError"
     assert _count(stage, url) == 0
+
+
+def test_given_no_batching_window_then_a_batch_is_one_receive(stage: Harness, queues: Any) -> None:
+    # GIVEN three messages waiting, and a mapping without a batching window (Chalice's default)
+    url, arn, _ = queues
+    sqs = stage.client("sqs")
+    for body in ("ok", "ok", "ok"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    poller = _poller(stage, url, arn)
+    receives: list[dict[str, Any]] = []
+    poller._sqs.meta.events.register("before-call.sqs.ReceiveMessage", lambda params, **_: receives.append(params))
+    # WHEN the poller takes a batch
+    handled = poller.poll_once()
+    # THEN it invoked with what one receive returned, as Lambda does, and asked no second time
+    assert handled == 3 and len(seen) == 3
+    assert len(receives) == 1
