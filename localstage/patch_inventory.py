@@ -37,6 +37,7 @@ _IAM = "tests/e2e/test_iam.py"
 _SFN_TASKS = "tests/integration/test_localstage_sfn_tasks.py"
 _SPEEDUPS = "tests/unit/test_localstage_moto_speedups.py"
 _SPEEDUP_WRITES = "tests/unit/test_localstage_moto_speedups_writes.py"
+_DISPATCH = "tests/integration/test_localstage_moto_dispatch.py"
 
 _DYNAMODB_LOCK = f"{_PATCHES}::test_given_the_write_lock_held_when_moto_writes_then_the_write_waits_for_it"
 _DYNAMODB_READ = f"{_PATCHES}::test_given_an_update_in_progress_when_moto_answers_a_read_then_it_waits_for_it"
@@ -283,6 +284,14 @@ INVENTORY: tuple[PatchTarget, ...] = (
         "moto's server keeps its werkzeug server in the private _server: the stage's middlewares go in front",
         "tests/integration/test_localstage_inprocess.py::test_a_middleware_put_in_front_later_sees_in_process_calls",
         instance=True,
+    ),
+    _moto(
+        "moto.moto_server.werkzeug_app.DomainDispatcherApplication",
+        "__call__",
+        "Flask's request and app contexts, URL adapter, session and signals cost about 30 % of moto's own "
+        "work for a GetItem (moto_dispatch.py)",
+        f"{_DISPATCH}::test_given_the_direct_path_when_the_sdk_calls_then_flask_is_not_entered",
+        f"{_DISPATCH}::test_given_the_direct_path_then_each_answer_is_flask_s_status_headers_and_body",
     ),
     _moto(
         "moto.moto_server.threaded_moto_server",

@@ -37,6 +37,7 @@ from localstage.iam import enforcement, principals
 from localstage.iam.stage import FunctionRoles, WorkflowSessions, function_policies, install_workflow_principal, revoked
 from localstage.lambda_model import Environment
 from localstage.lambdas import LambdaEmulator
+from localstage.moto_dispatch import dispatch_directly
 from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, serialise_dynamodb_writes
 from localstage.moto_speedups import speed_up_moto
 from localstage.patches import Patches, check_versions
@@ -95,6 +96,7 @@ class LocalStage:
         cache_moto_lookups(self._patches)
         cache_asl_parse_trees(self._patches)
         speed_up_moto(self._patches)
+        dispatch_directly(self._patches)  # the SDK's requests answered without Flask's contexts
         deliver_execution_logs(self._patches)  # Express keeps its executions only there (localstage/sfn_logs.py)
         # What make deploy needs of the embedded AWS: CloudFormation for the resource stack, chalice
         # deploy's Swagger 2.0 import, API Gateway's deployment snapshots.
