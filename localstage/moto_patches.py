@@ -102,24 +102,71 @@ MAX_DEFINITIONS = 64  # state machine definitions whose parse trees are kept
 def _tree_cached(original: Callable[..., Any]) -> Any:
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
-    trees: dict[str, Any] = {}
+    kept: dict[str, tuple[Any, Any]] = {}  # definition -> (antlr tree, the shared program or None)
     lock = threading.Lock()
 
     def parse(definition: str) -> tuple[Any, Any]:
         with lock:
-            tree = trees.get(definition)
-        if tree is None:
+            found = kept.get(definition)
+        if found is None:
             program, tree = original(definition)  # a syntax error raises here, every time, as before
             seal_texts(tree)
+            shared = program if shareable(program) else None
             with lock:
-                if len(trees) >= MAX_DEFINITIONS:
-                    trees.pop(next(iter(trees)))
-                trees[definition] = tree
+                if len(kept) >= MAX_DEFINITIONS:
+                    kept.pop(next(iter(kept)))
+                kept[definition] = (tree, shared)
             return program, tree
-        # A fresh program for each execution, from the tree antlr built once.
-        return Preprocessor().visit(tree), tree
+        tree, shared = found
+        if shared is not None:
+            return shared, tree
+        return Preprocessor().visit(tree), tree  # a fresh program for each execution of this definition
 
     return staticmethod(parse)
+
+
+_PER_EXECUTION_STATE = ("state_map",)  # Map keeps its iteration's workers and run record on components
+
+
+def shareable(program: Any) -> bool:
+    """Whether every execution of ``program`` can evaluate the same components; if so, make it so.
+
+    moto's components keep an execution's state in its ``Environment`` (the retriers' attempt counts and
+    backoff in ``env.heap``, keyed by each component's ``heap_key``), not on themselves: the only
+    attribute a component sets after it is built is that key, drawn at its first use. Drawn by two
+    executions at once it could differ between them, so each key is drawn here, once, before any
+    execution shares the program. A Map state keeps its iteration workers and run record on its
+    components, so a program with one is built again for each execution, as moto does.
+    """
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    components = list(_components(program, Component))
+    if any(any(part in type(c).__module__ for part in _PER_EXECUTION_STATE) for c in components):
+        return False
+    for component in components:
+        if isinstance(component, EvalComponent):
+            component.heap_key  # noqa: B018  # drawn now, read by every execution
+    return True
+
+
+def _components(root: Any, kind: type) -> Iterator[Any]:
+    """Every ``kind`` reachable from ``root`` through attributes, lists, tuples and dict values."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, list | tuple | set | frozenset):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            pending.extend(node.values())
+        elif hasattr(node, "__dict__") and type(node).__module__.startswith("moto.stepfunctions"):
+            if isinstance(node, kind):
+                yield node
+            pending.extend(vars(node).values())
 
 
 SEALED_TEXT = "_localstage_text"  # a kept tree's node: its getText(), computed once
@@ -157,9 +204,11 @@ def cache_asl_parse_trees(patches: Patches) -> None:
     moto's ``ExecutionWorker`` calls ``AmazonStateLanguageParser.parse(definition)`` for every execution:
     antlr's lexer and parser (pure Python, about a twentieth of the stage's CPU under load), then the
     ``Preprocessor`` that turns the parse tree into evaluation components. The antlr tree is only read
-    afterwards, so it is kept per definition text; the components are built again for every execution,
-    as moto does, so no execution shares state with another; only the nodes' texts are computed once
-    (``seal_texts``), which the kept tree's nodes answer ``getText`` with.
+    afterwards, so it is kept per definition text, and the nodes' texts are computed once
+    (``seal_texts``). Building the components from the tree was still about 5 % of the stage's CPU
+    under load (7 ms an execution), and they keep no execution's state (``shareable``), so one program
+    per definition serves every execution; a definition with a Map state gets a program per execution,
+    built from the kept tree.
     """
     from antlr4.RuleContext import RuleContext
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser

@@ -152,9 +152,10 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto(
         "moto.stepfunctions.parser.asl.parse.asl_parser.AmazonStateLanguageParser",
         "parse",
-        "antlr parses the definition on every execution",
+        "antlr parses the definition and the preprocessor builds its program on every execution",
         _STEP_PATHS,
-        f"{_MOTO_PATCHES}::test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_once_and_each_run_gets_its_program",
+        f"{_MOTO_PATCHES}::test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_once_and_the_program_is_shared",
+        f"{_MOTO_PATCHES}::test_given_a_shared_program_then_each_component_s_heap_key_is_drawn_before_any_execution",
     ),
     _moto(
         "moto.stepfunctions.parser.backend.execution.Execution",

@@ -114,7 +114,7 @@ def test_given_undo_then_moto_is_as_it_was() -> None:
     assert json_path.parse("$.a") is not json_path.parse("$.a")
 
 
-def test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_once_and_each_run_gets_its_program(
+def test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_once_and_the_program_is_shared(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
@@ -128,7 +128,7 @@ def test_given_the_tree_cache_when_a_definition_runs_twice_then_antlr_parses_onc
         cache_asl_parse_trees(patches)
         first, tree = AmazonStateLanguageParser.parse(definition)
         second, same_tree = AmazonStateLanguageParser.parse(definition)
-        assert same_tree is tree and second is not first  # one antlr tree, a program per execution
+        assert same_tree is tree and second is first  # one antlr tree, one program for every execution
         assert len(runs) == 1
         for _ in range(2):  # a broken definition is refused every time, never cached
             with pytest.raises(ASLParserException):
@@ -164,7 +164,8 @@ def test_given_a_kept_tree_when_a_program_is_built_then_no_node_concatenates_its
     )  # fmt: skip
 
     def shown(program: Any) -> str:
-        return re.sub(r" at 0x[0-9a-f]+", "", str(program))  # components as they print, addresses aside
+        # components as they print, addresses and the heap keys a shared program draws aside
+        return re.sub(r" at 0x[0-9a-f]+|, '_EvalComponent__heap_key': '[0-9a-f-]+'", "", str(program))
 
     moto_s = shown(AmazonStateLanguageParser.parse(definition)[0])
     assert concatenated  # moto's preprocessor asks rule nodes for their text
@@ -172,8 +173,10 @@ def test_given_a_kept_tree_when_a_program_is_built_then_no_node_concatenates_its
         cache_asl_parse_trees(patches)
         AmazonStateLanguageParser.parse(definition)  # parsed, and its tree kept
         concatenated.clear()
-        # WHEN the next execution's program is built from the kept tree
-        program = AmazonStateLanguageParser.parse(definition)[0]
+        # WHEN a program is built from the kept tree (moto_patches.py does for a definition with a Map)
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        program = Preprocessor().visit(AmazonStateLanguageParser.parse(definition)[1])
     # THEN it is moto's program, and no rule node concatenated its tokens again
     assert shown(program) == moto_s
     assert concatenated == []
@@ -228,3 +231,74 @@ def test_given_the_cache_when_a_service_answers_twice_then_its_methods_are_liste
     # THEN the second request listed nothing again
     assert after_first > 0
     assert len(listed) == after_first
+
+
+RETRIED = {
+    "StartAt": "Try",
+    "States": {
+        "Try": {
+            "Type": "Parallel",
+            "Branches": [{"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom", "Cause": "c"}}}],
+            "Retry": [{"ErrorEquals": ["Boom"], "IntervalSeconds": 1, "BackoffRate": 1.0, "MaxAttempts": 2}],
+            "End": True,
+        }
+    },
+}
+
+
+def test_given_a_shared_program_then_each_component_s_heap_key_is_drawn_before_any_execution() -> None:
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from localstage.moto_patches import _components
+
+    with Patches() as patches:
+        cache_asl_parse_trees(patches)
+        AmazonStateLanguageParser.parse(json.dumps(RETRIED))
+        program = AmazonStateLanguageParser.parse(json.dumps(RETRIED))[0]
+    components = [c for c in _components(program, Component) if isinstance(c, EvalComponent)]
+    # a retrier's attempt count is kept in each execution's heap under its component's key: drawn lazily
+    # by two executions at once, one would count under a key the other then replaced
+    assert len(components) > 10
+    assert all(c._EvalComponent__heap_key is not None for c in components)
+
+
+def test_given_a_shared_program_when_executions_retry_at_once_then_each_counts_its_own_attempts() -> None:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), Patches() as patches:
+        cache_asl_parse_trees(patches)
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="retried", definition=json.dumps(RETRIED), roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        # WHEN four executions of the one program retry their failing branch at the same time
+        arns = [sfn.start_execution(stateMachineArn=machine, name=f"r{n}")["executionArn"] for n in range(4)]
+        deadline = time.monotonic() + 30
+        while any(sfn.describe_execution(executionArn=a)["status"] == "RUNNING" for a in arns):
+            assert time.monotonic() < deadline, "executions still running"
+            time.sleep(0.1)
+        # THEN each made its first attempt and its two retries, no more, no fewer, and failed
+        for arn in arns:
+            events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            assert sum(e["type"] == "ParallelStateStarted" for e in events) == 3, arn
+            assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"
+
+
+def test_given_a_map_state_then_each_execution_gets_a_program_of_its_own() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    mapped = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "Id", "States": {"Id": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    with Patches() as patches:
+        cache_asl_parse_trees(patches)
+        first = AmazonStateLanguageParser.parse(json.dumps(mapped))[0]
+        assert AmazonStateLanguageParser.parse(json.dumps(mapped))[0] is not first
