@@ -21,7 +21,6 @@ registered, and restored when the last one stops.
 
 from __future__ import annotations
 
-import contextvars
 import io
 import sys
 import threading
@@ -33,6 +32,7 @@ from urllib3 import HTTPHeaderDict
 from urllib3.response import HTTPResponse
 
 from localstage.patches import Patches
+from localstage.threads import KeptThreads
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -123,78 +123,14 @@ def _served_on_own_thread(serve: Callable[[], bytes]) -> bytes:
     The caller's thread carries state of its own: the principal it signs as (localstage/iam), the
     invocation whose output it captures (localstage/output.py), its X-Ray entities, the app's context
     variables. Served on the caller's thread, moto's work for the request (a Lambda invoke's telemetry,
-    an SNS delivery) would run as that caller.
-
-    The thread comes from ``_SERVERS``, threads kept between requests: starting a thread per call (and
-    mapping its stack) was about 7 % of the stage's busy time under load, and much of its system time.
-    A kept thread is as clean as a new one for what the stage puts on threads: every thread-local the
-    stage and the app set is set inside a block that restores it, and each request runs in a new, empty
-    ``contextvars.Context`` (what a new thread starts with), so no context variable carries over.
+    an SNS delivery) would run as that caller. The thread is a kept one (localstage/threads.py), as
+    clean as a new one.
     """
-    return _SERVERS.run(serve)
+    result: bytes = _SERVERS.run(serve)
+    return result
 
 
-class _Call:
-    __slots__ = ("done", "failure", "result", "serve")
-
-    def __init__(self, serve: Callable[[], bytes]) -> None:
-        self.serve = serve
-        self.done = threading.Lock()
-        self.done.acquire()  # released by the server thread when the call is answered
-        self.result: bytes = b""
-        self.failure: BaseException | None = None
-
-
-class _ServerThreads:
-    """Threads that serve in-process calls, kept idle between calls; never fewer than the calls in flight.
-
-    A call takes an idle thread or starts one, so a call made while serving another (a Lambda invoke
-    whose handler calls DynamoDB) never waits for a thread. Past ``keep`` idle threads, a finished
-    thread ends instead of waiting.
-    """
-
-    def __init__(self, keep: int = 32) -> None:
-        self._keep = keep
-        self._lock = threading.Lock()
-        self._idle: list[tuple[threading.Lock, list[_Call]]] = []
-        self.started = 0  # threads started so far (tests read it)
-
-    def run(self, serve: Callable[[], bytes]) -> bytes:
-        call = _Call(serve)
-        with self._lock:
-            slot = self._idle.pop() if self._idle else None
-        if slot is None:
-            self.started += 1
-            wake: threading.Lock = threading.Lock()
-            wake.acquire()
-            slot = (wake, [call])
-            threading.Thread(target=self._serve, args=(slot,), name="inprocess-aws", daemon=True).start()
-        else:
-            slot[1].append(call)
-            slot[0].release()
-        call.done.acquire()
-        if call.failure is not None:
-            raise call.failure
-        return call.result
-
-    def _serve(self, slot: tuple[threading.Lock, list[_Call]]) -> None:
-        wake, calls = slot
-        while True:
-            call = calls.pop()
-            try:
-                call.result = contextvars.Context().run(call.serve)
-            except BaseException as exc:  # re-raised on the caller's thread
-                call.failure = exc
-            call.done.release()
-            del call
-            with self._lock:
-                if len(self._idle) >= self._keep:
-                    return
-                self._idle.append(slot)
-            wake.acquire()  # the next call for this thread
-
-
-_SERVERS = _ServerThreads()
+_SERVERS = KeptThreads("inprocess-aws")
 
 
 def _body_bytes(body: Any) -> bytes:

@@ -67,9 +67,12 @@ from localstage.lambda_model import (
     static_config,
 )
 from localstage.telemetry import TELEMETRY_BATCH_S, Telemetry
+from localstage.threads import KeptThreads
 from localstage.xray import ServiceTracing, invocation_header
 
 log = logging.getLogger("localstage.lambdas")
+# Handlers run on kept threads (localstage/threads.py): one left behind by a timeout is simply not idle.
+_HANDLERS = KeptThreads("lambda")
 
 
 @dataclass
@@ -288,9 +291,8 @@ class LambdaEmulator:
         if self.measure_memory:
             tracemalloc.reset_peak()
             mem_before = tracemalloc.get_traced_memory()[0]
-        worker = threading.Thread(target=target, name=f"lambda-{spec.name}-{request_id[:8]}", daemon=True)
-        worker.start()
-        worker.join(config.timeout_s)
+        worker = _HANDLERS.submit(target, name=f"lambda-{spec.name}-{request_id[:8]}")
+        finished = worker.wait(config.timeout_s)
         measured_ms = (time.monotonic() - started) * 1000
         peak_mb = 0.0
         if self.measure_memory:
@@ -298,7 +300,7 @@ class LambdaEmulator:
         max_memory = RUNTIME_BASELINE_MB + math.ceil(peak_mb)
 
         # An injected timeout comes after the handler finished: its side effects stand, its answer is lost.
-        timed_out = worker.is_alive() or fault == FaultMode.TIMEOUT
+        timed_out = not finished or fault == FaultMode.TIMEOUT
         usage = runtime.usage(env) if runtime is not None and not timed_out else None
         if usage is not None:  # measured in the environment's own process
             outcome["cpu_ms"], max_memory = usage.cpu_ms, usage.max_memory_mb

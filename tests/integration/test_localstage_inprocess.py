@@ -13,6 +13,7 @@ from botocore.httpsession import URLLib3Session
 
 from localstage import inprocess
 from localstage.server import REGION, EmbeddedAws
+from localstage.threads import KeptThreads
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +193,7 @@ def test_calls_are_served_on_kept_threads_that_carry_nothing_from_one_request_to
 
 
 def test_a_call_made_while_serving_another_gets_a_thread_and_a_failure_reaches_its_caller() -> None:
-    servers = inprocess._ServerThreads(keep=2)
+    servers = KeptThreads("t", keep=2)
 
     def outer() -> bytes:
         return b"outer+" + servers.run(lambda: b"inner")  # as a Lambda invoke's handler calls DynamoDB

@@ -48,6 +48,20 @@ def hold(event: Any, context: Any) -> str:
     return "released"
 
 
+held: list[str] = []  # the threads of handlers that hold until released
+_thread_token = threading.local()  # a token per thread: thread idents are reused once a thread ends
+
+
+@app.lambda_function()
+def where(event: Any, context: Any) -> dict[str, Any]:
+    token = getattr(_thread_token, "token", None) or str(time.monotonic_ns())
+    _thread_token.token = token
+    if event.get("hold"):
+        held.append(token)
+        release.wait(5)
+    return {"thread": token, "name": threading.current_thread().name}
+
+
 @pytest.fixture(scope="module")
 def stage() -> Iterator[Harness]:
     with emulated(app) as harness:
@@ -176,3 +190,25 @@ def test_given_a_state_machine_when_a_task_calls_a_function_then_the_real_handle
         time.sleep(0.1)
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"])["event"] == {"n": 21}
+
+
+def test_given_invocations_one_after_another_then_handlers_run_on_a_kept_thread_not_one_left_behind(
+    lam: Any,
+) -> None:
+    def where_it_ran(**event: Any) -> dict[str, Any]:
+        response = lam.invoke(FunctionName="toy-local-where", Payload=json.dumps(event))
+        return dict(json.loads(response["Payload"].read()))
+
+    first, second = where_it_ran(), where_it_ran()
+    # as Lambda's runtime does: one thread serves one invocation after another
+    assert first["thread"] == second["thread"] and second["name"].startswith("lambda-toy-local-where-")
+    # a handler left running by a timeout keeps its thread; the next invocation runs elsewhere
+    lam.update_function_configuration(FunctionName="toy-local-where", Timeout=1)
+    release.clear()
+    timed_out = lam.invoke(FunctionName="toy-local-where", Payload=json.dumps({"hold": True}))
+    assert timed_out["FunctionError"] == "Unhandled"
+    try:
+        after = where_it_ran()
+    finally:
+        release.set()
+    assert held and after["thread"] != held[-1]

@@ -1,0 +1,103 @@
+"""Threads the stage keeps between tasks, instead of starting one per task.
+
+The stage runs each in-process SDK call's server side, and each Lambda invocation's handler, on a
+thread of its own: a call must not run as its caller (localstage/inprocess.py), and a handler must
+be left behind when its invocation times out (localstage/lambdas.py). Starting a thread (and mapping
+its stack) for each was about a tenth of the stage's busy time under load, with most of its system
+time: about a hundred threads an order.
+
+A task takes an idle kept thread or starts one, so it never waits for another task to finish (a
+call made while serving another, a handler invoked while another runs); a thread that ends its task
+while ``keep`` others are idle ends too. A kept thread is as clean as a new one for what the stage
+puts on threads: every thread-local the stage, the app and the X-Ray SDK's Lambda context set is
+set inside a block that restores it (the SDK's context starts afresh for each invocation's trace
+header), and each task runs in a new, empty ``contextvars.Context``, which is what a new thread
+starts with, so no context variable carries over. This is also what Lambda does: an execution
+environment's runtime serves one invocation after another on the same thread.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class Task:
+    """One task's outcome: ``wait`` for it, then read ``result`` or ``failure``."""
+
+    __slots__ = ("done", "failure", "name", "result", "run")
+
+    def __init__(self, run: Callable[[], Any], name: str) -> None:
+        self.run = run
+        self.name = name
+        self.done = threading.Lock()
+        self.done.acquire()  # released by the thread when the task has ended
+        self.result: Any = None
+        self.failure: BaseException | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the task ended (within ``timeout`` seconds; ``None``: however long it takes)."""
+        ended = self.done.acquire(timeout=-1 if timeout is None else max(0.0, timeout))
+        if ended:
+            self.done.release()  # ended stays readable: a second wait returns at once
+        return ended
+
+    def outcome(self) -> Any:
+        """``result``, or ``failure`` raised on the caller's thread."""
+        if self.failure is not None:
+            raise self.failure
+        return self.result
+
+
+class KeptThreads:
+    """Runs each task on a kept idle thread, or on a new one when none is idle."""
+
+    def __init__(self, name: str, keep: int = 32) -> None:
+        self._name = name
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._idle: list[tuple[threading.Lock, list[Task]]] = []
+        self.started = 0  # threads started so far (tests read it)
+
+    def submit(self, run: Callable[[], Any], name: str | None = None) -> Task:
+        """Start ``run`` on a thread named ``name`` (default: the pool's name); returns its task."""
+        task = Task(run, name or self._name)
+        with self._lock:
+            slot = self._idle.pop() if self._idle else None
+            if slot is None:
+                self.started += 1
+        if slot is None:
+            wake = threading.Lock()
+            wake.acquire()
+            thread = threading.Thread(target=self._serve, args=((wake, [task]),), name=task.name, daemon=True)
+            thread.start()
+        else:
+            slot[1].append(task)
+            slot[0].release()
+        return task
+
+    def run(self, run: Callable[[], Any]) -> Any:
+        """``run()`` on a kept thread, waited for: its result, or its exception raised here."""
+        task = self.submit(run)
+        task.wait()
+        return task.outcome()
+
+    def _serve(self, slot: tuple[threading.Lock, list[Task]]) -> None:
+        wake, tasks = slot
+        me = threading.current_thread()
+        while True:
+            task = tasks.pop()
+            me.name = task.name
+            try:
+                task.result = contextvars.Context().run(task.run)
+            except BaseException as exc:  # handed to whoever reads the outcome
+                task.failure = exc
+            task.done.release()
+            del task
+            with self._lock:
+                if len(self._idle) >= self._keep:
+                    return
+                self._idle.append(slot)
+            wake.acquire()  # the next task for this thread
