@@ -20,6 +20,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator, TextIO
 
+from localstage.threads import detach_from_served_calls
+
 EMF_PREFIX = '{"_aws"'
 
 
@@ -47,7 +49,7 @@ class _Tee:
         return getattr(self._target, name)
 
 
-_captures = threading.local()
+_captures = detach_from_served_calls(threading.local())
 _install_lock = threading.Lock()
 
 

@@ -47,6 +47,7 @@ from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
 from localstage.stage_options import StageOptions, banner
 from localstage.telemetry_direct import direct_telemetry
+from localstage.threads import detach_from_served_calls
 from localstage.xray import ServiceTracing, XRayDaemon, install_sdk_context
 
 log = logging.getLogger("localstage")
@@ -198,8 +199,11 @@ class LocalStage:
         Shared, one function's caches would serve another (the API handler's signing key would spare
         the authorizer its own ``GetSecretValue``), hiding calls that need a grant on AWS.
         """
+        from chalicelib import bootstrap
         from chalicelib.bootstrap import Container, scoped_container
         from chalicelib.config import get_settings
+
+        detach_from_served_calls(bootstrap._scoped)  # an SDK call's server side is no invocation's
 
         with self._containers_lock:
             found = self._containers.get(env)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -101,3 +102,47 @@ class KeptThreads:
                     return
                 self._idle.append(slot)
             wake.acquire()  # the next task for this thread
+
+
+# -- Serving a call on its caller's thread, detached from the caller's state ---------------------------
+
+_DETACHED: list[threading.local] = []  # the thread-locals a call served in process must not see
+_served = threading.local()  # .depth: calls being served on this thread; .cpu_s: their CPU, outermost only
+
+
+def detach_from_served_calls(local: threading.local) -> threading.local:
+    """Register ``local``: a call served in process (``run_detached``) sees it empty, and its owner's
+    values are back when the call returns. Every thread-local the stage or the app sets on a thread that
+    makes SDK calls is registered where it is made; returns ``local``."""
+    if not any(known is local for known in _DETACHED):
+        _DETACHED.append(local)
+    return local
+
+
+def served_cpu_s() -> float:
+    """CPU seconds this thread spent serving in-process calls (what an invocation's CPU time leaves out)."""
+    return float(getattr(_served, "cpu_s", 0.0))
+
+
+def run_detached(serve: Callable[[], Any]) -> Any:
+    """``serve()`` on this thread as if on a new one: every registered thread-local empty, a new empty
+    ``contextvars.Context``; the caller's state restored afterwards, whatever happens.
+
+    The CPU it takes is added to ``served_cpu_s`` (once, for nested calls), so that the Lambda
+    emulator does not count the embedded AWS's work for a handler's call as the handler's.
+    """
+    saved = [(local, dict(local.__dict__)) for local in _DETACHED]
+    for local, _ in saved:
+        local.__dict__.clear()
+    depth = getattr(_served, "depth", 0)
+    _served.depth = depth + 1
+    started = time.thread_time()
+    try:
+        return contextvars.Context().run(serve)
+    finally:
+        _served.depth = depth
+        if depth == 0:
+            _served.cpu_s = served_cpu_s() + time.thread_time() - started
+        for local, state in saved:
+            local.__dict__.clear()
+            local.__dict__.update(state)

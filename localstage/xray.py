@@ -42,6 +42,7 @@ from aws_xray_sdk.core.models.trace_header import TraceHeader
 from aws_xray_sdk.core.models.traceid import TraceId
 
 from localstage.patches import Patches
+from localstage.threads import detach_from_served_calls
 
 log = logging.getLogger("localstage.xray")
 
@@ -50,7 +51,7 @@ DAEMON_PREFIX = b'{"format": "json", "version": 1}\n'
 MAX_DATAGRAM = 65_507
 # .header: the trace header of the invocation running on this thread (what the SDK sees);
 # .upstream: the header a service (the HTTP gateway) hands to the invocations it makes from this thread.
-_thread = threading.local()
+_thread = detach_from_served_calls(threading.local())
 
 
 def new_segment_id() -> str:
@@ -357,6 +358,7 @@ def install_sdk_context(patches: Patches, daemon_address: str) -> None:
 
     context = ThreadLambdaContext()
     context.context_missing = "IGNORE_ERROR"
+    detach_from_served_calls(context._local)  # the invocation's segment and entities
     patches.set("aws-xray-sdk", xray_recorder, "context", context)
     patches.set("aws-xray-sdk", xray_recorder, "emitter", UDPEmitter(daemon_address))
     patches.set("aws-xray-sdk", xray_recorder, "streaming_threshold", 0)  # as in Lambda: sent when closed

@@ -27,10 +27,11 @@ from typing import Any
 from moto.core.exceptions import AWSError
 
 from localstage.patches import Patches, require
+from localstage.threads import detach_from_served_calls
 from localstage.xray import HEADER, ServiceTracing, invocation_header
 
 # .header: X-Amzn-Trace-Id of the SQS, SNS or EventBridge request being served on this thread
-_request = threading.local()
+_request = detach_from_served_calls(threading.local())
 
 MAX_TRACES = 2_000
 _TERM = re.compile(r'^\s*annotation\.([A-Za-z0-9_]+)\s*=\s*"([^"]*)"\s*$')

@@ -25,8 +25,9 @@ from typing import Any
 from botocore.credentials import Credentials
 
 from localstage.patches import Patches
+from localstage.threads import detach_from_served_calls
 
-_thread = threading.local()
+_thread = detach_from_served_calls(threading.local())
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from botocore.httpsession import URLLib3Session
 
 from localstage import inprocess
 from localstage.server import REGION, EmbeddedAws
-from localstage.threads import KeptThreads
 
 pytestmark = pytest.mark.integration
 
@@ -163,47 +162,56 @@ def test_sqs_answers_read_the_same_in_process_as_over_http(aws: EmbeddedAws) -> 
 SERVER_HEADERS = {"connection", "date"}  # werkzeug's server adds these to every answer over HTTP
 
 
-def test_calls_are_served_on_kept_threads_that_carry_nothing_from_one_request_to_the_next(aws: EmbeddedAws) -> None:
+def test_a_call_is_served_on_its_callers_thread_without_its_state_which_is_back_afterwards(aws: EmbeddedAws) -> None:
     import contextvars
     import threading
 
+    from botocore.credentials import Credentials
+
+    from localstage import output
+    from localstage.iam.principals import Acting, acting_as, current
+    from localstage.xray import current_header, invocation_header
+
     marker: contextvars.ContextVar[str | None] = contextvars.ContextVar("marker", default=None)
-    seen: list[tuple[str | None, int]] = []
+    seen: list[tuple[Any, ...]] = []
     wsgi_server = aws._server._server  # type: ignore[attr-defined]
     inner = wsgi_server.app
 
     def spy(environ: dict[str, Any], respond: Any) -> Any:
-        seen.append((marker.get(), threading.get_ident()))
-        marker.set("left behind by the request before")
+        seen.append((threading.get_ident(), marker.get(), current(), current_header()))
+        print("printed while serving")  # not the caller's output
+        marker.set("left behind by the request")
         return inner(environ, respond)
 
+    caller = Acting("arn:aws:iam::123456789012:role/r", "s", Credentials("AKIACALLER", "secret"))
     client = _client("sqs", aws.endpoint)
-    client.list_queues()  # a thread to keep, before counting
-    started = inprocess._SERVERS.started
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
     wsgi_server.app = spy
     try:
-        for _ in range(20):
-            client.list_queues()
+        marker.set("the caller's")
+        with acting_as(caller), invocation_header(header), output.captured() as printed:
+            for _ in range(3):
+                client.list_queues()
+            after = (marker.get(), current(), current_header())
     finally:
         wsgi_server.app = inner
-    # one kept thread served all 20 (sequential calls), and each saw a fresh context
-    assert inprocess._SERVERS.started == started
-    assert [value for value, _ in seen] == [None] * 20
-    assert len({thread for _, thread in seen}) == 1 and seen[0][1] != threading.get_ident()
+    # served on this very thread, each time as on a new one: no context variable, principal or trace
+    assert seen == [(threading.get_ident(), None, None, None)] * 3
+    # and the caller's state is as it was
+    assert after == ("the caller's", caller, header)
+    assert "printed while serving" not in "".join(printed)
 
 
-def test_a_call_made_while_serving_another_gets_a_thread_and_a_failure_reaches_its_caller() -> None:
-    servers = KeptThreads("t", keep=2)
+def test_the_cpu_a_served_call_takes_is_counted_apart_once_for_nested_calls() -> None:
+    import time
 
-    def outer() -> bytes:
-        return b"outer+" + servers.run(lambda: b"inner")  # as a Lambda invoke's handler calls DynamoDB
+    from localstage.threads import run_detached, served_cpu_s
 
-    assert servers.run(outer) == b"outer+inner"
-    assert servers.started == 2  # the inner call did not wait for the outer's thread
+    def busy(seconds: float) -> None:
+        until = time.thread_time() + seconds
+        while time.thread_time() < until:
+            pass
 
-    def broken() -> bytes:
-        raise ValueError("served badly")
-
-    with pytest.raises(ValueError, match="served badly"):
-        servers.run(broken)
-    assert servers.run(lambda: b"after") == b"after" and servers.started == 2  # the threads live on
+    before = served_cpu_s()
+    run_detached(lambda: (busy(0.05), run_detached(lambda: busy(0.05))))
+    assert 0.1 <= served_cpu_s() - before < 0.15  # the outer call's 0.1 s, the inner one inside it
