@@ -37,8 +37,10 @@ from typing import Any, Protocol
 from localstage.functions import FunctionSpec
 from localstage.lambda_model import InvocationResult, LambdaThrottledError
 from localstage.lambdas import LambdaEmulator
+from localstage.threads import KeptThreads
 
 log = logging.getLogger("localstage.async")
+_DELIVERIES = KeptThreads("async")  # each delivery waits out its retries on a kept thread
 
 RETRY_DELAYS_ENV = "LOCAL_LAMBDA_ASYNC_RETRY_DELAYS_SECONDS"
 AWS_RETRY_DELAYS_S = (60.0, 120.0)
@@ -113,13 +115,7 @@ class AsyncInvocations:
         self._emulator.spec(name)
         request_id = str(uuid.uuid4())
         event = LambdaEmulator.decode_payload(payload)
-        thread = threading.Thread(
-            target=self._deliver,
-            args=(name, event, qualifier, request_id, trace_header),
-            name=f"async-{name}",
-            daemon=True,
-        )
-        thread.start()
+        _DELIVERIES.submit(lambda: self._deliver(name, event, qualifier, request_id, trace_header), f"async-{name}")
         return request_id
 
     def stop(self) -> None:

@@ -1,19 +1,21 @@
-"""Threads the stage keeps between tasks, instead of starting one per task.
+"""Threads the stage keeps between tasks, and calls served on their caller's thread as on a new one.
 
-The stage runs each in-process SDK call's server side, and each Lambda invocation's handler, on a
-thread of its own: a call must not run as its caller (localstage/inprocess.py), and a handler must
-be left behind when its invocation times out (localstage/lambdas.py). Starting a thread (and mapping
-its stack) for each was about a tenth of the stage's busy time under load, with most of its system
-time: about a hundred threads an order.
+**Kept threads** (``KeptThreads``). Each Lambda invocation's handler runs on a thread of its own, so
+that it can be left behind when its invocation times out (localstage/lambdas.py), and each
+asynchronous delivery waits out its retries on one (localstage/async_invoke.py). Starting a thread
+(and mapping its stack) per task, with the in-process calls below, was about a tenth of the stage's
+busy time under load and most of its system time. A task takes an idle kept thread or starts one,
+so it never waits for another task to finish; a thread that ends its task while ``keep`` others are
+idle ends too. A kept thread is as clean as a new one for what the stage puts on threads: every
+thread-local the stage, the app and the X-Ray SDK's Lambda context set is set inside a block that
+restores it (the SDK's context starts afresh for each invocation's trace header), and each task runs
+in a new, empty ``contextvars.Context``, which is what a new thread starts with. This is also what
+Lambda does: an execution environment's runtime serves one invocation after another on one thread.
 
-A task takes an idle kept thread or starts one, so it never waits for another task to finish (a
-call made while serving another, a handler invoked while another runs); a thread that ends its task
-while ``keep`` others are idle ends too. A kept thread is as clean as a new one for what the stage
-puts on threads: every thread-local the stage, the app and the X-Ray SDK's Lambda context set is
-set inside a block that restores it (the SDK's context starts afresh for each invocation's trace
-header), and each task runs in a new, empty ``contextvars.Context``, which is what a new thread
-starts with, so no context variable carries over. This is also what Lambda does: an execution
-environment's runtime serves one invocation after another on the same thread.
+**Detached calls** (``run_detached``). An in-process SDK call's server side must not run as its
+caller (localstage/inprocess.py). It runs on the caller's thread with every registered thread-local
+empty and a new, empty context, and the caller's state restored afterwards: a handoff to another
+thread and back cost about a third of a ``GetItem``'s CPU.
 """
 
 from __future__ import annotations
