@@ -67,7 +67,7 @@ from localstage.lambda_model import (
     static_config,
 )
 from localstage.telemetry import TELEMETRY_BATCH_S, Telemetry
-from localstage.threads import KeptThreads, served_cpu_s
+from localstage.threads import KeptThreads, counting_served_cpu, served_cpu_s
 from localstage.xray import ServiceTracing, invocation_header
 
 log = logging.getLogger("localstage.lambdas")
@@ -273,6 +273,7 @@ class LambdaEmulator:
                 invocation_header(span.header if span else None),
                 acting_as(principal),
                 scope,
+                counting_served_cpu(),
             ):
                 outcome["printed"] = printed
                 try:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -109,7 +110,9 @@ class KeptThreads:
 # -- Serving a call on its caller's thread, detached from the caller's state ---------------------------
 
 _DETACHED: list[threading.local] = []  # the thread-locals a call served in process must not see
-_served = threading.local()  # .depth: calls being served on this thread; .cpu_s: their CPU, outermost only
+# .depth: calls being served on this thread; .counted: whether to count their CPU (a handler's thread);
+# .cpu_s: the CPU they took, outermost calls only
+_served = threading.local()
 
 
 def detach_from_served_calls(local: threading.local) -> threading.local:
@@ -122,28 +125,43 @@ def detach_from_served_calls(local: threading.local) -> threading.local:
 
 
 def served_cpu_s() -> float:
-    """CPU seconds this thread spent serving in-process calls (what an invocation's CPU time leaves out)."""
+    """CPU seconds this thread spent serving in-process calls inside ``counting_served_cpu``."""
     return float(getattr(_served, "cpu_s", 0.0))
+
+
+@contextmanager
+def counting_served_cpu() -> Iterator[None]:
+    """Count, in ``served_cpu_s``, the CPU of the calls this thread serves inside the block (what a Lambda
+    handler's CPU time must leave out). Only there: reading a thread's CPU clock is a system call."""
+    previous = getattr(_served, "counted", False)
+    _served.counted = True
+    try:
+        yield
+    finally:
+        _served.counted = previous
 
 
 def run_detached(serve: Callable[[], Any]) -> Any:
     """``serve()`` on this thread as if on a new one: every registered thread-local empty, a new empty
     ``contextvars.Context``; the caller's state restored afterwards, whatever happens.
 
-    The CPU it takes is added to ``served_cpu_s`` (once, for nested calls), so that the Lambda
-    emulator does not count the embedded AWS's work for a handler's call as the handler's.
+    Inside ``counting_served_cpu`` the CPU it takes is added to ``served_cpu_s`` (once, for nested
+    calls), so that the Lambda emulator does not count the embedded AWS's work for a handler's call
+    as the handler's.
     """
     saved = [(local, dict(local.__dict__)) for local in _DETACHED]
+    counted = getattr(_served, "counted", False)  # read before clearing: _served is not registered
     for local, _ in saved:
         local.__dict__.clear()
     depth = getattr(_served, "depth", 0)
+    timed = counted and depth == 0
     _served.depth = depth + 1
-    started = time.thread_time()
+    started = time.thread_time() if timed else 0.0
     try:
         return contextvars.Context().run(serve)
     finally:
         _served.depth = depth
-        if depth == 0:
+        if timed:
             _served.cpu_s = served_cpu_s() + time.thread_time() - started
         for local, state in saved:
             local.__dict__.clear()

@@ -205,7 +205,7 @@ def test_a_call_is_served_on_its_callers_thread_without_its_state_which_is_back_
 def test_the_cpu_a_served_call_takes_is_counted_apart_once_for_nested_calls() -> None:
     import time
 
-    from localstage.threads import run_detached, served_cpu_s
+    from localstage.threads import counting_served_cpu, run_detached, served_cpu_s
 
     def busy(seconds: float) -> None:
         until = time.thread_time() + seconds
@@ -213,5 +213,8 @@ def test_the_cpu_a_served_call_takes_is_counted_apart_once_for_nested_calls() ->
             pass
 
     before = served_cpu_s()
-    run_detached(lambda: (busy(0.05), run_detached(lambda: busy(0.05))))
+    run_detached(lambda: busy(0.05))
+    assert served_cpu_s() == before  # not counted outside a handler: nobody reads it
+    with counting_served_cpu():
+        run_detached(lambda: (busy(0.05), run_detached(lambda: busy(0.05))))
     assert 0.1 <= served_cpu_s() - before < 0.15  # the outer call's 0.1 s, the inner one inside it
