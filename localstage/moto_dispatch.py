@@ -26,6 +26,10 @@ after-request and Flask's default template context, and the service is not moto'
 render templates, which need Flask's app context). Anything else goes through Flask as before. The
 tests in tests/integration/test_localstage_moto_dispatch.py compare status, headers and body with Flask's
 for each service the stage uses.
+
+Before any of this, the dispatcher finds the request's backend from its host (``sqs.us-east-1...``,
+inferred from the signature's scope) by matching it against each backend's URL patterns in turn;
+the answer for a host never changes, so it is kept (``get_backend_for_host``).
 """
 
 from __future__ import annotations
@@ -113,8 +117,29 @@ def _direct(original: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[
     return __call__
 
 
+def _remembered(original: Callable[[Any, str | None], Any]) -> Callable[[Any, str | None], Any]:
+    """``get_backend_for_host``, answered once per host: moto matches the host against the URL pattern
+    of each backend in turn (about 200 regular expressions, one request after another), and the answer
+    depends on nothing else. A host no backend serves is asked again each time (moto prints about it)."""
+    found: dict[str, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host is None:
+            return None
+        backend = found.get(host)
+        if backend is None:
+            backend = original(self, host)
+            if backend is not None:
+                found[host] = backend
+        return backend
+
+    return get_backend_for_host
+
+
 def dispatch_directly(patches: Patches) -> None:
-    """Answer the SDK's requests from moto's handlers without Flask's request and app contexts."""
+    """Answer the SDK's requests from moto's handlers without Flask's request and app contexts, and find
+    each host's backend once."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     patches.wrap("moto", DomainDispatcherApplication, "__call__", _direct)
+    patches.wrap("moto", DomainDispatcherApplication, "get_backend_for_host", _remembered)

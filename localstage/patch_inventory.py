@@ -295,6 +295,12 @@ INVENTORY: tuple[PatchTarget, ...] = (
         f"{_DISPATCH}::test_given_the_direct_path_then_each_answer_is_flask_s_status_headers_and_body",
     ),
     _moto(
+        "moto.moto_server.werkzeug_app.DomainDispatcherApplication",
+        "get_backend_for_host",
+        "each request's host is matched against about 200 backends' URL patterns in turn (moto_dispatch.py)",
+        f"{_DISPATCH}::test_given_the_direct_path_when_a_host_is_asked_again_then_its_backend_is_not_searched_again",
+    ),
+    _moto(
         "moto.moto_server.threaded_moto_server",
         "DomainDispatcherApplication",
         "LOCAL_AWS_CALL_LOG: every call the embedded AWS serves, logged",

@@ -165,3 +165,26 @@ def test_given_the_direct_path_when_the_sdk_calls_then_flask_is_not_entered(
         status, _, body = _serve(aws._server._server.app, environ)  # type: ignore[attr-defined]
         assert status.startswith("200") and isinstance(json.loads(body), dict)
         assert entered[1:] == ["/moto-api/data.json"]
+
+
+def test_given_the_direct_path_when_a_host_is_asked_again_then_its_backend_is_not_searched_again(
+    dispatcher: Any,
+) -> None:
+    class Counted(list[Any]):
+        searched = 0
+
+        def __iter__(self) -> Any:
+            Counted.searched += 1
+            return super().__iter__()
+
+    dispatcher.backend_url_patterns = Counted(dispatcher.backend_url_patterns)
+    hosts = ["sqs.us-east-1.amazonaws.com", "dynamodb.us-east-1.amazonaws.com", "sqs.us-east-1.amazonaws.com"]
+    moto_s = [dispatcher.get_backend_for_host(host) for host in hosts]
+    assert moto_s == ["sqs", "dynamodb", "sqs"] and Counted.searched == 3
+    with Patches() as patches:
+        dispatch_directly(patches)
+        Counted.searched = 0
+        assert [dispatcher.get_backend_for_host(host) for host in hosts * 2] == moto_s * 2
+        assert Counted.searched == 2  # each host once
+        assert dispatcher.get_backend_for_host("nothing.example.com") is None
+        assert dispatcher.get_backend_for_host(None) is None
