@@ -74,7 +74,8 @@ def serialised_dynamodb_writes() -> Iterator[None]:
 
 
 def cache_moto_lookups(patches: Patches) -> None:
-    """Compute moto's module list once and reuse JSONPath parsers (undone with ``patches``)."""
+    """Compute moto's module list once, reuse JSONPath parsers, and look up existing accounts' backends
+    without moto's global lock (undone with ``patches``)."""
     import moto.backends
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
@@ -94,6 +95,22 @@ def cache_moto_lookups(patches: Patches) -> None:
     import moto.core.responses
 
     patches.wrap("moto", moto.core.responses, "method_names_from_class", functools.lru_cache(maxsize=512))
+    # Every backend lookup (``dynamodb_backends[account]``, several a request) takes moto's global backend
+    # lock, copies the account ids and compares the BackendDict with each of the ~200 in use (__eq__).
+    from moto.core.base_backend import BackendDict
+
+    patches.wrap("moto", BackendDict, "_create_account_specific_backend", _known_accounts)
+
+
+def _known_accounts(original: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+    def _create_account_specific_backend(self: Any, account_id: str) -> None:
+        # An account present was created, and its BackendDict listed, since the last reset: moto's reset
+        # empties every listed BackendDict and then the list, so only a new account needs the lock.
+        if dict.__contains__(self, account_id):
+            return
+        original(self, account_id)
+
+    return _create_account_specific_backend
 
 
 MAX_DEFINITIONS = 64  # state machine definitions whose parse trees are kept

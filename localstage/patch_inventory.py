@@ -112,6 +112,12 @@ INVENTORY: tuple[PatchTarget, ...] = (
     _moto("moto.stepfunctions.parser.asl.utils.json_path", "parse", "a JSONPath parser built per path", _STEP_PATHS),
     _moto("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse", "ditto, ResultPath", _STEP_PATHS),
     _moto(
+        "moto.core.base_backend.BackendDict",
+        "_create_account_specific_backend",
+        "each backend lookup takes moto's global lock and compares its BackendDict with every other in use",
+        f"{_MOTO_PATCHES}::test_given_the_cache_when_an_account_s_backend_is_looked_up_again_then_nothing_is_compared",
+    ),
+    _moto(
         "moto.core.responses",
         "method_names_from_class",
         "moto's dispatcher lists the response class's methods (inspect.getmembers) on every request",

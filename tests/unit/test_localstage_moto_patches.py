@@ -302,3 +302,31 @@ def test_given_a_map_state_then_each_execution_gets_a_program_of_its_own() -> No
         cache_asl_parse_trees(patches)
         first = AmazonStateLanguageParser.parse(json.dumps(mapped))[0]
         assert AmazonStateLanguageParser.parse(json.dumps(mapped))[0] is not first
+
+
+def test_given_the_cache_when_an_account_s_backend_is_looked_up_again_then_nothing_is_compared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.core.base_backend import BackendDict
+    from moto.sqs.models import sqs_backends
+
+    compared: list[int] = []
+    equal = BackendDict.__eq__
+    monkeypatch.setattr(BackendDict, "__eq__", lambda self, other: compared.append(1) or equal(self, other))
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="first")  # listed before SQS's
+        boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="accounts")
+        account = "123456789012"
+        sqs_backends[account]["us-east-1"]  # moto's own lookup compares with the list
+        assert compared
+        with Patches() as patches:
+            cache_moto_lookups(patches)
+            compared.clear()
+            # WHEN the account's backend is looked up again, under the cache
+            assert "accounts" in str(sqs_backends[account]["us-east-1"].queues)
+            # THEN nothing was compared, and a new account is created and listed as moto does
+            assert compared == []
+            assert sqs_backends["000000000042"]["us-east-1"].queues == {}
+            assert any(known is sqs_backends for known in BackendDict._instances)
+    # moto's reset (the mock's end) empties it as before
+    assert account not in dict.keys(sqs_backends)
