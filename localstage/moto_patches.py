@@ -95,6 +95,8 @@ def cache_moto_lookups(patches: Patches) -> None:
     import moto.core.responses
 
     patches.wrap("moto", moto.core.responses, "method_names_from_class", functools.lru_cache(maxsize=512))
+    # ... and turns the action's name into a method name a character at a time (a pure function).
+    patches.wrap("moto", moto.core.responses, "camelcase_to_underscores", functools.lru_cache(maxsize=2048))
     # Every backend lookup (``dynamodb_backends[account]``, several a request) takes moto's global backend
     # lock, copies the account ids and compares the BackendDict with each of the ~200 in use (__eq__).
     from moto.core.base_backend import BackendDict

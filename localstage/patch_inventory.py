@@ -119,6 +119,12 @@ INVENTORY: tuple[PatchTarget, ...] = (
     ),
     _moto(
         "moto.core.responses",
+        "camelcase_to_underscores",
+        "the dispatcher converts each request's action name a character at a time",
+        f"{_MOTO_PATCHES}::test_given_the_cache_when_an_action_is_dispatched_again_then_its_name_is_converted_once",
+    ),
+    _moto(
+        "moto.core.responses",
         "method_names_from_class",
         "moto's dispatcher lists the response class's methods (inspect.getmembers) on every request",
         f"{_MOTO_PATCHES}::test_given_the_cache_when_a_service_answers_twice_then_its_methods_are_listed_once",

@@ -330,3 +330,19 @@ def test_given_the_cache_when_an_account_s_backend_is_looked_up_again_then_nothi
             assert any(known is sqs_backends for known in BackendDict._instances)
     # moto's reset (the mock's end) empties it as before
     assert account not in dict.keys(sqs_backends)
+
+
+def test_given_the_cache_when_an_action_is_dispatched_again_then_its_name_is_converted_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import moto.core.responses
+
+    converted: list[str] = []
+    convert = moto.core.responses.camelcase_to_underscores
+    monkeypatch.setattr(moto.core.responses, "camelcase_to_underscores", lambda a: converted.append(a) or convert(a))
+    with mock_aws(), Patches() as patches:
+        cache_moto_lookups(patches)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        for _ in range(3):
+            assert "QueueUrls" not in sqs.list_queues()
+    assert converted.count("ListQueues") == 1
