@@ -46,8 +46,11 @@ def assert_readable_report(out: Path, name: str, notebook: Path | None = None) -
 
 
 def _text(html: str) -> str:
-    """The report without its embedded images and styles, where an exponent would be a number shown."""
+    """The report without its embedded images, styles and cell ids, where an exponent would be a number shown.
+
+    nbconvert gives each cell a random hex id (``id="cell-id=516e3197"``), which can read as an exponent."""
     html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
+    html = re.sub(r'id="cell-id=[0-9a-f-]*"', "", html)
     return re.sub(r"<style.*?</style>|<script.*?</script>", "", html, flags=re.S)
 
 
