@@ -4,10 +4,8 @@ and body, for each service the stage calls, errors and HEAD included."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import botocore.awsrequest
 import botocore.exceptions
 import pytest
@@ -18,26 +16,18 @@ from urllib3.response import HTTPResponse
 from localstage import inprocess
 from localstage.moto_dispatch import dispatch_directly
 from localstage.patches import Patches
-from localstage.server import REGION, EmbeddedAws
+from localstage.server import EmbeddedAws
+from tests.integration.test_localstage_inprocess import _client as client_for
+from tests.integration.test_localstage_inprocess import aws
 
 pytestmark = pytest.mark.integration
+__all__ = ["aws"]  # the fixture: an embedded AWS served in process, shared with the transport's tests
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 
 
-@pytest.fixture(scope="module")
-def aws() -> Iterator[EmbeddedAws]:
-    server = EmbeddedAws(port=0, in_process=True).start(environ={})
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _client(service: str, aws: EmbeddedAws) -> Any:
-    return boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    ).client(service, endpoint_url=aws.endpoint)
+def _client(service: str, embedded: EmbeddedAws) -> Any:
+    return client_for(service, embedded.endpoint)
 
 
 def _serve(dispatcher: Any, environ: dict[str, Any]) -> Answer:
