@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import boto3
 import botocore.awsrequest
 import botocore.exceptions
 import pytest
@@ -16,7 +17,7 @@ from urllib3.response import HTTPResponse
 from localstage import inprocess
 from localstage.moto_dispatch import dispatch_directly
 from localstage.patches import Patches
-from localstage.server import EmbeddedAws
+from localstage.server import REGION, EmbeddedAws
 from tests.integration.test_localstage_inprocess import _client as client_for
 from tests.integration.test_localstage_inprocess import aws
 
@@ -100,8 +101,13 @@ def test_given_the_direct_path_then_each_answer_is_flask_s_status_headers_and_bo
     # WHEN reads and refusals of each are answered through Flask and directly
     answers: list[tuple[Answer, Answer]] = []
 
-    def client(service: str) -> Any:
-        return _compared(_client(service, aws), dispatcher, answers)
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:  # one per service: creating clients is most of this test's time
+        if service not in clients:
+            clients[service] = _compared(session.client(service, endpoint_url=aws.endpoint), dispatcher, answers)
+        return clients[service]
 
     client("dynamodb").get_item(TableName="direct", Key={"k": {"S": "a"}}, ConsistentRead=True)
     client("dynamodb").describe_table(TableName="direct")
