@@ -65,7 +65,11 @@ class InProcessSession:
             response_headers[:] = list(headers)
             return lambda _data: None  # the legacy write() callable; moto never uses it
 
-        body = _served_detached(lambda: _call(self._app, environ, start_response))
+        # Served on this thread as the server would serve it on a new one (``run_detached``): the
+        # caller's principal, captured output, X-Ray entities and context variables are its own, and
+        # moto's work for the request (a Lambda invoke's telemetry, an SNS delivery) must not run as
+        # the caller. A handoff to another thread and back cost about a third of a GetItem's CPU.
+        body: bytes = run_detached(lambda: _call(self._app, environ, start_response))
         if request.method == "HEAD":
             body = b""
         status = int(status_line[0].split(" ", 1)[0])
@@ -115,22 +119,6 @@ def _call(app: WsgiApp, environ: dict[str, Any], start_response: Callable[..., A
         close = getattr(result, "close", None)
         if close is not None:
             close()
-
-
-def _served_detached(serve: Callable[[], bytes]) -> bytes:
-    """Run ``serve`` on this thread as the server would run it on a new one, and return its answer.
-
-    The caller's thread carries state of its own: the principal it signs as (localstage/iam), the
-    invocation whose output it captures (localstage/output.py), its X-Ray entities, the app's context
-    variables. Served with it, moto's work for the request (a Lambda invoke's telemetry, an SNS
-    delivery) would run as that caller. So the call runs detached from it (``run_detached``): every
-    thread-local the stage and the app set on a calling thread empty, a new empty ``contextvars``
-    context, the caller's state back afterwards. Served on a thread of its own instead, as the
-    transport first did, each call paid a handoff to that thread and back: measured, about a third
-    of a ``GetItem``'s CPU.
-    """
-    result: bytes = run_detached(serve)
-    return result
 
 
 def _body_bytes(body: Any) -> bytes:

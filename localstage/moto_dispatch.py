@@ -38,6 +38,11 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from botocore.exceptions import ClientError  # what convert_to_flask_response answers 400
+from moto.core.utils import convert_to_flask_response
+from moto.moto_api import recorder
+from werkzeug.exceptions import HTTPException
+
 from localstage.patches import Patches
 
 CORS_ORIGIN = "Access-Control-Allow-Origin"
@@ -45,13 +50,14 @@ _THROUGH_FLASK = frozenset({"moto_api"})  # its views render templates in Flask'
 
 # app -> None (not eligible) or whether the CORS extension is on; read without a lock (a race computes twice)
 _eligible: weakref.WeakKeyDictionary[Any, bool | None] = weakref.WeakKeyDictionary()
+_UNKNOWN = object()
 
 
 def _hooks_of(app: Any) -> bool | None:
     """None if ``app`` has hooks this path does not run; else whether flask_cors's after-request is on."""
-    known = _eligible.get(app, False)
-    if known is not False:
-        return known
+    known = _eligible.get(app, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
     after = {key: list(funcs) for key, funcs in app.after_request_funcs.items() if funcs}
     cors_only = list(after) == [None] and len(after[None]) == 1
     cors = cors_only and after[None][0].__qualname__.startswith("make_after_request_function")
@@ -70,11 +76,6 @@ def _hooks_of(app: Any) -> bool | None:
 
 def answer_directly(app: Any, environ: dict[str, Any]) -> Any | None:
     """The response moto's Flask ``app`` would give ``environ``, or None if it must go through Flask."""
-    from botocore.exceptions import ClientError  # what convert_to_flask_response answers 400
-    from moto.core.utils import convert_to_flask_response
-    from moto.moto_api import recorder
-    from werkzeug.exceptions import HTTPException
-
     if environ.get("REQUEST_METHOD") == "OPTIONS" or "HTTP_ORIGIN" in environ:
         return None
     cors = _hooks_of(app)

@@ -82,12 +82,6 @@ class KeptThreads:
             slot[0].release()
         return task
 
-    def run(self, run: Callable[[], Any]) -> Any:
-        """``run()`` on a kept thread, waited for: its result, or its exception raised here."""
-        task = self.submit(run)
-        task.wait()
-        return task.outcome()
-
     def _serve(self, slot: tuple[threading.Lock, list[Task]]) -> None:
         wake, tasks = slot
         me = threading.current_thread()
@@ -150,11 +144,10 @@ def run_detached(serve: Callable[[], Any]) -> Any:
     as the handler's.
     """
     saved = [(local, dict(local.__dict__)) for local in _DETACHED]
-    counted = getattr(_served, "counted", False)  # read before clearing: _served is not registered
     for local, _ in saved:
         local.__dict__.clear()
     depth = getattr(_served, "depth", 0)
-    timed = counted and depth == 0
+    timed = depth == 0 and getattr(_served, "counted", False)
     _served.depth = depth + 1
     started = time.thread_time() if timed else 0.0
     try:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import contextvars
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from localstage.threads import KeptThreads
 
 pytestmark = pytest.mark.unit
+
+
+def _run(threads: KeptThreads, run: Callable[[], Any]) -> Any:
+    """``run()`` on a kept thread, waited for, as the emulator waits for a handler."""
+    task = threads.submit(run)
+    assert task.wait(5)
+    return task.outcome()
 
 
 def test_given_sequential_tasks_then_one_kept_thread_runs_them_each_in_a_fresh_context() -> None:
@@ -22,7 +31,7 @@ def test_given_sequential_tasks_then_one_kept_thread_runs_them_each_in_a_fresh_c
         marker.set("left behind")
         return n * 2
 
-    assert [threads.run(lambda n=n: task(n)) for n in range(5)] == [0, 2, 4, 6, 8]
+    assert [_run(threads, lambda n=n: task(n)) for n in range(5)] == [0, 2, 4, 6, 8]
     assert threads.started == 1
     assert [value for value, _, _ in seen] == [None] * 5
     assert len({ident for _, ident, _ in seen}) == 1 and seen[0][1] != threading.get_ident()
@@ -47,8 +56,8 @@ def test_given_a_failing_task_then_its_exception_reaches_the_caller_and_the_thre
         raise ValueError("failed on the kept thread")
 
     with pytest.raises(ValueError, match="failed on the kept thread"):
-        threads.run(broken)
-    assert threads.run(lambda: "after") == "after" and threads.started == 1
+        _run(threads, broken)
+    assert _run(threads, lambda: "after") == "after" and threads.started == 1
 
 
 def test_given_more_idle_threads_than_kept_then_the_extra_ones_end() -> None:
@@ -58,5 +67,5 @@ def test_given_more_idle_threads_than_kept_then_the_extra_ones_end() -> None:
     second = threads.submit(lambda: release.wait(5))
     release.set()
     assert first.wait(5) and second.wait(5)
-    assert threads.run(lambda: 1) == 1 and threads.run(lambda: 2) == 2
+    assert _run(threads, lambda: 1) == 1 and _run(threads, lambda: 2) == 2
     assert threads.started == 2 and len(threads._idle) == 1
