@@ -37,7 +37,8 @@ from localstage.threads import run_detached
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _lock = threading.Lock()
-_apps: dict[str, WsgiApp] = {}  # "host:port" -> the WSGI app serving it
+_apps: dict[str, WsgiApp] = {}  # "host:port" -> the WSGI app serving it in this process
+_sessions: dict[str, Callable[..., Any]] = {}  # "host:port" -> the botocore HTTP session class for it
 _patches = Patches()
 
 
@@ -52,42 +53,67 @@ class InProcessSession:
         self._app = app
 
     def send(self, request: Any) -> Any:
-        import botocore.awsrequest
-
-        environ = wsgi_environ(request.method, request.url, request.headers, _body_bytes(request.body))
-        status_line: list[str] = []
-        response_headers: list[tuple[str, str]] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
-            if exc_info is not None and status_line:
-                raise exc_info[1].with_traceback(exc_info[2])
-            status_line[:] = [status]
-            response_headers[:] = list(headers)
-            return lambda _data: None  # the legacy write() callable; moto never uses it
-
-        # Served on this thread as the server would serve it on a new one (``run_detached``): the
-        # caller's principal, captured output, X-Ray entities and context variables are its own, and
-        # moto's work for the request (a Lambda invoke's telemetry, an SNS delivery) must not run as
-        # the caller. A handoff to another thread and back cost about a third of a GetItem's CPU.
-        body: bytes = run_detached(lambda: _call(self._app, environ, start_response))
-        if request.method == "HEAD":
-            body = b""
-        status = int(status_line[0].split(" ", 1)[0])
-        if not request.stream_output:  # read whole, as botocore reads it: no stream object needed
-            return botocore.awsrequest.AWSResponse(request.url, status, merged_headers(response_headers), _Read(body))
-        raw = HTTPResponse(
-            body=io.BytesIO(body),
-            headers=HTTPHeaderDict(response_headers),  # repeated headers kept, as urllib3 keeps them
-            status=status,
-            preload_content=False,
-            decode_content=False,
-            request_method=request.method,  # a HEAD's Content-Length announces no body
-            enforce_content_length=False,  # as botocore's own session asks of urllib3
-        )
-        return botocore.awsrequest.AWSResponse(request.url, status, raw.headers, raw)
+        status, headers, body = serve_with(self._app, request.method, request.url, request.headers, request.body)
+        return aws_response(request, status, headers, body)
 
     def close(self) -> None:
         """Nothing pooled, nothing to close (botocore calls this when a client is closed)."""
+
+
+Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+
+
+def serve(method: str, url: str, headers: Any, body: Any) -> Answer:
+    """Answer one request for a routed endpoint as its server would: status, headers, body.
+
+    What a worker process's SDK call becomes in the stage's process (localstage/lambda_processes.py).
+    """
+    app = _apps.get(_endpoint_key(url))
+    if app is None and len(_apps) == 1:  # a host botocore derived from the endpoint (an S3 bucket's)
+        app = next(iter(_apps.values()))
+    if app is None:
+        raise ConnectionError(f"no embedded AWS serves {url} in this process")
+    return serve_with(app, method, url, headers, body)
+
+
+def serve_with(app: WsgiApp, method: str, url: str, headers: Any, body: Any) -> Answer:
+    environ = wsgi_environ(method, url, headers, request_body(body))
+    status_line: list[str] = []
+    response_headers: list[tuple[str, str]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+        if exc_info is not None and status_line:
+            raise exc_info[1].with_traceback(exc_info[2])
+        status_line[:] = [status]
+        response_headers[:] = list(headers)
+        return lambda _data: None  # the legacy write() callable; moto never uses it
+
+    # Served on this thread as the server would serve it on a new one (``run_detached``): the
+    # caller's principal, captured output, X-Ray entities and context variables are its own, and
+    # moto's work for the request (a Lambda invoke's telemetry, an SNS delivery) must not run as
+    # the caller. A handoff to another thread and back cost about a third of a GetItem's CPU.
+    answer: bytes = run_detached(lambda: _call(app, environ, start_response))
+    if method == "HEAD":
+        answer = b""
+    return int(status_line[0].split(" ", 1)[0]), response_headers, answer
+
+
+def aws_response(request: Any, status: int, headers: list[tuple[str, str]], body: bytes) -> Any:
+    """The ``AWSResponse`` botocore's own HTTP session would make of this answer to ``request``."""
+    import botocore.awsrequest
+
+    if not request.stream_output:  # read whole, as botocore reads it: no stream object needed
+        return botocore.awsrequest.AWSResponse(request.url, status, merged_headers(headers), _Read(body))
+    raw = HTTPResponse(
+        body=io.BytesIO(body),
+        headers=HTTPHeaderDict(headers),  # repeated headers kept, as urllib3 keeps them
+        status=status,
+        preload_content=False,
+        decode_content=False,
+        request_method=request.method,  # a HEAD's Content-Length announces no body
+        enforce_content_length=False,  # as botocore's own session asks of urllib3
+    )
+    return botocore.awsrequest.AWSResponse(request.url, status, raw.headers, raw)
 
 
 class _Read:
@@ -121,7 +147,8 @@ def _call(app: WsgiApp, environ: dict[str, Any], start_response: Callable[..., A
             close()
 
 
-def _body_bytes(body: Any) -> bytes:
+def request_body(body: Any) -> bytes:
+    """A prepared request's body as bytes, whatever botocore holds it as."""
     if body is None:
         return b""
     if isinstance(body, bytes | bytearray):
@@ -172,7 +199,8 @@ def wsgi_environ(method: str, url: str, headers: Any, body: bytes) -> dict[str, 
         "SERVER_PORT": port,
         "SERVER_PROTOCOL": "HTTP/1.1",
     }
-    items = [(str(k), v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in headers.items()]
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    items = [(str(k), v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in pairs]
     for name, value in items:
         if _underscored(name) or name.lower() in ("transfer-encoding", "content-length"):
             continue
@@ -214,9 +242,9 @@ def _routed(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_endpoint(
         self: Any, service_model: Any, region_name: Any, endpoint_url: str, *args: Any, **kwargs: Any
     ) -> Any:
-        app = _apps.get(_endpoint_key(endpoint_url)) if endpoint_url else None
-        if app is not None:
-            kwargs["http_session_cls"] = lambda **options: InProcessSession(app, **options)
+        session = _sessions.get(_endpoint_key(endpoint_url)) if endpoint_url else None
+        if session is not None:
+            kwargs["http_session_cls"] = session
         return original(self, service_model, region_name, endpoint_url, *args, **kwargs)
 
     return create_endpoint
@@ -224,22 +252,33 @@ def _routed(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def register(host: str, port: int, app: WsgiApp) -> None:
     """Serve SDK clients this process creates for ``http://host:port`` by calling ``app`` directly."""
+    _apps[_endpoint_key(f"http://{host}:{port}")] = app
+    route(f"http://{host}:{port}", lambda **options: InProcessSession(app, **options))
+
+
+def route(endpoint_url: str, session: Callable[..., Any]) -> None:
+    """Give SDK clients this process creates for ``endpoint_url`` the HTTP session ``session(**options)``.
+
+    ``register`` routes to a WSGI app here; a Lambda worker process routes to its pipe to the stage.
+    """
     from botocore.endpoint import EndpointCreator
 
     with _lock:
-        if not _apps:
+        if not _sessions:
             _patches.wrap("botocore", EndpointCreator, "create_endpoint", _routed)
-        _apps[_endpoint_key(f"http://{host}:{port}")] = app
+        _sessions[_endpoint_key(endpoint_url)] = session
 
 
 def unregister(host: str, port: int) -> None:
     """Stop routing ``host:port`` in process; the last one out restores botocore."""
     with _lock:
-        _apps.pop(_endpoint_key(f"http://{host}:{port}"), None)
-        if not _apps:
+        key = _endpoint_key(f"http://{host}:{port}")
+        _apps.pop(key, None)
+        _sessions.pop(key, None)
+        if not _sessions:
             _patches.undo()
 
 
 def routed_endpoints() -> list[str]:
     with _lock:
-        return sorted(_apps)
+        return sorted(_sessions)

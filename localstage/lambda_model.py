@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from localstage.functions import FunctionSpec
-from localstage.server import ACCOUNT_ID, REGION
 
 FULL_VCPU_MB = 1769
 RUNTIME_BASELINE_MB = 38  # what a near-empty Python handler reports on AWS
@@ -81,6 +81,8 @@ ConfigSource = Callable[[FunctionSpec, str | None], LiveConfig]
 
 def static_config(spec: FunctionSpec, qualifier: str | None) -> LiveConfig:
     """The spec's own settings, for use without moto."""
+    from localstage.server import ACCOUNT_ID, REGION  # not at import: Lambda workers load this module
+
     arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.name}"
     return LiveConfig(arn=arn, memory_mb=spec.memory_mb, timeout_s=spec.timeout_s)
 
@@ -182,3 +184,28 @@ def modelled_duration_ms(wall_ms: float, cpu_ms: float, memory_mb: int) -> float
     """Wall time with the CPU part stretched by Lambda's memory-proportional CPU share."""
     factor = max(1.0, FULL_VCPU_MB / memory_mb)
     return wall_ms + cpu_ms * (factor - 1.0)
+
+
+def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
+    """What the Lambda runtime answers for ``exc`` raised by a handler (as reported if already reported)."""
+    if isinstance(exc, RuntimeReportedError):
+        return exc.payload
+    # The Python runtime's shape for an unhandled exception.
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_list(_handler_frames(exc)),
+    }
+
+
+def print_unhandled(exc: BaseException) -> None:
+    """The lines the Python runtime writes to the log for an unhandled exception."""
+    print(f"[ERROR] {type(exc).__name__}: {exc}")
+    print("Traceback (most recent call last):")
+    print("".join(traceback.format_list(_handler_frames(exc))), end="")
+
+
+def _handler_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    # Drop the frame that called the handler, as the Lambda runtime's frames are not shown either.
+    return traceback.extract_tb(exc.__traceback__)[1:]

@@ -38,7 +38,6 @@ import logging
 import math
 import threading
 import time
-import traceback
 import tracemalloc
 import uuid
 from collections.abc import Mapping
@@ -63,7 +62,9 @@ from localstage.lambda_model import (
     LambdaThrottledError,
     LiveConfig,
     RuntimeReportedError,
+    error_payload,
     modelled_duration_ms,
+    print_unhandled,
     static_config,
 )
 from localstage.telemetry import TELEMETRY_BATCH_S, Telemetry
@@ -81,23 +82,6 @@ class _FunctionState:
     in_flight: int = 0
     idle: list[Environment] = field(default_factory=list)
     runtime: EnvironmentRuntime | None = None  # None: the handler runs on the emulator's thread
-
-
-def _error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
-    if isinstance(exc, RuntimeReportedError):
-        return exc.payload
-    # The Python runtime's shape for an unhandled exception.
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_list(_handler_frames(exc)),
-    }
-
-
-def _handler_frames(exc: BaseException) -> list[traceback.FrameSummary]:
-    # Drop the emulator's own frame, as the Lambda runtime's frames are not shown either.
-    return traceback.extract_tb(exc.__traceback__)[1:]
 
 
 class LambdaEmulator:
@@ -284,9 +268,7 @@ class LambdaEmulator:
                     outcome["error"] = exc
                 except BaseException as exc:  # the runtime reports anything the handler raises
                     outcome["error"] = exc
-                    print(f"[ERROR] {type(exc).__name__}: {exc}")
-                    print("Traceback (most recent call last):")
-                    print("".join(traceback.format_list(_handler_frames(exc))), end="")
+                    print_unhandled(exc)
             # The embedded AWS's work for the handler's calls ran on this thread too: it is not the handler's.
             outcome["cpu_ms"] = (time.thread_time() - cpu_start - (served_cpu_s() - served_start)) * 1000
 
@@ -328,7 +310,7 @@ class LambdaEmulator:
             payload = {"errorType": "Runtime.OutOfMemory", "errorMessage": "Runtime exited with error: signal: killed"}
             function_error, status = "Unhandled", "\tStatus: error\tError Type: Runtime.OutOfMemory"
         elif "error" in outcome:
-            payload = _error_payload(outcome["error"], request_id)
+            payload = error_payload(outcome["error"], request_id)
             function_error = "Unhandled"
             log.warning("%s raised %s: %s", spec.name, payload["errorType"], payload["errorMessage"])
         else:

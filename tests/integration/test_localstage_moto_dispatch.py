@@ -51,7 +51,7 @@ def _compared(client: Any, dispatcher: Any, answers: list[tuple[Answer, Answer]]
     """Answer each call of ``client`` twice, through Flask and directly, and keep both answers."""
 
     def both(request: Any, **_: Any) -> Any:
-        body = inprocess._body_bytes(request.body)
+        body = inprocess.request_body(request.body)
 
         def environ() -> dict[str, Any]:
             return inprocess.wsgi_environ(request.method, request.url, request.headers, body)
