@@ -37,6 +37,7 @@ from localstage.functions import FunctionSpec
 from localstage.iam import enforcement
 from localstage.iam.actions import Target
 from localstage.lambda_model import AsyncConfig, LambdaThrottledError, LiveConfig
+from localstage.lambda_processes import WorkerProcesses
 from localstage.lambdas import LambdaEmulator
 from localstage.patches import Patches
 from localstage.server import ACCOUNT_ID, REGION
@@ -314,15 +315,23 @@ def ensure_role(iam: Any, name: str) -> str:
 
 
 def register_functions(
-    emulator: LambdaEmulator, specs: list[FunctionSpec], lambda_client: Any, role_arn: str | Mapping[str, str]
+    emulator: LambdaEmulator,
+    specs: list[FunctionSpec],
+    lambda_client: Any,
+    role_arn: str | Mapping[str, str],
+    processes: WorkerProcesses | None = None,
 ) -> None:
     """Create (or update) each function in the Lambda API and in the emulator.
 
     ``role_arn``: one role for every function, or each function's own (by deployed name).
+    ``processes``: run their environments as worker processes (``localstage.lambda_processes``).
     """
     code = _placeholder_zip()
     for spec in specs:
-        emulator.register(spec)
+        if processes is None:
+            emulator.register(spec)
+        else:
+            emulator.register(processes.wrap(spec), processes)
         settings = {
             "Role": role_arn if isinstance(role_arn, str) else role_arn[spec.name],
             "Handler": spec.handler_string,

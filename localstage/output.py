@@ -85,3 +85,10 @@ def captured() -> Iterator[list[str]]:
         yield buffer
     finally:
         _captures.buffer = None
+
+
+def record(text: str) -> None:
+    """Add ``text`` to this thread's capture without writing it through (a worker process printed it already)."""
+    buffer: list[str] | None = getattr(_captures, "buffer", None)
+    if buffer is not None and text:
+        buffer.append(text)

@@ -36,6 +36,7 @@ from localstage.functions import API_HANDLER, FunctionSpec, discover_functions, 
 from localstage.iam import enforcement, principals
 from localstage.iam.stage import FunctionRoles, WorkflowSessions, function_policies, install_workflow_principal, revoked
 from localstage.lambda_model import Environment
+from localstage.lambda_processes import WorkerProcesses
 from localstage.lambdas import LambdaEmulator
 from localstage.moto_dispatch import dispatch_directly
 from localstage.moto_patches import cache_asl_parse_trees, cache_moto_lookups, serialise_dynamodb_writes
@@ -74,6 +75,7 @@ class LocalStage:
     authorizer: enforcement.Authorizer | None = None  # IAM, unless LOCAL_IAM=off
     roles: FunctionRoles | None = None
     deployed: DeployedFunctions | None = None  # what make deploy creates here, run from its code
+    processes: WorkerProcesses | None = None  # the functions' environments, with LOCAL_LAMBDA_PROCESSES=1
     untested_versions: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # allowed mismatches
     _patches: Patches = field(default_factory=Patches)
     # One app container per execution environment; forgotten with the environment.
@@ -172,7 +174,8 @@ class LocalStage:
             direct_telemetry(ACCOUNT_ID, REGION),
             config_source=moto_config,
             init_duration_ms=init_ms,
-            measure_memory=self.options.measure_memory,
+            # A worker process reports its own peak memory: tracemalloc only for handlers on threads.
+            measure_memory=self.options.measure_memory and not self.options.lambda_processes,
             faults=self.options.faults,
             tracing=self.tracing,
             environment_scope=self._environment_container,
@@ -190,7 +193,11 @@ class LocalStage:
             roles: str | dict[str, str] = self.roles.arns
         else:
             roles = ensure_role(boto3.client("iam"), f"{app.app_name}-{STAGE}")
-        register_functions(self.emulator, self.functions, boto3.client("lambda"), roles)
+        if self.options.lambda_processes:
+            emulator = self.emulator
+            processes = WorkerProcesses(self.project_dir, STAGE, lambda name: emulator.principals.get(name))
+            self.processes = processes.start()
+        register_functions(self.emulator, self.functions, boto3.client("lambda"), roles, self.processes)
         configure_async_invokes(STAGE, self.functions)
 
     def _environment_container(self, spec: FunctionSpec, env: Environment) -> AbstractContextManager[None]:
@@ -338,9 +345,10 @@ class LocalStage:
         return [
             self._stop_http,
             self._stop_workers,
-            self._stop_deployed,
+            functools.partial(self._stop_held, "deployed"),
+            functools.partial(self._stop_held, "processes"),  # the environments' processes, then their zygote
             self._stop_emulator,
-            self._stop_xray_daemon,
+            functools.partial(self._stop_held, "xray_daemon"),
             self._stop_aws,
             self._patches.undo,  # moto's, botocore's, Chalice's and the X-Ray SDK's, newest first
             self._stop_enforcing,
@@ -367,11 +375,6 @@ class LocalStage:
         if errors:
             raise ExceptionGroup("stopping the pollers and workers failed", errors)
 
-    def _stop_deployed(self) -> None:
-        if self.deployed is not None:
-            deployed, self.deployed = self.deployed, None
-            deployed.stop()
-
     def _stop_emulator(self) -> None:
         if self.emulator is not None:
             from localstage.moto_lambda import uninstall_invoke_hook
@@ -379,10 +382,12 @@ class LocalStage:
             uninstall_invoke_hook(self.emulator)  # stops its event queue; the last emulator restores moto's invoke
             self.emulator.telemetry.close()  # the last invocations' logs and metrics, before AWS stops
 
-    def _stop_xray_daemon(self) -> None:
-        if self.xray_daemon is not None:
-            daemon, self.xray_daemon = self.xray_daemon, None
-            daemon.stop()
+    def _stop_held(self, name: str) -> None:
+        """Stop what the field ``name`` holds, if anything, forgetting it first (a second stop does nothing)."""
+        held = getattr(self, name)
+        setattr(self, name, None)
+        if held is not None:
+            held.stop()
 
     def _stop_aws(self) -> None:
         if self.aws is not None:

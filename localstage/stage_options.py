@@ -10,6 +10,7 @@ from localstage.async_invoke import retry_delays_from_env
 from localstage.aws_throttle import ThrottlePlan
 from localstage.faults import FaultPlan
 from localstage.iam.stage import IamOptions
+from localstage.lambda_processes import enabled_from_env as lambda_processes_from_env
 from localstage.patches import allowed_from_env
 from localstage.server import DEFAULT_HOST
 
@@ -26,6 +27,8 @@ class StageOptions:
     http_port: int = 8000
     retry_visibility_s: int | None = None
     measure_memory: bool = True
+    # Each execution environment a worker process (LOCAL_LAMBDA_PROCESSES=0: threads; lambda_processes.py).
+    lambda_processes: bool = True
     async_retry_delays_s: tuple[float, ...] = (60.0, 120.0)
     faults: FaultPlan = field(default_factory=FaultPlan)  # off; LOCAL_FAULT_* (localstage/faults.py)
     aws_throttle: ThrottlePlan = field(default_factory=ThrottlePlan)  # off; LOCAL_AWS_THROTTLE_* (aws_throttle.py)
@@ -43,6 +46,7 @@ class StageOptions:
             http_port=int(env.get("PORT") or 8000),
             retry_visibility_s=int(retry) if retry else None,
             measure_memory=env.get("LOCAL_LAMBDA_MEASURE_MEMORY", "1") != "0",
+            lambda_processes=lambda_processes_from_env(env),
             async_retry_delays_s=retry_delays_from_env(env),
             faults=FaultPlan.from_env(env),
             aws_throttle=ThrottlePlan.from_env(env),
