@@ -34,16 +34,32 @@ def client(service: str, region: str) -> Any:
         if key not in _clients:
             # Deferred: importing boto3/botocore costs ~40 ms of cold start, paid only by the first
             # request that needs AWS (never by in-memory use).
-            import boto3
             from botocore.config import Config
 
-            # One session for every client: each new session loads botocore's endpoint, partition
-            # and defaults data again (about 80 ms a client here); a session is not thread-safe,
-            # so clients are made under the lock.
-            if not _session:
-                _session.append(boto3.session.Session())
-            _clients[key] = _session[0].client(service, region_name=region, config=Config(**CLIENT_OPTIONS))
+            _clients[key] = _shared_session().client(service, region_name=region, config=Config(**CLIENT_OPTIONS))
         return _clients[key]
+
+
+def session() -> Any:
+    """The process's one boto3 session, which every client here is made from (created on first use).
+
+    The local stage's Lambda zygote makes it before forking environments and loads the app's service
+    models into it, so that a new environment's first clients do not parse them again
+    (localstage/lambda_worker.py). It holds no credentials until a client is made.
+    """
+    with _lock:
+        return _shared_session()
+
+
+def _shared_session() -> Any:
+    # One session for every client: each new session loads botocore's endpoint, partition and
+    # defaults data again (about 80 ms a client here); a session is not thread-safe, so clients are
+    # made under the lock.
+    if not _session:
+        import boto3
+
+        _session.append(boto3.session.Session())
+    return _session[0]
 
 
 def reset_clients(*, keep_session: bool = False) -> None:
