@@ -24,11 +24,15 @@ def separate_stage(
 
     ``warm``: forked from the fork server that has the stage's dependencies imported
     (``localstage.process``); ``False`` starts a new interpreter, as ``make run`` does.
+
+    Handlers run on threads here (``LOCAL_LAMBDA_PROCESSES=0``) unless ``extra_env`` asks for processes:
+    these stages test switches and data that do not depend on where a handler runs, and a process per
+    execution environment costs each stage more CPU than ``make test``'s 10 minutes leave. The
+    session's stage and the IAM stages run processes, as ``make run`` does.
     """
+    env = {**FAST_RETRIES, "LOCAL_LAMBDA_PROCESSES": "0", **(extra_env or {})}
     try:
-        with stage_process(
-            state_dir, {**FAST_RETRIES, **(extra_env or {})}, startup_timeout_s=STARTUP_TIMEOUT_S, warm=warm
-        ) as stage:
+        with stage_process(state_dir, env, startup_timeout_s=STARTUP_TIMEOUT_S, warm=warm) as stage:
             yield stage
     except StageStartError as exc:
         pytest.fail(str(exc))

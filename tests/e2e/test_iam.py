@@ -29,6 +29,8 @@ from tests.e2e.support import ACCOUNT, ADDRESS, PREFIX, REGION, StageShop, aws, 
 pytestmark = pytest.mark.e2e
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-jwt_auth"
+# As make run: each function's calls come from its own processes, signed with its role session's keys.
+PROCESSES = {"LOCAL_LAMBDA_PROCESSES": "1"}
 
 # Grants no path on this stage can use, each with the reason. The test fails if one becomes used
 # (delete it here) or if any other grant is unused (remove the grant, or add a path that needs it).
@@ -118,7 +120,7 @@ def _report(stage: RunningStage) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def iam_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStage]:
     """A stage of this module's own: its IAM ledger then holds only the paths this module runs."""
-    with separate_stage(tmp_path_factory.mktemp("iam")) as stage:
+    with separate_stage(tmp_path_factory.mktemp("iam"), PROCESSES) as stage:
         yield stage
 
 
@@ -354,7 +356,8 @@ def test_given_every_path_when_run_then_every_grant_of_every_function_is_used(ia
 @pytest.fixture(scope="module")
 def drill_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStage]:
     """The permission drill: a stage started without the authorizer's read of the Users table."""
-    with separate_stage(tmp_path_factory.mktemp("drill"), {"LOCAL_IAM_REVOKE": "jwt_auth:dynamodb:GetItem"}) as stage:
+    drill = {**PROCESSES, "LOCAL_IAM_REVOKE": "jwt_auth:dynamodb:GetItem"}
+    with separate_stage(tmp_path_factory.mktemp("drill"), drill) as stage:
         yield stage
 
 
