@@ -126,10 +126,13 @@ class WorkerProcesses:
         self._lock = threading.Lock()
         self._workers: dict[Environment, Worker | dict[str, Any]] = {}  # a worker, or why it failed
         self._zygote: Zygote | None = None
+        self._stopped = False
 
     def start(self) -> WorkerProcesses:
         """Start the zygote now (its imports overlap the stage's own start) rather than at the first init."""
         with self._lock:
+            if self._stopped:  # an invocation racing the stage's stop must not start a zygote again
+                raise RuntimeError("the stage's Lambda processes are stopped")
             if self._zygote is None:
                 self._zygote = Zygote(self._project_dir, self._stage, self._base())
         return self
@@ -187,6 +190,7 @@ class WorkerProcesses:
     def stop(self) -> None:
         """Stop every environment, then the zygote (the stage is stopping)."""
         with self._lock:
+            self._stopped = True
             found, self._workers = list(self._workers.values()), {}
             zygote, self._zygote = self._zygote, None
         for worker in found:

@@ -227,3 +227,6 @@ def test_given_the_runtime_stopped_when_stopped_then_no_process_is_left(toy_proj
     while any(_pid_alive(pid) for pid in pids):
         assert time.monotonic() < deadline, "an environment's process outlived the runtime"
         time.sleep(0.05)
+    late = running.invoke("echo")  # one racing the stop: refused, and no zygote started again
+    assert late.function_error == "Unhandled" and "stopped" in late.json()["errorMessage"]
+    assert running.processes._zygote is None
