@@ -38,6 +38,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from localstage import inprocess, output
+from localstage.functions import discover_functions, load_chalice_config
+from localstage.inprocess import aws_response, request_body
+from localstage.lambda_model import LambdaContext, error_payload, print_unhandled
+from localstage.patches import Patches
+from localstage.xray import install_sdk_context, invocation_header
+
 FD_VARIABLE = "LOCAL_LAMBDA_WORKER_FD"  # the zygote's end of its control socket with the stage
 PROJECT_VARIABLE = "LOCAL_LAMBDA_WORKER_PROJECT"  # where app.py is
 STAGE_VARIABLE = "LOCAL_LAMBDA_WORKER_STAGE"  # the Chalice stage the functions were discovered for
@@ -78,8 +85,6 @@ class PipeSession:
         self._lock = threading.Lock()  # a handler's own threads share the one pipe, a call at a time
 
     def send(self, request: Any) -> Any:
-        from localstage.inprocess import aws_response, request_body
-
         headers = [
             (str(k), v.decode("latin-1") if isinstance(v, bytes) else str(v)) for k, v in request.headers.items()
         ]
@@ -103,8 +108,6 @@ def main() -> int:
     control = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
     project = Path(os.environ.pop(PROJECT_VARIABLE))
     stage = os.environ.pop(STAGE_VARIABLE)
-    from localstage import output
-
     output.install()  # before the app: Chalice's log handler binds sys.stdout when the app is made
     sys.path.insert(0, str(project))
     for module in PRELOADED:
@@ -170,15 +173,9 @@ def _environment(conn: Connection, variables: dict[str, str], project: Path, sta
 
 
 def _init(conn: Connection, project: Path, stage: str) -> Any:
-    from localstage import inprocess
-    from localstage.functions import discover_functions, load_chalice_config
-    from localstage.patches import Patches
-
     inprocess.route(os.environ["AWS_ENDPOINT_URL"], lambda **options: PipeSession(conn, **options))
     daemon = os.environ.get("AWS_XRAY_DAEMON_ADDRESS")
     if daemon:
-        from localstage.xray import install_sdk_context
-
         install_sdk_context(Patches(), daemon)  # never undone: the process is the environment
     app = importlib.import_module("app").app
     name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
@@ -189,10 +186,6 @@ def _init(conn: Connection, project: Path, stage: str) -> Any:
 
 
 def _invoke(handler: Any, request_id: str, event: Any, context_fields: dict[str, Any], header: str | None) -> tuple:
-    from localstage import output
-    from localstage.lambda_model import LambdaContext, error_payload, print_unhandled
-    from localstage.xray import invocation_header
-
     context = LambdaContext(**context_fields)
     value: Any = None
     error: dict[str, Any] | None = None
