@@ -11,6 +11,7 @@ from xdist.scheduler import LoadScopeScheduling
 from chalicelib.adapters.aws import reset_clients
 from chalicelib.bootstrap import Container, use_container
 from chalicelib.config import Settings
+from tests.fake_aws import FAKE_AWS_ENV
 
 # Longest first: the layers whose modules each start a stage of their own go first, the many short
 # unit modules last, where they fill the gap while the other worker finishes (make test runs
@@ -67,11 +68,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test can reach a real AWS account: fake credentials, fixed region."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SECURITY_TOKEN", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 

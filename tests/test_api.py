@@ -1,7 +1,8 @@
 """The HTTP contract, route by route, through ``chalice.test.Client`` with the real authorizer.
 
 Every test runs twice: on in-memory adapters (unit) and on the AWS adapters
-against moto with the stage's own template provisioned (integration).
+against moto with the stage's own template provisioned (integration): provisioned once for the
+module, and emptied before each test (tests/integration/moto_reset.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,19 @@ from chalicelib.config import Settings
 from infra.template import stage_template
 from localstage.provision import Provisioner
 from tests.api_helpers import Api, body
+from tests.fake_aws import fake_aws_environment
+from tests.integration.moto_reset import ClientFor, empty_stage
 from tests.integration.repository_support import without_monitoring
+
+
+@pytest.fixture(scope="module")
+def _moto_stage() -> Iterator[tuple[dict[str, str], ClientFor]]:
+    """The test stage in moto (its alarms and dashboard aside), provisioned once for the module's aws tests."""
+    with fake_aws_environment(), mock_aws():
+        reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
+        provisioner = Provisioner()
+        yield provisioner.apply(without_monitoring(stage_template("test"))).outputs, provisioner.client
+    reset_clients(keep_session=True)
 
 
 @pytest.fixture(
@@ -32,18 +45,15 @@ from tests.integration.repository_support import without_monitoring
 )
 def api(request: pytest.FixtureRequest) -> Iterator[Api]:
     if request.param == "memory":
-        container = Container(Settings.from_env({"ADAPTERS": "memory", "STAGE": "test"}))
-        use_container(container)
-        with Client(application.app) as client:
-            yield Api(client, container)
+        settings = Settings.from_env({"ADAPTERS": "memory", "STAGE": "test"})
     else:
-        with mock_aws():
-            reset_clients(keep_session=True)  # new clients for this mock; botocore's models stay loaded
-            outputs = Provisioner().apply(without_monitoring(stage_template("test"))).outputs
-            container = Container(Settings.from_env({**outputs, "STAGE": "test", "AWS_REGION": "us-east-1"}))
-            use_container(container)
-            with Client(application.app) as client:
-                yield Api(client, container)
+        outputs, client = request.getfixturevalue("_moto_stage")
+        empty_stage(client)  # what the test before stored is gone; the stage's resources stay
+        settings = Settings.from_env({**outputs, "STAGE": "test", "AWS_REGION": "us-east-1"})
+    container = Container(settings)
+    use_container(container)
+    with Client(application.app) as client:
+        yield Api(client, container)
     use_container(None)
     reset_clients(keep_session=True)
 

@@ -19,6 +19,7 @@ from moto import mock_aws
 from chalicelib.domain.orders import Order, OrderLine, ShippingAddress
 from infra.template import stage_template
 from localstage.provision import Provisioner
+from tests.integration.repository_support import without_monitoring
 
 REGION = "us-east-1"
 
@@ -39,7 +40,7 @@ def provisioned_stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         provisioner = Provisioner(region=REGION)
-        provisioner.apply(stage_template("test"))
+        provisioner.apply(without_monitoring(stage_template("test")))  # they read no alarm
         yield Stage(provisioner, provisioner.result.outputs)
 
 

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -30,6 +30,8 @@ from localstage.patches import Patches
 from localstage.provision import Provisioner
 from localstage.sfn_logs import deliver_execution_logs
 from localstage.sqs_poller import SqsMapping, SqsPoller
+from tests.fake_aws import fake_aws_environment
+from tests.integration.moto_reset import drain_queues
 from tests.integration.repository_support import without_monitoring
 
 STAGE = "local"  # the local stage's template: a payment wait of 1 s
@@ -41,6 +43,15 @@ class PipelineStage:
     container: Container
     outputs: dict[str, str]
     emulator: LambdaEmulator
+    earlier: set[str] = field(default_factory=set)  # executions of the module's tests before this one
+
+    def begin_test(self) -> None:
+        """A test starts on the module's stage: no message another test left, and its executions set aside.
+
+        Its tables keep what earlier tests stored: each test makes its own products and orders.
+        """
+        drain_queues(self.client("sqs"))
+        self.earlier = {e["executionArn"] for e in self._all_executions()}
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name="us-east-1")
@@ -79,8 +90,14 @@ class PipelineStage:
             pass
 
     def executions(self) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        return list(sfn.list_executions(stateMachineArn=self.outputs["STATE_MACHINE_ARN"])["executions"])
+        """The executions this test started."""
+        return [e for e in self._all_executions() if e["executionArn"] not in self.earlier]
+
+    def _all_executions(self) -> list[dict[str, Any]]:
+        pages = self.client("stepfunctions").get_paginator("list_executions")
+        return [
+            e for page in pages.paginate(stateMachineArn=self.outputs["STATE_MACHINE_ARN"]) for e in page["executions"]
+        ]
 
     def wait_until_finished(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
         """Wait for the execution ``name`` (``ord_...`` for an order's first run, ``ord_...-check1`` for a re-check)."""
@@ -107,6 +124,7 @@ class PipelineStage:
 @contextmanager
 def pipeline_stage() -> Iterator[PipelineStage]:
     with (
+        fake_aws_environment(),  # for a module's fixture, set up before each test's environment
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         serialised_dynamodb_writes(),
         Patches() as patches,

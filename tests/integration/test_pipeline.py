@@ -3,23 +3,22 @@ a real handler of app.py, orders placed through the API's service and delivered 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from chalicelib.domain.orders import Order
 from chalicelib.domain.pipeline import PAYMENT_CHECK_ROUNDS
 from runbooks import workflow
-from tests.integration.pipeline_stage import PipelineStage, pipeline_stage
+from tests.integration.pipeline_stage import PipelineStage
 from tests.pipeline_helpers import add_product, place, stock
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stage() -> Iterator[PipelineStage]:
-    with pipeline_stage() as running:
-        yield running
+def stage(module_pipeline: PipelineStage) -> PipelineStage:
+    """The module's pipeline stage, its queues drained and earlier tests' executions set aside."""
+    module_pipeline.begin_test()
+    return module_pipeline
 
 
 def run(stage: PipelineStage, *lines: tuple[str, int], token: str = "tok_success") -> Order:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.pipeline_stage import PipelineStage, pipeline_stage
+from tests.integration.pipeline_stage import PipelineStage
 from tests.pipeline_helpers import add_product, place, stock
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stage() -> Iterator[PipelineStage]:
-    with pipeline_stage() as running:
-        yield running
+def stage(module_pipeline: PipelineStage) -> PipelineStage:
+    """The module's pipeline stage, its queues drained and earlier tests' executions set aside."""
+    module_pipeline.begin_test()
+    return module_pipeline
 
 
 def send(stage: PipelineStage, body: str) -> None:
@@ -24,7 +24,10 @@ def send(stage: PipelineStage, body: str) -> None:
 
 
 def visible(stage: PipelineStage, url: str) -> list[dict[str, object]]:
-    answer = stage.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    """What a consumer would receive from ``url`` now, left visible (a look, not a receive)."""
+    answer = stage.client("sqs").receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+    )
     return list(answer.get("Messages", []))
 
 
