@@ -52,7 +52,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	  || $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# Inside .venv, so that make clean and the ignore rules cover it; infra/checks.py runs its bin/checkov.
+# Inside .venv, so that make clean and the ignore rules cover it; infra/checks.py runs its interpreter (infra/checkov_run.py).
 $(CHECKOV_STAMP): requirements-checkov.txt | $(STAMP)
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(UV_INSTALL) --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt \

@@ -11,7 +11,8 @@ findings are fixed, and the reasons in the docs stay true.
 
 checkov pins boto3, packaging and networkx below ``requirements-dev.txt``, so it runs from its own
 virtualenv (``.venv/checkov``, from ``requirements-checkov.txt``), which ``make setup`` and
-``make test`` build. It is run offline: no update check, no download, nothing uploaded.
+``make test`` build, through ``infra/checkov_run.py`` (its command line, imported once for several
+scans). It is run offline: no update check, no download, nothing uploaded.
 
     python -m infra.checks --stage dev                    # after make package STAGE=dev
     python -m infra.checks --stage dev --update-baseline  # rewrite the stage's checkov baseline
@@ -26,7 +27,7 @@ import shutil
 import subprocess  # runs cfn-lint and checkov with fixed argument lists  # nosec B404
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from infra.transform import TransformError, to_cloudformation
 ROOT = Path(__file__).resolve().parent.parent
 ACCEPTED = ROOT / "infra" / "accepted"
 CHECKOV = ROOT / ".venv" / "checkov" / "bin" / "checkov"
+CHECKOV_RUN = ROOT / "infra" / "checkov_run.py"  # run by checkov's interpreter: several scans, one import
 TIMEOUT_S = 300
 OUTPUT_TAIL = 2000
 CFN_LINT_FINDING_BITS = 2 | 4 | 8  # cfn-lint's exit status: errors, warnings, informational; anything else failed
@@ -98,17 +100,22 @@ def write_cloudformation(sam_path: Path) -> Path:
     return path
 
 
-def _run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    command: list[str], env: dict[str, str] | None = None, timeout: float = TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(  # noqa: S603 - fixed argv, no shell  # nosec B603
-            command, capture_output=True, text=True, check=False, timeout=TIMEOUT_S, env=env
+            command, capture_output=True, text=True, check=False, timeout=timeout, env=env
         )
     except subprocess.TimeoutExpired as exc:
-        raise CheckError(f"{Path(command[0]).name} did not finish within {TIMEOUT_S} s") from exc
+        raise CheckError(f"{Path(command[0]).name} did not finish within {timeout:.0f} s") from exc
 
 
 def _tail(done: subprocess.CompletedProcess[str]) -> str:
     return (done.stdout + done.stderr).strip()[-OUTPUT_TAIL:]
+
+
+LintRun = tuple[Sequence[Path], Collection[str]]  # templates, and the rules reported despite ignore_checks
 
 
 def cfn_lint(templates: Iterable[Path], mandatory: Iterable[str] = ()) -> list[Finding]:
@@ -117,18 +124,42 @@ def cfn_lint(templates: Iterable[Path], mandatory: Iterable[str] = ()) -> list[F
     ``mandatory`` rules are reported even where a template's ``ignore_checks`` directive silences
     them: how the checks see the accepted findings, and so notice one that went away.
     """
+    return cfn_lint_runs([(list(templates), set(mandatory))])[0]
+
+
+def cfn_lint_runs(runs: Sequence[LintRun]) -> list[list[Finding]]:
+    """``cfn_lint`` of each run, from one cfn-lint process per distinct set of mandatory rules.
+
+    Starting cfn-lint and loading its rules and schemas costs about 2 s a process, and linting one of
+    ``make package``'s templates about 2.5 s. cfn-lint lints each template it is given on its own
+    and names the file in each finding, so a template's findings do not depend on the others beside
+    it; a template in several runs with the same mandatory rules is linted once.
+    """
+    by_rules: dict[frozenset[str], dict[str, list[Finding]]] = {}
+    for templates, mandatory in runs:
+        by_rules.setdefault(frozenset(mandatory), {}).update((str(template), []) for template in templates)
+    for rules, by_file in by_rules.items():
+        if not by_file:
+            continue  # no template: cfn-lint would read one from its standard input
+        for match in _cfn_lint_matches(list(by_file), rules):
+            if match["Filename"] not in by_file:
+                raise CheckError(f"cfn-lint reported on {match['Filename']}, which it was not given")
+            by_file[match["Filename"]].append(_lint_finding(match))
+    return [[f for t in templates for f in by_rules[frozenset(mandatory)][str(t)]] for templates, mandatory in runs]
+
+
+def _cfn_lint_matches(templates: list[str], mandatory: frozenset[str]) -> list[dict[str, Any]]:
     found = Path(sys.executable).with_name("cfn-lint")
     command = [str(found) if found.exists() else "cfn-lint", "--format", "json", "--include-checks", "I"]
-    if rules := sorted(set(mandatory)):
+    if rules := sorted(mandatory):
         command += ["--mandatory-checks", *rules]
-    done = _run([*command, "--", *map(str, templates)])
+    done = _run([*command, "--", *templates])
     if done.returncode & ~CFN_LINT_FINDING_BITS:
         raise CheckError(f"cfn-lint failed (exit {done.returncode}):\n{_tail(done)}")
     try:
-        matches = json.loads(done.stdout or "[]")
+        return list(json.loads(done.stdout or "[]"))
     except json.JSONDecodeError as exc:
         raise CheckError(f"cfn-lint printed no JSON (exit {done.returncode}):\n{_tail(done)}") from exc
-    return [_lint_finding(match) for match in matches]
 
 
 def _lint_finding(match: dict[str, Any]) -> Finding:
@@ -139,8 +170,18 @@ def _lint_finding(match: dict[str, Any]) -> Finding:
 
 def lint_verdict(stage: str, templates: Iterable[Path], accepted: list[AcceptedLint] | None = None) -> Verdict:
     """cfn-lint on ``templates`` of ``stage`` against the accepted findings (default: the committed file)."""
-    pairs = accepted_pairs(stage, load_accepted() if accepted is None else accepted)
-    findings = cfn_lint(templates, mandatory={rule for rule, _ in pairs})
+    accepted = load_accepted() if accepted is None else accepted
+    return judge_lint(stage, cfn_lint(*lint_run(stage, templates, accepted)), accepted)
+
+
+def lint_run(stage: str, templates: Iterable[Path], accepted: list[AcceptedLint]) -> LintRun:
+    """The cfn-lint run of ``lint_verdict``: ``templates``, with the rules accepted on ``stage`` mandatory."""
+    return list(templates), {rule for rule, _ in accepted_pairs(stage, accepted)}
+
+
+def judge_lint(stage: str, findings: list[Finding], accepted: list[AcceptedLint]) -> Verdict:
+    """``findings`` of ``lint_run(stage, ...)`` against what ``accepted`` accepts on ``stage``."""
+    pairs = accepted_pairs(stage, accepted)
     new = sorted({f for f in findings if (f.rule, f.resource) not in pairs}, key=str)
     stale = sorted(pairs - {(f.rule, f.resource) for f in findings})
     return Verdict(new, stale, accepted=sum((f.rule, f.resource) in pairs for f in findings))
@@ -151,11 +192,29 @@ def _checkov_env() -> dict[str, str]:
     return {**env, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
 
 
-def _checkov(arguments: list[str], checkov: Path) -> subprocess.CompletedProcess[str]:
+def _checkov_scans(scans: Sequence[list[str]], checkov: Path) -> list[subprocess.CompletedProcess[str]]:
+    """checkov with each argument list (offline), as ``checkov``'s own command line would run it, from
+    one process of its interpreter: ``infra/checkov_run.py`` imports checkov once (2.5 s) and runs each
+    scan in a process forked from that one. Each result's ``stderr`` is the whole run's."""
     if not checkov.exists():
         raise CheckError(f"checkov is not installed at {checkov}: `make setup` builds it from requirements-checkov.txt")
     offline = ["--framework", "cloudformation", "--skip-download", "--skip-results-upload", "--compact", "-o", "json"]
-    return _run([str(checkov), *arguments, *offline], env=_checkov_env())
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = [Path(scratch) / f"scan-{number}.json" for number in range(len(scans))]
+        listed = [{"argv": [*argv, *offline], "stdout": str(out)} for argv, out in zip(scans, outputs, strict=True)]
+        (Path(scratch) / "scans.json").write_text(json.dumps(listed))
+        command = [str(checkov.with_name("python")), "-P", str(CHECKOV_RUN), str(Path(scratch) / "scans.json")]
+        done = _run(command, env=_checkov_env(), timeout=TIMEOUT_S * max(1, len(scans)))
+        try:
+            statuses = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            statuses = None
+        if not isinstance(statuses, list) or len(statuses) != len(scans):
+            raise CheckError(f"checkov did not run (exit {done.returncode}):\n{_tail(done)}")
+        return [
+            subprocess.CompletedProcess(scan["argv"], status, out.read_text() if out.exists() else "", done.stderr)
+            for scan, status, out in zip(listed, statuses, outputs, strict=True)
+        ]
 
 
 def checkov_verdict(template: Path, baseline: Path, checkov: Path = CHECKOV) -> Verdict:
@@ -163,9 +222,22 @@ def checkov_verdict(template: Path, baseline: Path, checkov: Path = CHECKOV) -> 
     checkov no longer finds is stale. A check skipped in the template itself (``Metadata.checkov``)
     counts as new, since checkov would hide it: accepted findings go in the baseline, where
     docs/security.md gives each its reason."""
-    if not baseline.exists():
-        raise CheckError(f"no checkov baseline at {baseline}: create it with --update-baseline")
-    done = _checkov(["-f", str(template), "--baseline", str(baseline), "--output-baseline-as-skipped"], checkov)
+    return checkov_verdicts([(template, baseline)], checkov)[0]
+
+
+def checkov_verdicts(scans: Sequence[tuple[Path, Path]], checkov: Path = CHECKOV) -> list[Verdict]:
+    """``checkov_verdict`` of each ``(template, baseline)``: one checkov scan each, one process for all."""
+    for _, baseline in scans:
+        if not baseline.exists():
+            raise CheckError(f"no checkov baseline at {baseline}: create it with --update-baseline")
+    arguments = [["-f", str(t), "--baseline", str(b), "--output-baseline-as-skipped"] for t, b in scans]
+    return [
+        _checkov_verdict(template, baseline, done)
+        for (template, baseline), done in zip(scans, _checkov_scans(arguments, checkov), strict=True)
+    ]
+
+
+def _checkov_verdict(template: Path, baseline: Path, done: subprocess.CompletedProcess[str]) -> Verdict:
     results = _checkov_results(done)
     new = [_checkov_finding(check, template) for check in results["failed_checks"]] + inline_skips(template)
     matched = [
@@ -219,7 +291,7 @@ def create_baseline(template: Path, baseline: Path, checkov: Path = CHECKOV) -> 
     """Write checkov's own baseline of ``template`` (``--create-baseline``, which scans a directory) to ``baseline``."""
     with tempfile.TemporaryDirectory() as scratch:
         shutil.copy(template, Path(scratch) / "cloudformation.json")  # a stable "file" in the baseline
-        done = _checkov(["-d", scratch, "--create-baseline"], checkov)
+        [done] = _checkov_scans([["-d", scratch, "--create-baseline"]], checkov)
         created = Path(scratch) / ".checkov.baseline"
         if not created.exists():
             raise CheckError(f"checkov wrote no baseline (exit {done.returncode}):\n{_tail(done)}")

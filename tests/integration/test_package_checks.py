@@ -3,7 +3,9 @@ transforms to CloudFormation, cfn-lint (informational rules on) finds only what
 ``infra/accepted/cfn-lint.json`` accepts, and checkov only what the stage's baseline holds. Each check
 is also shown to fail on a template with a planted problem, and on an accepted finding that went away.
 
-Each stage is packaged once per module (and per xdist worker that runs its tests).
+Each stage is packaged once per module (and per xdist worker that runs its tests). cfn-lint and checkov
+each take seconds to start, so the module's runs on the packaged templates share processes
+(``cfn_lint_runs``, ``checkov_verdicts``), each template still linted and scanned as on its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import importlib.metadata
 import json
 import re
+import subprocess  # checkov's interpreter, in the test of its launcher  # nosec B404
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +27,18 @@ from packaging.utils import canonicalize_name
 
 from infra.checks import (
     CHECKOV,
+    CHECKOV_RUN,
     ROOT,
     CheckError,
+    Finding,
+    Verdict,
     baseline_pairs,
     baseline_path,
-    cfn_lint,
+    cfn_lint_runs,
     checkov_verdict,
+    checkov_verdicts,
+    judge_lint,
+    lint_run,
     lint_verdict,
     write_cloudformation,
 )
@@ -121,14 +130,29 @@ def test_given_a_sam_template_with_a_broken_event_or_a_missing_zip_when_transfor
 # -- cfn-lint ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Linted:
+    verdicts: dict[str, Verdict]  # lint_verdict of each stage's SAM template and CloudFormation
+    plain_dev_sam: list[Finding]  # cfn-lint on dev's SAM template as a person runs it: nothing mandatory
+
+
+@pytest.fixture(scope="module")
+def linted(packaged: Callable[[str], Packaged]) -> Linted:
+    """The module's cfn-lint runs on the packaged templates: lint_verdict's run of each stage (``lint_run``)
+    and the plain one, from one cfn-lint process per set of mandatory rules (one while nothing is accepted)."""
+    accepted = load_accepted()
+    runs = [lint_run(stage, [packaged(stage).sam, packaged(stage).cloudformation], accepted) for stage in STAGES]
+    *found, plain = cfn_lint_runs([*runs, ([packaged("dev").sam], ())])
+    return Linted({stage: judge_lint(stage, f, accepted) for stage, f in zip(STAGES, found, strict=True)}, plain)
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_given_the_package_when_cfn_lint_runs_with_informational_rules_then_only_accepted_findings_remain(
-    stage: str, packaged: Callable[[str], Packaged]
+    stage: str, linted: Linted
 ) -> None:
     # GIVEN the stage's SAM template and the CloudFormation it expands to
-    built = packaged(stage)
     # WHEN cfn-lint runs on both, the accepted rules reported despite the template's directives
-    verdict = lint_verdict(stage, [built.sam, built.cloudformation])
+    verdict = linted.verdicts[stage]
     # THEN every finding is accepted in infra/accepted/cfn-lint.json, and every accepted one still occurs
     assert verdict.passed, verdict.report("cfn-lint", "infra/accepted/cfn-lint.json")
 
@@ -139,14 +163,14 @@ def dev(packaged: Callable[[str], Packaged]) -> Packaged:
 
 
 def test_given_the_dev_package_when_plain_cfn_lint_runs_then_the_template_s_own_directives_leave_no_finding(
-    dev: Packaged,
+    dev: Packaged, linted: Linted
 ) -> None:
     # GIVEN the SAM template make package writes, with cfn-lint's per-resource ignore_checks directive on
     # exactly the resources infra/accepted/cfn-lint.json accepts a finding on (none since issue 17)
     directives = {n for n, r in _load(dev.sam)["Resources"].items() if "cfn-lint" in r.get("Metadata", {})}
     assert directives == {resource for _, resource in accepted_pairs("dev", load_accepted())}
     # WHEN cfn-lint runs on it as a person would (informational rules on, nothing forced)
-    findings = cfn_lint([dev.sam])
+    findings = linted.plain_dev_sam
     # THEN it reports nothing
     assert not findings, "\n".join(map(str, findings))
 
@@ -173,41 +197,95 @@ def test_given_a_planted_stateful_resource_or_a_vanished_accepted_one_then_the_l
 # -- checkov -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_given_the_package_when_checkov_runs_with_the_committed_baseline_then_nothing_new_and_nothing_stale(
-    stage: str, packaged: Callable[[str], Packaged]
-) -> None:
-    # GIVEN the CloudFormation the stage's stack will hold
-    built = packaged(stage)
-    # WHEN checkov scans it with infra/accepted/<stage>.checkov.baseline
-    verdict = checkov_verdict(built.cloudformation, baseline_path(stage))
-    # THEN it finds nothing the baseline does not hold, and the baseline holds nothing it no longer finds
-    assert verdict.passed, verdict.report("checkov", str(baseline_path(stage)))
-
-
-def test_given_planted_findings_when_checkov_runs_with_the_dev_baseline_then_each_fails_the_check(
-    dev: Packaged, tmp_path: Path
-) -> None:
-    template = _load(dev.cloudformation)
+def plant_checkov_findings(template: dict[str, Any]) -> dict[str, Any]:
+    """dev's CloudFormation with three problems planted that its baseline must not accept."""
     resources = template["Resources"]
-    # GIVEN a public-read ACL on a bucket whose other findings the baseline accepts (it matches check and resource)
+    # a public-read ACL on a bucket whose other findings the baseline accepts (it matches check and resource)
     resources["UploadsBucket"]["Properties"]["AccessControl"] = "PublicRead"
-    # AND a new queue whose missing KMS key is skipped in the template itself, not in the baseline
+    # a new queue whose missing KMS key is skipped in the template itself, not in the baseline
     resources["PlantedQueue"] = {
         "Type": "AWS::SQS::Queue",
         "Metadata": {"checkov": {"skip": [{"id": "CKV_AWS_27", "comment": "planted"}]}},
         "Properties": {"QueueName": "planted"},
     }
-    # AND a bucket the baseline accepts findings on, gone
+    # a bucket the baseline accepts findings on, gone
     del resources["ReportsBucket"]
-    # WHEN checkov runs with the committed dev baseline
-    verdict = checkov_verdict(_write(tmp_path / "cloudformation.json", template), baseline_path("dev"))
+    return template
+
+
+@pytest.fixture(scope="module")
+def scanned(packaged: Callable[[str], Packaged], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Verdict]:
+    """checkov_verdict of each stage's CloudFormation with its committed baseline, and of dev's with planted
+    findings ("planted") with dev's: one scan each, in one checkov process (``checkov_verdicts``)."""
+    planted = _write(
+        tmp_path_factory.mktemp("planted") / "cloudformation.json",
+        plant_checkov_findings(_load(packaged("dev").cloudformation)),
+    )
+    scans = {stage: (packaged(stage).cloudformation, baseline_path(stage)) for stage in STAGES}
+    scans["planted"] = (planted, baseline_path("dev"))
+    return dict(zip(scans, checkov_verdicts(list(scans.values())), strict=True))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_given_the_package_when_checkov_runs_with_the_committed_baseline_then_nothing_new_and_nothing_stale(
+    stage: str, scanned: dict[str, Verdict]
+) -> None:
+    # GIVEN the CloudFormation the stage's stack will hold
+    # WHEN checkov scans it with infra/accepted/<stage>.checkov.baseline
+    verdict = scanned[stage]
+    # THEN it finds nothing the baseline does not hold, and the baseline holds nothing it no longer finds
+    assert verdict.passed, verdict.report("checkov", str(baseline_path(stage)))
+
+
+def test_given_planted_findings_when_checkov_runs_with_the_dev_baseline_then_each_fails_the_check(
+    scanned: dict[str, Verdict],
+) -> None:
+    # GIVEN dev's CloudFormation with the three problems of plant_checkov_findings
+    # WHEN checkov runs on it with the committed dev baseline
+    verdict = scanned["planted"]
     # THEN all three fail the check
     new = {(f.rule, f.resource) for f in verdict.new}
     assert ("CKV_AWS_20", "AWS::S3::Bucket.UploadsBucket") in new
     assert ("CKV_AWS_27", "AWS::SQS::Queue.PlantedQueue") in new
     assert ("CKV_AWS_18", "AWS::S3::Bucket.ReportsBucket") in verdict.stale
     assert not verdict.passed
+
+
+# What checkov's interpreter runs: jsonpath parsed with ply's tables built (as bin/checkov does), then with
+# infra/checkov_run.py's preloaded ones, ply refusing to build any.
+PARSE_BOTH_WAYS = """
+import json, runpy, sys
+import ply.yacc
+from bc_jsonpath_ng import parse
+from bc_jsonpath_ng.ext import parse as parse_ext
+expressions = sys.argv[2:]
+built = [repr(f(e)) for e in expressions for f in (parse, parse_ext)]
+loaded = runpy.run_path(sys.argv[1], run_name="checkov_run")["preload_parse_tables"]()
+def refuse(*args, **kwargs):
+    raise AssertionError("ply built tables")
+ply.yacc.LRGeneratedTable = refuse
+print(json.dumps({"loaded": loaded, "same": built == [repr(f(e)) for e in expressions for f in (parse, parse_ext)]}))
+"""
+
+
+def test_given_checkov_s_launcher_when_jsonpath_parses_then_ply_reads_its_preloaded_tables_and_parses_alike() -> None:
+    # GIVEN checkov's interpreter and paths as checkov's CloudFormation graph parses them
+    expressions = [
+        "Properties.BucketName",
+        "Resources.*.Properties.Tags[0].Key",
+        "a.b[1:3]",
+        "x..y",
+        "$.Resources[*].Type",
+    ]
+    # WHEN each is parsed with the tables ply builds each time, and again after infra/checkov_run.py preloads them
+    command = [str(CHECKOV.with_name("python")), "-P", "-c", PARSE_BOTH_WAYS, str(CHECKOV_RUN), *expressions]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)  # nosec B603
+    # THEN both parsers' tables were preloaded, ply built none after that, and every parse is the same
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {
+        "loaded": ["bc_jsonpath_ng.parser_jsonpath_parsetab", "bc_jsonpath_ng.ext.parser_jsonpath_parsetab"],
+        "same": True,
+    }
 
 
 def test_given_no_checkov_virtualenv_then_the_check_says_how_to_build_it(dev: Packaged, tmp_path: Path) -> None:
