@@ -7,12 +7,14 @@ once and each test starts from :func:`empty_stage`: every table without items, e
 users, every bucket without objects, every queue without messages.
 
 A queue is drained, not purged: AWS (and moto, as AWS) refuses a second ``PurgeQueue`` within 60 s.
-A message still delayed or in flight cannot be drained; :func:`empty_stage` fails the test that
-finds one, since the test before it left work running.
+A delayed message is waited for (a few seconds at most); one still in flight (received, neither
+deleted nor visible again) cannot be drained, and :func:`empty_stage` fails the test that finds one,
+since the test before it left work running.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,19 +44,29 @@ def empty_buckets(s3: Any) -> None:
                 s3.delete_objects(Bucket=bucket["Name"], Delete={"Objects": keys, "Quiet": True})
 
 
-def drain_queues(sqs: Any) -> None:
+def drain_queues(sqs: Any, delayed_wait_s: float = 5.0) -> None:
+    """Every queue's messages received and deleted; a delayed one (a payment re-check the test before
+    scheduled) is waited for, up to ``delayed_wait_s``, and drained when it comes due."""
+    deadline = time.monotonic() + delayed_wait_s
     for url in sqs.list_queues().get("QueueUrls", []):
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            sqs.delete_message_batch(
+        while True:
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                )
+            counts = sqs.get_queue_attributes(
                 QueueUrl=url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                AttributeNames=["ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+            )["Attributes"]
+            left = {name: count for name, count in counts.items() if int(count)}
+            if not left:
+                break
+            delayed_only = set(left) == {"ApproximateNumberOfMessagesDelayed"}
+            assert delayed_only and time.monotonic() < deadline, (
+                f"{url} still holds messages the test before left in flight or delayed: {left}"
             )
-        counts = sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
-        )["Attributes"]
-        left = {name: count for name, count in counts.items() if int(count)}
-        assert not left, f"{url} still holds messages the test before left delayed or in flight: {left}"
+            time.sleep(0.1)
 
 
 def empty_stage(client: ClientFor) -> None:
