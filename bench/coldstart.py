@@ -350,7 +350,8 @@ def measure_cold_start(options: Options, variants: tuple[Variant, ...] = VARIANT
         stub_aws() as (stub, endpoint),
     ):
         # Bytecode goes to a private cache that the warm-up run fills: every timed child then loads
-        # every module from bytecode (as Lambda's zip would if it held it), and the tree stays untouched.
+        # every module from bytecode, as on Lambda (the zip holds checked-hash bytecode for each of its
+        # modules, infra/bytecode.py; the runtime's boto3 has its own), and the tree stays untouched.
         env = deployed_environment(tree, endpoint, pycache)
         traced_env = {**env, **active_tracing(daemon)}
         # Tracing off as Powertools documents it; our app reads only the daemon address, which is absent.

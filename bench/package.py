@@ -5,8 +5,9 @@ app files hash the same, so the package is built from a copy of the files Chalic
 (``app.py``, ``chalicelib/``, ``requirements.txt``, ``.chalice/*.json``) in a temporary project,
 with ``vendor/`` installed into it as ``make package`` does (``infra.vendor``: the X-Ray SDK and
 wrapt, no botocore), and pip's cache off: every run builds from scratch and the work tree's cache is
-left alone. Files are copied as they are (``__pycache__`` included), because Chalice would package
-those too.
+left alone. The files are copied as ``make package`` copies them (``infra.package.copy_packaged``:
+without a work tree's ``__pycache__``), and the package holds checked-hash bytecode for every module
+(``infra.bytecode``): the figure counts it, and any module left without it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
+from importlib.util import cache_from_source
 from pathlib import Path
 
 from bench.environment import child_environment
 from bench.figures import Figure, megabytes
 from bench.registry import Options
+from infra.package import copy_packaged
 from infra.vendor import VendorError, stage_architecture, vendor_packages
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -31,7 +34,6 @@ BAR = "<= 2 MB zipped, no dev packages"
 FORBIDDEN = ("pandas", "numpy", "jupyter*", "moto", "pytest", "_pytest", "matplotlib", "papermill", "boto3", "botocore")
 # Always in it: the X-Ray SDK and its one dependency the runtime lacks, vendored (requirements-vendor.txt).
 REQUIRED = ("aws_xray_sdk", "wrapt")
-PACKAGED = ("app.py", "requirements.txt", "chalicelib")  # vendor/ is built, never copied from the work tree
 ZIP_NAME = "deployment.zip"
 
 
@@ -56,9 +58,17 @@ class ZipContents:
     size_bytes: int
     top_level: list[str]  # first path components, sorted
     forbidden: list[str]  # those naming a forbidden package
-    pycache_files: int  # bytecode outside the vendored packages (copied from a work tree's __pycache__)
+    stray_bytecode_files: int  # bytecode Lambda would not use: checked by mtime (a work tree's __pycache__)
     missing: list[str] = field(default_factory=list)  # required packages not in it
-    vendored_bytecode_files: int = 0  # the vendored packages' own, compiled on purpose (infra.vendor)
+    checked_bytecode_files: int = 0  # checked-hash bytecode, compiled on purpose (infra.vendor, infra.bytecode)
+    modules_without_bytecode: list[str] = field(default_factory=list)  # compiled at every cold start
+
+
+CHECKED_HASH_FLAGS = 0b11  # PEP 552: hash-based, checked against the source
+
+
+def _checked_hash(header: bytes) -> bool:
+    return len(header) >= 8 and int.from_bytes(header[4:8], "little") == CHECKED_HASH_FLAGS
 
 
 def inspect_zip(
@@ -66,21 +76,20 @@ def inspect_zip(
 ) -> ZipContents:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
+        bytecode = {name: _checked_hash(archive.read(name)[:8]) for name in names if name.endswith(".pyc")}
     top_level = sorted({name.split("/", 1)[0] for name in names if name})
     bad = [t for t in top_level if any(fnmatch.fnmatch(distribution_name(t), pattern) for pattern in forbidden)]
-    bytecode = [name for name in names if "__pycache__/" in name or name.endswith(".pyc")]
-    vendored = sum(1 for name in bytecode if name.split("/", 1)[0] in required)
     missing = [package for package in required if package not in top_level]
-    return ZipContents(path.stat().st_size, top_level, bad, len(bytecode) - vendored, missing, vendored)
+    checked = {name for name, ok in bytecode.items() if ok}
+    uncompiled = [name for name in names if name.endswith(".py") and cache_from_source(name) not in checked]
+    return ZipContents(
+        path.stat().st_size, top_level, bad, len(bytecode) - len(checked), missing, len(checked), uncompiled
+    )
 
 
 def copy_packaged_files(project_root: Path, target: Path) -> None:
-    for name in PACKAGED:
-        source = project_root / name
-        if source.is_dir():
-            shutil.copytree(source, target / name)
-        elif source.is_file():
-            shutil.copy2(source, target / name)
+    """What ``make package`` copies (``infra.package.copy_packaged``), and ``.chalice``'s configuration."""
+    copy_packaged(project_root, target)
     (target / ".chalice").mkdir()
     for config in (project_root / ".chalice").glob("*.json"):
         shutil.copy2(config, target / ".chalice" / config.name)
@@ -137,10 +146,10 @@ class PackageResult:
         if c.missing:
             problems.append("vendored packages missing: " + ", ".join(c.missing))
         note = "top level: " + ", ".join(c.top_level)
-        if c.vendored_bytecode_files:
-            note += f"; {c.vendored_bytecode_files} checked-hash bytecode files of the vendored packages"
-        if c.pycache_files:
-            note += f"; {c.pycache_files} bytecode files packaged from __pycache__ (a clean checkout has none)"
+        note += f"; {c.checked_bytecode_files} checked-hash bytecode files (vendored packages, app.py, chalicelib, "
+        note += f"Chalice's runtime); {len(c.modules_without_bytecode)} modules without bytecode"
+        if c.stray_bytecode_files:
+            note += f"; {c.stray_bytecode_files} bytecode files checked by mtime, stale on Lambda"
         if problems:
             note += "; " + "; ".join(problems)
         return [

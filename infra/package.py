@@ -228,6 +228,18 @@ def policy_file(stage: str, function: str) -> str:
     return f"policy-{stage}-{function}.json"
 
 
+def copy_packaged(root: Path, project: Path) -> None:
+    """Copy what Chalice zips from ``root`` into ``project``, without a work tree's ``__pycache__``: its
+    bytecode is checked by modification time, stale once Chalice dates the files 1980-01-01. The package's
+    own bytecode is compiled into the copy, checked by hash (``infra.bytecode``, through ``infra.vendor``)."""
+    for name in PACKAGED:
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif source.is_file():
+            shutil.copy2(source, project / name)
+
+
 def write_project(
     stage: str, project: Path, functions: list[str], template: Json, settings: StageSettings | None = None
 ) -> Json:
@@ -237,12 +249,7 @@ def write_project(
         raise PackageError(f"unknown stage {stage!r}; .chalice/config.json has {sorted(repo_config['stages'])}")
     shutil.rmtree(project, ignore_errors=True)
     (project / ".chalice").mkdir(parents=True)
-    for name in PACKAGED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(source, project / name)
+    copy_packaged(ROOT, project)
     config = chalice_config(repo_config, stage, functions, settings)
     (project / ".chalice" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     xray = bool(config["stages"][stage].get("xray", False))

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from chalice.config import Config
 
+from infra.bytecode import compile_app_bytecode
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements-vendor.txt"
 # Lambda's names for its architectures -> pip platform tags. manylinux2014 (glibc 2.17) wheels load
@@ -87,6 +89,8 @@ def vendor_packages(
 ) -> Path:
     """Install ``requirements`` into ``target_project/vendor`` (replaced whole); return that directory.
 
+    With checked-hash bytecode for the vendored modules and for the rest of the package (``infra.bytecode``).
+
     ``env`` is pip's environment (default: this process's), e.g. to turn its cache off.
     """
     if target_project.resolve() == ROOT:
@@ -105,6 +109,7 @@ def vendor_packages(
             f"pip could not install {requirements.name} for {architecture} (exit {done.returncode}):\n{_tail(done)}"
         )
     compile_bytecode(vendor)
+    compile_app_bytecode(target_project, lambda_python_version())  # the rest of the package's, some in vendor/
     return vendor
 
 

@@ -5,7 +5,9 @@ No figure is timed here: benchmarks are reported by ``make bench``, never assert
 
 from __future__ import annotations
 
+import py_compile
 import socket
+import sys
 import zipfile
 from pathlib import Path
 
@@ -29,6 +31,9 @@ from bench.package import distribution_name, inspect_zip
 from bench.registry import Benchmark, Options, Registry, run_benchmark
 from bench.report import MARKER, Machine, cpu_model, intro_of, render_report
 from bench.stats import NoSamplesError, median, ratio
+
+CHECKED_HASH = py_compile.PycInvalidationMode.CHECKED_HASH
+TAG = sys.implementation.cache_tag
 
 pytestmark = pytest.mark.unit
 
@@ -283,9 +288,17 @@ def test_given_a_zip_with_dev_packages_when_inspected_then_they_are_listed_as_fo
 
     assert contents.forbidden == ["_pytest", "botocore", "jupyter_core", "numpy", "numpy-2.4.6.dist-info"]
     assert "jwt" in contents.top_level and "jwt" not in contents.forbidden
-    assert contents.pycache_files == 1
+    assert contents.stray_bytecode_files == 1  # not checked by hash: stale once zipped
     assert contents.size_bytes == path.stat().st_size
     assert contents.missing == ["aws_xray_sdk", "wrapt"]  # the vendored SDK is required
+
+
+def _pyc(tmp_path: Path, mode: py_compile.PycInvalidationMode) -> bytes:
+    source = tmp_path / "module.py"
+    source.write_text("x = 1\n")
+    return Path(
+        py_compile.compile(str(source), cfile=str(tmp_path / "module.pyc"), invalidation_mode=mode)
+    ).read_bytes()
 
 
 def test_given_a_zip_with_the_vendored_sdk_when_inspected_then_nothing_required_is_missing(tmp_path: Path) -> None:
@@ -293,13 +306,19 @@ def test_given_a_zip_with_the_vendored_sdk_when_inspected_then_nothing_required_
         tmp_path,
         "app.py",
         "aws_xray_sdk/__init__.py",
-        "aws_xray_sdk/__pycache__/__init__.cpython-311.pyc",
         "wrapt/__init__.py",
         "wrapt-2.5.2.dist-info/METADATA",
     )
+    checked, by_mtime = (_pyc(tmp_path, mode) for mode in (CHECKED_HASH, py_compile.PycInvalidationMode.TIMESTAMP))
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(f"__pycache__/app.{TAG}.pyc", checked)
+        archive.writestr(f"aws_xray_sdk/__pycache__/__init__.{TAG}.pyc", checked)
+        archive.writestr(f"wrapt/__pycache__/__init__.{TAG}.pyc", by_mtime)
 
     contents = inspect_zip(path)
 
     assert contents.missing == [] and contents.forbidden == []
-    # AND its bytecode is counted apart from a work tree's stray __pycache__
-    assert contents.vendored_bytecode_files == 1 and contents.pycache_files == 0
+    # AND bytecode checked by hash is told from bytecode Lambda would find stale (checked by mtime)
+    assert contents.checked_bytecode_files == 2 and contents.stray_bytecode_files == 1
+    # AND a module whose only bytecode is stale counts as one compiled at every cold start
+    assert contents.modules_without_bytecode == ["wrapt/__init__.py"]
