@@ -5,7 +5,7 @@ app files hash the same, so the package is built from a copy of the files Chalic
 (``app.py``, ``chalicelib/``, ``requirements.txt``, ``.chalice/*.json``) in a temporary project,
 with ``vendor/`` installed into it as ``make package`` does (``infra.vendor``: the X-Ray SDK and
 wrapt, no botocore), and pip's cache off: every run builds from scratch and the work tree's cache is
-left alone. The files are copied as ``make package`` copies them (``infra.package.copy_packaged``:
+left alone. The files are copied as ``make package`` copies them (``infra.bytecode.copy_packaged``:
 without a work tree's ``__pycache__``), and the package holds checked-hash bytecode for every module
 (``infra.bytecode``): the figure counts it, and any module left without it.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.environment import child_environment
 from bench.figures import Figure, megabytes
 from bench.registry import Options
-from infra.package import copy_packaged
+from infra.bytecode import copy_packaged
 from infra.vendor import VendorError, stage_architecture, vendor_packages
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -88,7 +88,7 @@ def inspect_zip(
 
 
 def copy_packaged_files(project_root: Path, target: Path) -> None:
-    """What ``make package`` copies (``infra.package.copy_packaged``), and ``.chalice``'s configuration."""
+    """What ``make package`` copies (``infra.bytecode.copy_packaged``), and ``.chalice``'s configuration."""
     copy_packaged(project_root, target)
     (target / ".chalice").mkdir()
     for config in (project_root / ".chalice").glob("*.json"):

@@ -1,4 +1,7 @@
-"""Checked-hash bytecode for the code Chalice zips beside ``vendor/``: app.py, chalicelib/, Chalice's runtime.
+"""The code Chalice zips beside ``vendor/`` (app.py, chalicelib/, Chalice's runtime, PyJWT), copied and compiled.
+
+``copy_packaged`` copies the sources into the project copy that is packaged, never a work tree's
+``__pycache__``; ``compile_app_bytecode`` gives each module checked-hash bytecode.
 
 Lambda cannot write ``__pycache__`` in ``/var/task``, so a module the package ships without bytecode
 is compiled again at every cold start. For this app that was ``app.py``, the ``chalicelib`` modules
@@ -29,10 +32,24 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import py_compile
+import shutil
 import sys
 from pathlib import Path
 
 CHECKED_HASH = py_compile.PycInvalidationMode.CHECKED_HASH
+PACKAGED = ("app.py", "chalicelib", "requirements.txt")  # what Chalice zips into the functions, with vendor/
+
+
+def copy_packaged(root: Path, project: Path) -> None:
+    """Copy what Chalice zips from ``root`` into ``project``, without a work tree's ``__pycache__``: its
+    bytecode is checked by modification time, stale once Chalice dates the files 1980-01-01. The package's
+    own bytecode is compiled into the copy, checked by hash (``compile_app_bytecode``, from ``infra.vendor``)."""
+    for name in PACKAGED:
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif source.is_file():
+            shutil.copy2(source, project / name)
 
 
 def _compile(source: Path, bytecode: Path, name_in_package: str) -> Path:

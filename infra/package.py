@@ -30,6 +30,7 @@ from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
+from infra.bytecode import copy_packaged
 from infra.gateway import ACCESS_LOG_FORMAT, domain_record, sam_gateway_responses
 from infra.lint_accepted import add_lint_directives
 from infra.pipeline import LOG_RETENTION_DAYS, TASK_FUNCTIONS, deployment_patch
@@ -41,7 +42,6 @@ from infra.vendor import VendorError, stage_architecture, vendor_packages
 Json = dict[str, Any]
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGED = ("app.py", "chalicelib", "requirements.txt")  # what Chalice zips into the functions, with vendor/
 ALIAS = "live"
 CUSTOM_DOMAIN = "ApiGatewayCustomDomain"  # the logical id chalice package gives api_gateway_custom_domain
 
@@ -226,18 +226,6 @@ def chalice_config(repo_config: Json, stage: str, functions: list[str], settings
 
 def policy_file(stage: str, function: str) -> str:
     return f"policy-{stage}-{function}.json"
-
-
-def copy_packaged(root: Path, project: Path) -> None:
-    """Copy what Chalice zips from ``root`` into ``project``, without a work tree's ``__pycache__``: its
-    bytecode is checked by modification time, stale once Chalice dates the files 1980-01-01. The package's
-    own bytecode is compiled into the copy, checked by hash (``infra.bytecode``, through ``infra.vendor``)."""
-    for name in PACKAGED:
-        source = root / name
-        if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        elif source.is_file():
-            shutil.copy2(source, project / name)
 
 
 def write_project(
