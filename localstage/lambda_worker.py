@@ -105,6 +105,10 @@ def main() -> int:
     imports done (the app included) and does only its own init: its pipe, its X-Ray context, its
     handler. The zygote ends when the stage closes the control socket.
     """
+    # A Ctrl-C in make run's terminal reaches its whole process group. The stage stops its environments
+    # itself (closing their pipes, killing them); a KeyboardInterrupt here only printed a traceback per
+    # process over the stage's goodbye. The environments inherit this through the fork.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
     project = Path(os.environ.pop(PROJECT_VARIABLE))
     stage = os.environ.pop(STAGE_VARIABLE)

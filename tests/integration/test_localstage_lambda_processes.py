@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import textwrap
 import time
 from collections.abc import Iterator
@@ -169,6 +170,20 @@ def test_given_two_invocations_when_run_then_one_process_serves_both_and_only_th
     assert first.init_ms is not None and second.init_ms is None
     assert any("echoing {'n': 1}" in line for line in first.log_lines)
     assert 20 <= first.max_memory_mb < 512  # the process's own peak resident set, not a model
+
+
+def test_given_a_ctrl_c_in_the_terminal_when_it_reaches_the_environments_then_they_carry_on(toy: Toy) -> None:
+    environment = toy.invoke("echo", {"n": 1}).json()["pid"]
+    status = Path(f"/proc/{environment}/status").read_text()
+    zygote = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    # WHEN SIGINT reaches the environment and the zygote it was forked from, as a Ctrl-C reaches make run's group
+    for pid in (environment, zygote):
+        os.kill(pid, signal.SIGINT)
+    time.sleep(0.3)
+    # THEN both carry on (the stage stops them itself), and the warm environment serves the next invocation
+    assert _pid_alive(environment) and _pid_alive(zygote)
+    again = toy.invoke("echo", {"n": 2})
+    assert again.json()["pid"] == environment and again.init_ms is None
 
 
 def test_given_a_raising_handler_when_invoked_then_the_runtimes_error_and_log(toy: Toy) -> None:
