@@ -147,7 +147,7 @@ class PackageResult:
             problems.append("vendored packages missing: " + ", ".join(c.missing))
         note = "top level: " + ", ".join(c.top_level)
         note += f"; {c.checked_bytecode_files} checked-hash bytecode files (vendored packages, app.py, chalicelib, "
-        note += f"Chalice's runtime); {len(c.modules_without_bytecode)} modules without bytecode"
+        note += f"Chalice's runtime, PyJWT); {len(c.modules_without_bytecode)} modules without bytecode"
         if c.stray_bytecode_files:
             note += f"; {c.stray_bytecode_files} bytecode files checked by mtime, stale on Lambda"
         if problems:
