@@ -67,6 +67,12 @@ class ZipContents:
 CHECKED_HASH_FLAGS = 0b11  # PEP 552: hash-based, checked against the source
 
 
+def _header(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A bytecode file's 16-byte header, without inflating the rest of it."""
+    with archive.open(name) as member:
+        return member.read(16)
+
+
 def _checked_hash(header: bytes) -> bool:
     return len(header) >= 8 and int.from_bytes(header[4:8], "little") == CHECKED_HASH_FLAGS
 
@@ -76,7 +82,7 @@ def inspect_zip(
 ) -> ZipContents:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-        bytecode = {name: _checked_hash(archive.read(name)[:8]) for name in names if name.endswith(".pyc")}
+        bytecode = {name: _checked_hash(_header(archive, name)) for name in names if name.endswith(".pyc")}
     top_level = sorted({name.split("/", 1)[0] for name in names if name})
     bad = [t for t in top_level if any(fnmatch.fnmatch(distribution_name(t), pattern) for pattern in forbidden)]
     missing = [package for package in required if package not in top_level]
